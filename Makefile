@@ -1,0 +1,31 @@
+# Two commands for a newcomer: `make app` (set up + launch the explorer) and `make test` (set up + run the tests).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: app test test-all venv benchmark clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+app: $(STAMP)
+	$(PY) app.py $(ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py $(ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

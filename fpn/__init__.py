@@ -1,0 +1,14 @@
+"""FPN Explorer: Feature Pyramid Networks for Object Detection (Lin et al., CVPR 2017), readable and open.
+
+Public API:
+    build_detector(variant="fpn", backbone="resnet50", num_classes=91, **options) -> FasterRCNN
+    explore(model, image, targets=None) -> Exploration      (every internal the paper talks about)
+    from_torchvision(state_dict_or_path, **options) -> FasterRCNN   (torchvision fasterrcnn_resnet50_fpn weights)
+"""
+from .build import DEFAULTS, build_detector
+from .detector import FasterRCNN
+from .explore import Exploration, RPNLevel, explore
+from .torchvision_interop import from_torchvision
+from .variants import VARIANTS
+
+__all__ = ["build_detector", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision", "explore", "Exploration", "RPNLevel"]

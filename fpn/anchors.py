@@ -1,0 +1,76 @@
+"""Anchors on the pyramid (Sec. 4.1): one anchor area per level, three aspect ratios.
+
+P2..P6 carry anchors of area 32^2, 64^2, 128^2, 256^2, 512^2 with aspect ratios 1:2, 1:1, 2:1: 15 anchor shapes over the
+pyramid, 3 per position. Single-scale variants (C4, C5, P2-only) put all five areas on their one map: 15 per position.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+FPN_ANCHOR_SIZES = {"p2": (32,), "p3": (64,), "p4": (128,), "p5": (256,), "p6": (512,)}
+ASPECT_RATIOS = (0.5, 1.0, 2.0)
+
+
+def cell_anchors(sizes: tuple[float, ...], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS) -> Tensor:
+    """Zero-centred anchors [len(sizes) * len(aspect_ratios), 4] (x1, y1, x2, y2 pixels), rounded to whole pixels.
+
+    Aspect ratio = height / width; each anchor keeps area size^2. Ordered ratio-major, as torchvision orders them.
+    """
+    scales = torch.as_tensor(sizes, dtype=torch.float32)
+    ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
+    h_ratios = torch.sqrt(ratios)
+    w_ratios = 1 / h_ratios
+    ws = (w_ratios[:, None] * scales[None, :]).view(-1)
+    hs = (h_ratios[:, None] * scales[None, :]).view(-1)
+    return (torch.stack([-ws, -hs, ws, hs], dim=1) / 2).round()
+
+
+class PyramidAnchors(nn.Module):
+    """Anchors for every position of every level.
+
+    Args:
+        sizes: {level: anchor sizes (sqrt of area, pixels)}, e.g. FPN_ANCHOR_SIZES, or {"c4": (32, 64, 128, 256, 512)}.
+        aspect_ratios: height / width ratios shared by all levels.
+
+    forward(grid_sizes, image_size) -> {level: anchors [H_k * W_k * A_k, 4]} in padded-input pixels (x1, y1, x2, y2),
+    ordered position-major (row, column) then anchor, the order of the RPN head's flattened outputs.
+    The anchor at grid cell (i, j) is centred on (j * stride, i * stride), stride = 2**k for map k ("exact"), or
+    padded image size // grid size ("torchvision", its convention: the same except for P6 when the padded size is an odd
+    multiple of 32, e.g. 56 instead of 64 on a 224 px input; used for torchvision weights, to give its detections).
+    """
+
+    def __init__(self, sizes: dict[str, tuple[int, ...]], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS,
+                 stride_mode: str = "exact") -> None:
+        super().__init__()
+        if stride_mode not in ("exact", "torchvision"):
+            raise ValueError(f"anchor stride mode must be 'exact' or 'torchvision', got {stride_mode!r}")
+        self.stride_mode = stride_mode
+        self.sizes = {k: tuple(v) for k, v in sizes.items()}
+        self.aspect_ratios = tuple(aspect_ratios)
+        self._cell = {k: cell_anchors(v, self.aspect_ratios) for k, v in self.sizes.items()}
+
+    def num_anchors_per_location(self) -> dict[str, int]:
+        return {k: len(v) * len(self.aspect_ratios) for k, v in self.sizes.items()}
+
+    def strides(self, grid_sizes: dict[str, tuple[int, int]], image_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
+        """(stride_y, stride_x) per level in pixels."""
+        if self.stride_mode == "exact":
+            return {k: (2 ** int(k[1:]), 2 ** int(k[1:])) for k in grid_sizes}
+        return {k: (image_size[0] // g[0], image_size[1] // g[1]) for k, g in grid_sizes.items()}
+
+    def forward(
+        self, grid_sizes: dict[str, tuple[int, int]], image_size: tuple[int, int], device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> dict[str, Tensor]:
+        anchors = {}
+        for level, (stride_y, stride_x) in self.strides(grid_sizes, image_size).items():
+            height, width = grid_sizes[level]
+            shifts_x = torch.arange(0, width, dtype=torch.int32, device=device) * stride_x
+            shifts_y = torch.arange(0, height, dtype=torch.int32, device=device) * stride_y
+            shift_y, shift_x = torch.meshgrid(shifts_y, shifts_x, indexing="ij")
+            shift_x, shift_y = shift_x.reshape(-1), shift_y.reshape(-1)
+            shifts = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=1)
+            base = self._cell[level].to(device=device, dtype=dtype)
+            anchors[level] = (shifts.view(-1, 1, 4) + base.view(1, -1, 4)).reshape(-1, 4)
+        return anchors

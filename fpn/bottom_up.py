@@ -1,0 +1,151 @@
+"""Bottom-up pathway (Sec. 3): a ResNet whose stage outputs C2..C5 feed the pyramid.
+
+C_k is the output of the last residual block of stage conv_k; its stride is 2**k pixels of the (resized, padded)
+input image: C2 /4, C3 /8, C4 /16, C5 /32. conv1 is not part of the pyramid (memory footprint, Sec. 3).
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+from torch import Tensor, nn
+from torchvision import models
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+DEPTHS = ("resnet18", "resnet34", "resnet50", "resnet101")
+STRIDES = {"c2": 4, "c3": 8, "c4": 16, "c5": 32}
+_STAGE_OF = {"c2": "layer1", "c3": "layer2", "c4": "layer3", "c5": "layer4"}
+
+
+def stage_channels(depth: str) -> dict[str, int]:
+    """Channels of C2..C5 for a ResNet depth (basic blocks: 64..512, bottlenecks: 256..2048)."""
+    _check_depth(depth)
+    base = [64, 128, 256, 512]
+    mult = 1 if depth in ("resnet18", "resnet34") else 4
+    return {name: c * mult for name, c in zip(("c2", "c3", "c4", "c5"), base)}
+
+
+def _check_depth(depth: str) -> None:
+    if depth not in DEPTHS:
+        raise ValueError(f"unknown backbone {depth!r}; choose one of {', '.join(DEPTHS)}")
+
+
+def _imagenet_weights(depth: str):
+    enum = {
+        "resnet18": models.ResNet18_Weights,
+        "resnet34": models.ResNet34_Weights,
+        "resnet50": models.ResNet50_Weights,
+        "resnet101": models.ResNet101_Weights,
+    }[depth]
+    return enum.IMAGENET1K_V1
+
+
+def _load_state_dict_file(path: Union[str, os.PathLike]) -> dict[str, Tensor]:
+    """Read a state dict without executing code: safetensors, or torch.load(weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    return state
+
+
+def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
+    """ImageNet weights of torchvision's ResNet: from torch's hub cache if present, else downloaded.
+
+    Offline and without the file, raises a RuntimeError that names the file and the folder to put it in.
+    """
+    _check_depth(depth)
+    weights = _imagenet_weights(depth)
+    filename = os.path.basename(weights.url)
+    cache_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    try:
+        return weights.get_state_dict(progress=True, check_hash=False)
+    except Exception as err:  # URLError, socket errors, HTTP errors: all mean "could not download"
+        raise RuntimeError(
+            f"could not load ImageNet weights for {depth}: {err}.\n"
+            f"Offline? Download {weights.url} on a machine with internet and put it at {cache_dir / filename} "
+            f"(or pass backbone_weights='/path/to/{filename}')."
+        ) from err
+
+
+def make_resnet(
+    depth: str = "resnet50",
+    weights: Optional[Union[str, os.PathLike]] = None,
+    norm: Optional[str] = None,
+) -> models.ResNet:
+    """A torchvision ResNet with `weights` (None: random init, "imagenet", or a state-dict file).
+
+    norm: "frozen_bn" (statistics and affine fixed, the paper's fine-tuning setting) or "bn" (trainable BatchNorm).
+    Default: "frozen_bn" when weights are given, "bn" when training from scratch.
+    """
+    _check_depth(depth)
+    if norm is None:
+        norm = "frozen_bn" if weights is not None else "bn"
+    if norm not in ("frozen_bn", "bn"):
+        raise ValueError(f"norm must be 'frozen_bn' or 'bn', got {norm!r}")
+    norm_layer = FrozenBatchNorm2d if norm == "frozen_bn" else nn.BatchNorm2d
+    resnet = getattr(models, depth)(weights=None, norm_layer=norm_layer)
+    if weights is not None:
+        state = load_imagenet_state_dict(depth) if weights == "imagenet" else _load_state_dict_file(weights)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
+        missing, unexpected = resnet.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("fc.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"backbone weights do not fit {depth}: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            )
+    return resnet
+
+
+class BottomUp(nn.Module):
+    """ResNet stem + stages conv2..conv_last, returning {"c2": C2, ..., "c<last>": C_last}.
+
+    Args:
+        resnet: a torchvision ResNet (see `make_resnet`). Its `layer4` is not used when `last` is "c4"
+            (the C4 baseline runs conv5 inside the RoI head instead).
+        last: the deepest stage computed, "c4" or "c5".
+        trainable_layers: how many stages, counted from conv5 down to conv1, receive gradients (0..5), as in torchvision.
+
+    Input [N, 3, H, W] (normalised image batch, H and W multiples of 32); output maps [N, C_k, H / 2**k, W / 2**k].
+    """
+
+    def __init__(self, resnet: models.ResNet, last: str = "c5", trainable_layers: int = 3) -> None:
+        super().__init__()
+        if last not in ("c4", "c5"):
+            raise ValueError(f"last must be 'c4' or 'c5', got {last!r}")
+        if not 0 <= trainable_layers <= 5:
+            raise ValueError(f"trainable_layers must be in 0..5, got {trainable_layers}")
+        self.names = ["c2", "c3", "c4"] + (["c5"] if last == "c5" else [])
+        self.conv1, self.bn1, self.relu, self.maxpool = resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool
+        self.layer1, self.layer2, self.layer3 = resnet.layer1, resnet.layer2, resnet.layer3
+        if last == "c5":
+            self.layer4 = resnet.layer4
+        trainable = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
+        if trainable_layers == 5:
+            trainable.append("bn1")
+        for name, param in self.named_parameters():
+            param.requires_grad_(any(name.startswith(t) for t in trainable))
+        depth_channels = [m.out_channels for m in resnet.layer4.modules() if isinstance(m, nn.Conv2d)][-1]
+        widths = {"c5": depth_channels, "c4": depth_channels // 2, "c3": depth_channels // 4, "c2": depth_channels // 8}
+        self.out_channels = {n: widths[n] for n in self.names}
+        self.strides = {n: STRIDES[n] for n in self.names}
+
+    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        out: "OrderedDict[str, Tensor]" = OrderedDict()
+        for name in self.names:
+            x = getattr(self, _STAGE_OF[name])(x)
+            out[name] = x
+        return out

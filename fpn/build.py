@@ -1,0 +1,114 @@
+"""`build_detector`: one Faster R-CNN per variant name, with torchvision's option names."""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Union
+
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from .anchors import ASPECT_RATIOS, PyramidAnchors
+from .bottom_up import BottomUp, make_resnet
+from .detector import FasterRCNN
+from .pyramid import FeaturePyramid
+from .roi_heads import (DetectionPostProcessor, FastRCNNHeads, FastRCNNPredictor, LevelRoIPooler, ResNetConv5Head,
+                        RoISampler, TwoMLPHead, box_coder)
+from .rpn import AnchorLabeler, ProposalSelector, RegionProposalNetwork, RPNHead, RPNLoss
+from .variants import get_variant
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Every option of build_detector with its default (None: derived, see build_detector's docstring).
+DEFAULTS: dict[str, Any] = dict(
+    norm=None, trainable_backbone_layers=None, pyramid_channels=256,
+    min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+    anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, anchor_strides="exact", rpn_hidden_channels=None,
+    rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
+    rpn_pre_nms_top_n_train=2000, rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_train=2000,
+    rpn_post_nms_top_n_test=1000, rpn_nms_thresh=0.7, rpn_score_thresh=0.0,
+    roi_pool="align", roi_output_size=None, representation_size=1024,
+    box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_batch_size_per_image=512, box_positive_fraction=0.25,
+    box_score_thresh=0.05, box_nms_thresh=0.5, box_detections_per_img=100,
+)
+
+
+def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes: int = 91,
+                   backbone_weights: Optional[Union[str, os.PathLike]] = None, **options: Any) -> FasterRCNN:
+    """Build a Faster R-CNN of one of the paper's variants (see `fpn.variants`).
+
+    Args:
+        variant: "fpn", "bottom_up", "no_lateral", "p2_only", "c4" or "c5".
+        backbone: "resnet18", "resnet34", "resnet50" or "resnet101".
+        num_classes: classes including the background (91 for torchvision's COCO layout).
+        backbone_weights: None (random init), "imagenet" (torchvision's ImageNet weights; downloaded, or read from torch's
+            hub cache), or a path to a ResNet state dict (.pth / .safetensors). Not stored in `model.config`: a
+            checkpoint carries all weights itself.
+        **options: see `DEFAULTS`. Derived ones: norm = "frozen_bn" with backbone weights, else "bn";
+            trainable_backbone_layers = 3 with backbone weights, else 5; anchor_sizes = the variant's
+            ({"p2": [32], ..., "p6": [512]} or all five sizes on the single map); rpn_hidden_channels = the input
+            width; roi_output_size = 14 for "c4" (conv5 head), else 7. anchor_strides: "exact" (2**k) or
+            "torchvision" (padded size // grid size; see `fpn.anchors.PyramidAnchors`).
+    """
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}; valid options: {', '.join(sorted(DEFAULTS))}")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2 (classes + background), got {num_classes!r}")
+    v = get_variant(variant)
+    o = {**DEFAULTS, **options}
+    pretrained = backbone_weights is not None
+    o["norm"] = o["norm"] or ("frozen_bn" if pretrained else "bn")
+    if o["trainable_backbone_layers"] is None:
+        o["trainable_backbone_layers"] = 3 if pretrained else 5
+    o["anchor_sizes"] = {k: tuple(s) for k, s in (o["anchor_sizes"] or v.rpn_anchors).items()}
+    o["roi_output_size"] = o["roi_output_size"] or v.roi_output_size
+    o["aspect_ratios"] = tuple(o["aspect_ratios"])
+    o["image_mean"], o["image_std"] = list(o["image_mean"]), list(o["image_std"])
+    if set(o["anchor_sizes"]) != set(v.rpn_anchors):
+        raise ValueError(f"anchor_sizes for variant {variant!r} must have the maps {list(v.rpn_anchors)}, "
+                         f"got {list(o['anchor_sizes'])}")
+
+    resnet = make_resnet(backbone, backbone_weights, o["norm"])
+    bottom_up = BottomUp(resnet, last=v.last_stage, trainable_layers=o["trainable_backbone_layers"])
+    d = o["pyramid_channels"]
+    pyramid = None
+    widths = dict(bottom_up.out_channels)
+    if v.pyramid is not None:
+        pyramid = FeaturePyramid(bottom_up.out_channels, d, mode=v.pyramid, outputs=v.pyramid_outputs)
+        widths = {k: d for k in v.pyramid_outputs}
+
+    rpn_in = {widths[k] for k in o["anchor_sizes"]}.pop()
+    anchors = PyramidAnchors(o["anchor_sizes"], o["aspect_ratios"], o["anchor_strides"])
+    num_anchors = set(anchors.num_anchors_per_location().values())
+    if len(num_anchors) != 1:
+        raise ValueError("the shared RPN head needs the same number of anchors at every level")
+    rpn = RegionProposalNetwork(
+        anchors,
+        RPNHead(rpn_in, num_anchors.pop(), o["rpn_hidden_channels"]),
+        AnchorLabeler(o["rpn_fg_iou_thresh"], o["rpn_bg_iou_thresh"]),
+        RPNLoss(o["rpn_batch_size_per_image"], o["rpn_positive_fraction"]),
+        train_selector=ProposalSelector(o["rpn_pre_nms_top_n_train"], o["rpn_post_nms_top_n_train"],
+                                        o["rpn_nms_thresh"], o["rpn_score_thresh"]),
+        test_selector=ProposalSelector(o["rpn_pre_nms_top_n_test"], o["rpn_post_nms_top_n_test"],
+                                       o["rpn_nms_thresh"], o["rpn_score_thresh"]),
+    )
+
+    strides = {k: 2 ** int(k[1:]) for k in v.roi_maps}
+    pooler = LevelRoIPooler(strides, o["roi_output_size"], mode=o["roi_pool"])
+    if v.box_head == "conv5":
+        c5_width = widths[v.roi_maps[0]] * 2
+        box_head = ResNetConv5Head(resnet.layer4, c5_width)
+    else:
+        box_head = TwoMLPHead(widths[v.roi_maps[0]] * o["roi_output_size"] ** 2, o["representation_size"])
+    coder = box_coder()
+    roi_heads = FastRCNNHeads(
+        pooler, box_head, FastRCNNPredictor(box_head.out_features, num_classes),
+        RoISampler(coder, o["box_batch_size_per_image"], o["box_positive_fraction"],
+                   o["box_fg_iou_thresh"], o["box_bg_iou_thresh"]),
+        DetectionPostProcessor(coder, o["box_score_thresh"], o["box_nms_thresh"], o["box_detections_per_img"]),
+    )
+    transform = GeneralizedRCNNTransform(o["min_size"], o["max_size"], o["image_mean"], o["image_std"])
+    config = {"variant": variant, "backbone": backbone, "num_classes": num_classes, **o}
+    config["anchor_sizes"] = {k: list(s) for k, s in o["anchor_sizes"].items()}
+    config["aspect_ratios"] = list(o["aspect_ratios"])
+    return FasterRCNN(transform, bottom_up, pyramid, rpn, roi_heads, config)

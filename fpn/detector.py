@@ -1,0 +1,126 @@
+"""Faster R-CNN with a feature pyramid: resize -> bottom-up -> pyramid -> RPN -> Fast R-CNN -> boxes in input pixels."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from .bottom_up import BottomUp
+from .pyramid import FeaturePyramid
+from .roi_heads import FastRCNNHeads
+from .rpn import RegionProposalNetwork
+
+
+class FasterRCNN(nn.Module):
+    """The detector of the paper, in torchvision's conventions.
+
+    Args:
+        transform: resizes (shorter side `min_size`, longer side at most `max_size`), normalises and pads to /32.
+        bottom_up: ResNet stages -> {"c2".."c5"}.
+        pyramid: {"c2".."c5"} -> {"p2".."p6"}; None for the single-scale baselines (their heads read C4 or C5).
+        rpn: proposals from the maps named by its anchors.
+        roi_heads: Fast R-CNN on the maps named by its pooler.
+        config: the build options (JSON-serialisable), so that `fpn.build_detector(**config)` rebuilds this model.
+
+    forward(images, targets=None):
+        images: list of [3, H_i, W_i] float tensors in [0, 1], any sizes.
+        targets (training): list of {"boxes": [G, 4] float (x1, y1, x2, y2, input-image pixels), "labels": [G] int64}.
+        returns, in training mode, {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"};
+        in eval mode, per image {"boxes": [D, 4] input-image pixels, "scores": [D], "labels": [D]}.
+    """
+
+    def __init__(self, transform: GeneralizedRCNNTransform, bottom_up: BottomUp, pyramid: Optional[FeaturePyramid],
+                 rpn: RegionProposalNetwork, roi_heads: FastRCNNHeads, config: Optional[dict[str, Any]] = None) -> None:
+        super().__init__()
+        self.transform = transform
+        self.bottom_up = bottom_up
+        self.pyramid = pyramid
+        self.rpn = rpn
+        self.roi_heads = roi_heads
+        self.config = dict(config or {})
+        self.rpn_levels = list(rpn.anchors.sizes)
+        self.roi_levels = list(roi_heads.pooler.strides)
+
+    def forward(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None):
+        detections, losses, _ = self.run(images, targets)
+        return losses if self.training else detections
+
+    @torch.no_grad()
+    def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
+        """Eval-mode detections plus the RPN's "proposals" [P, 4] (input-image pixels) and "proposal_scores" [P]."""
+        was_training = self.training
+        self.eval()
+        try:
+            trace: dict = {}
+            detections, _, _ = self.run(images, trace=trace)
+        finally:
+            self.train(was_training)
+        for det, props, scores, resized, original in zip(
+            detections, trace["rpn"]["proposals"], trace["rpn"]["proposal_scores"],
+            trace["input"]["image_sizes"], trace["input"]["original_sizes"],
+        ):
+            det["proposals"] = _rescale(props, resized, original)
+            det["proposal_scores"] = scores
+        return detections
+
+    def run(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None,
+            trace: Optional[dict] = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor], Optional[dict]]:
+        """The one code path: detections, losses, and (when `trace` is a dict) every intermediate result.
+
+        Intermediate boxes (anchors, proposals, RoIs) are in the resized, padded input's pixels;
+        trace["input"] holds the resized batch and the sizes needed to map them back.
+        """
+        _check_inputs(images, targets, self.training)
+        original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
+        image_list, targets = self.transform(images, targets)
+        if trace is not None:
+            trace["input"] = {"images": image_list.tensors, "image_sizes": list(image_list.image_sizes),
+                              "original_sizes": original_sizes, "targets": targets}
+        bottom_up = self.bottom_up(image_list.tensors)
+        if trace is not None:
+            trace["bottom_up"] = dict(bottom_up)
+        features = self.pyramid(bottom_up, trace) if self.pyramid is not None else bottom_up
+        proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_levels}, targets, trace)
+        detections, det_losses = self.roi_heads({k: features[k] for k in self.roi_levels}, proposals,
+                                                image_list.image_sizes, targets, trace)
+        if not self.training:
+            detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
+        return detections, {**rpn_losses, **det_losses}, trace
+
+
+def _rescale(boxes: Tensor, resized: tuple[int, int], original: tuple[int, int]) -> Tensor:
+    """Boxes from resized-input pixels back to input-image pixels."""
+    ratio_h = original[0] / resized[0]
+    ratio_w = original[1] / resized[1]
+    return boxes * boxes.new_tensor([ratio_w, ratio_h, ratio_w, ratio_h])
+
+
+def _check_inputs(images: Any, targets: Any, training: bool) -> None:
+    if not isinstance(images, (list, tuple)) or not images:
+        raise TypeError("images must be a non-empty list of [3, H, W] float tensors in [0, 1]")
+    for i, img in enumerate(images):
+        if not isinstance(img, Tensor) or img.dim() != 3 or img.shape[0] != 3:
+            shape = tuple(img.shape) if isinstance(img, Tensor) else type(img).__name__
+            raise ValueError(f"image {i}: expected a [3, H, W] tensor, got {shape}")
+        if not img.is_floating_point():
+            raise ValueError(f"image {i}: expected a float tensor in [0, 1], got dtype {img.dtype}")
+        if img.shape[1] < 1 or img.shape[2] < 1:
+            raise ValueError(f"image {i}: empty image of shape {tuple(img.shape)}")
+    if training and targets is None:
+        raise ValueError("targets are required in training mode")
+    if targets is None:
+        return
+    if len(targets) != len(images):
+        raise ValueError(f"{len(images)} images but {len(targets)} targets")
+    for i, t in enumerate(targets):
+        boxes = t.get("boxes") if isinstance(t, dict) else None
+        if boxes is None or "labels" not in t:
+            raise ValueError(f"target {i}: needs 'boxes' and 'labels'")
+        if boxes.dim() != 2 or boxes.shape[-1] != 4:
+            raise ValueError(f"target {i}: boxes must be [G, 4], got {tuple(boxes.shape)}")
+        if boxes.numel() and bool((boxes[:, 2:] <= boxes[:, :2]).any()):
+            bad = int(torch.where((boxes[:, 2:] <= boxes[:, :2]).any(dim=1))[0][0])
+            raise ValueError(f"target {i}: box {bad} {boxes[bad].tolist()} has no positive width and height "
+                             "(boxes are x1, y1, x2, y2 with x2 > x1, y2 > y1)")

@@ -1,0 +1,58 @@
+"""Fast R-CNN on the pyramid (Sec. 4.2): pooler (Eq. 1) -> box head -> predictor -> loss / post-processing."""
+from __future__ import annotations
+
+from typing import Optional
+
+from torch import Tensor, nn
+from torchvision.models.detection._utils import BoxCoder
+from torchvision.models.detection.roi_heads import fastrcnn_loss
+
+from .box_head import ResNetConv5Head, TwoMLPHead
+from .pooler import LevelRoIPooler
+from .postprocess import DetectionPostProcessor
+from .predictor import FastRCNNPredictor
+from .sampling import RoISampler
+
+__all__ = ["FastRCNNHeads", "LevelRoIPooler", "TwoMLPHead", "ResNetConv5Head", "FastRCNNPredictor", "RoISampler",
+           "DetectionPostProcessor"]
+
+BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+
+
+class FastRCNNHeads(nn.Module):
+    """features + proposals -> detections (eval) or losses (training: loss_classifier, loss_box_reg).
+
+    Boxes are in padded-input pixels. `trace`, when a dict, receives "roi": the RoIs, their Eq. (1) levels, the pooled
+    features, and the class probabilities.
+    """
+
+    def __init__(self, pooler: LevelRoIPooler, box_head: nn.Module, predictor: FastRCNNPredictor,
+                 sampler: RoISampler, postprocessor: DetectionPostProcessor) -> None:
+        super().__init__()
+        self.pooler = pooler
+        self.box_head = box_head
+        self.predictor = predictor
+        self.sampler = sampler
+        self.postprocessor = postprocessor
+
+    def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]],
+                targets: Optional[list[dict[str, Tensor]]] = None, trace: Optional[dict] = None
+                ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+        if self.training:
+            if targets is None:
+                raise ValueError("Fast R-CNN needs targets in training mode")
+            rois, labels, regression_targets = self.sampler(proposals, targets)
+        else:
+            rois = proposals
+        pooled, levels = self.pooler(features, rois)
+        class_logits, box_deltas = self.predictor(self.box_head(pooled))
+        if trace is not None:
+            trace["roi"] = {"rois": rois, "levels": levels, "pooled": pooled, "class_logits": class_logits}
+        if self.training:
+            loss_cls, loss_box = fastrcnn_loss(class_logits, box_deltas, labels, regression_targets)
+            return [], {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
+        return self.postprocessor(class_logits, box_deltas, rois, image_sizes), {}
+
+
+def box_coder() -> BoxCoder:
+    return BoxCoder(BOX_CODER_WEIGHTS)

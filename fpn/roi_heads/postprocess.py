@@ -1,0 +1,44 @@
+"""Fast R-CNN post-processing: per-class boxes, score threshold, per-class NMS, top detections per image."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+from torchvision.models.detection._utils import BoxCoder
+from torchvision.ops import boxes as box_ops
+
+
+class DetectionPostProcessor:
+    """(class logits [R, K], box deltas [R, 4K], RoIs per image) -> per image boxes [D, 4], scores [D], labels [D].
+
+    Args:
+        score_thresh: minimum class probability (0.05).
+        nms_thresh: IoU threshold of the per-class NMS (0.5).
+        detections_per_img: at most this many detections per image (100).
+    """
+
+    def __init__(self, box_coder: BoxCoder, score_thresh: float = 0.05, nms_thresh: float = 0.5,
+                 detections_per_img: int = 100) -> None:
+        self.box_coder = box_coder
+        self.score_thresh = score_thresh
+        self.nms_thresh = nms_thresh
+        self.detections_per_img = detections_per_img
+
+    def __call__(self, class_logits: Tensor, box_deltas: Tensor, rois: list[Tensor],
+                 image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
+        num_classes = class_logits.shape[-1]
+        boxes_all = self.box_coder.decode(box_deltas, rois)
+        scores_all = F.softmax(class_logits, -1)
+        counts = [r.shape[0] for r in rois]
+        results = []
+        for boxes, scores, size in zip(boxes_all.split(counts), scores_all.split(counts), image_sizes):
+            boxes = box_ops.clip_boxes_to_image(boxes, size)
+            labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)
+            boxes, scores, labels = boxes[:, 1:].reshape(-1, 4), scores[:, 1:].reshape(-1), labels[:, 1:].reshape(-1)
+            keep = torch.where(scores > self.score_thresh)[0]
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
+            results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
+        return results

@@ -1,0 +1,58 @@
+"""RPN post-processing: decode deltas, keep the top-k per level, clip, drop tiny boxes, NMS per level, keep the best."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.ops import boxes as box_ops
+
+
+class ProposalSelector:
+    """Proposals of one image from its decoded boxes and objectness logits over all levels.
+
+    Args:
+        pre_nms_top_n: boxes kept per level before NMS (by objectness).
+        post_nms_top_n: proposals kept per image after NMS (2000 for training, 1000 for testing in the paper).
+        nms_thresh: IoU threshold of the NMS, run independently on each level (0.7).
+        score_thresh: minimum objectness probability.
+        min_size: boxes narrower or shorter than this (pixels) are dropped.
+
+    __call__(boxes [N, sum A, 4], logits [N, sum A], num_per_level, image_sizes) ->
+        per image (boxes [P, 4], scores [P] (sigmoid), source level index [P], anchor index [P] into the concatenation).
+    """
+
+    def __init__(self, pre_nms_top_n: int, post_nms_top_n: int, nms_thresh: float = 0.7,
+                 score_thresh: float = 0.0, min_size: float = 1e-3) -> None:
+        self.pre_nms_top_n = pre_nms_top_n
+        self.post_nms_top_n = post_nms_top_n
+        self.nms_thresh = nms_thresh
+        self.score_thresh = score_thresh
+        self.min_size = min_size
+
+    def __call__(
+        self, boxes: Tensor, logits: Tensor, num_per_level: list[int], image_sizes: list[tuple[int, int]]
+    ) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+        logits = logits.detach()
+        device = logits.device
+        top_idx = []
+        offset = 0
+        for level_logits in logits.split(num_per_level, dim=1):
+            k = min(self.pre_nms_top_n, level_logits.shape[1])
+            top_idx.append(level_logits.topk(k, dim=1).indices + offset)
+            offset += level_logits.shape[1]
+        top_idx = torch.cat(top_idx, dim=1)
+        levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=device) for i, n in enumerate(num_per_level)])
+        batch = torch.arange(logits.shape[0], device=device)[:, None]
+        scores = torch.sigmoid(logits[batch, top_idx])
+        boxes = boxes[batch, top_idx]
+        levels = levels[top_idx]
+
+        out = []
+        for b, s, lvl, idx, size in zip(boxes, scores, levels, top_idx, image_sizes):
+            b = box_ops.clip_boxes_to_image(b, size)
+            keep = box_ops.remove_small_boxes(b, self.min_size)
+            b, s, lvl, idx = b[keep], s[keep], lvl[keep], idx[keep]
+            keep = torch.where(s >= self.score_thresh)[0]
+            b, s, lvl, idx = b[keep], s[keep], lvl[keep], idx[keep]
+            keep = box_ops.batched_nms(b, s, lvl, self.nms_thresh)[: self.post_nms_top_n]
+            out.append((b[keep], s[keep], lvl[keep], idx[keep]))
+        return out

@@ -1,0 +1,83 @@
+"""With the same weights, our fpn detector gives torchvision's fasterrcnn_resnet50_fpn detections."""
+import pytest
+import torch
+from torchvision.models import resnet50
+from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+from torchvision.models.detection.faster_rcnn import FasterRCNN as TVFasterRCNN
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+import fpn
+
+SIZES = dict(min_size=512, max_size=853)  # smaller than the default 800 px to keep the test quick; same for both
+
+
+def make_torchvision_reference(seed: int = 0) -> torch.nn.Module:
+    """torchvision's fasterrcnn_resnet50_fpn as built for COCO_V1 weights (frozen BN), with seeded random weights."""
+    torch.manual_seed(seed)
+    backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
+    model = TVFasterRCNN(backbone, num_classes=91, **SIZES)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0, 0.1)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+            elif name.endswith(".weight") and "bn" in name or "downsample.1.weight" in name:
+                buf.uniform_(0.5, 1.0)
+            elif name.endswith(".bias") and "bn" in name or "downsample.1.bias" in name:
+                buf.normal_(0, 0.1)
+        # spread the scores: a random classifier gives ~1/91 everywhere, below the 0.05 threshold
+        model.roi_heads.box_predictor.cls_score.weight.mul_(20.0)
+        model.rpn.head.cls_logits.weight.mul_(20.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    ref = make_torchvision_reference()
+    path = tmp_path_factory.mktemp("w") / "tv_frcnn.pth"
+    torch.save(ref.state_dict(), path)
+    ours = fpn.from_torchvision(path, **SIZES)
+    return ref, ours
+
+
+def test_parity_on_images_of_different_sizes(models):
+    ref, ours = models
+    g = torch.Generator().manual_seed(1)
+    images = [torch.rand(3, h, w, generator=g) for h, w in [(480, 640), (333, 500), (700, 300)]]
+    # smooth structure so the random network fires differently across the image
+    images = [torch.nn.functional.avg_pool2d(im[None], 9, 1, 4)[0] for im in images]
+    with torch.no_grad():
+        expected = ref(images)
+        got = ours(images)
+    total = 0
+    for e, o in zip(expected, got):
+        assert e["boxes"].shape == o["boxes"].shape
+        total += len(e["boxes"])
+        assert torch.equal(e["labels"], o["labels"])
+        torch.testing.assert_close(o["boxes"], e["boxes"], atol=1e-3, rtol=0)
+        torch.testing.assert_close(o["scores"], e["scores"], atol=1e-4, rtol=0)
+    assert total > 30, "the reference should produce detections for the comparison to mean something"
+    scores = torch.cat([e["scores"] for e in expected])
+    assert scores.max() - scores.min() > 0.2, "scores should spread for the comparison to mean something"
+    assert len(torch.cat([e["labels"] for e in expected]).unique()) >= 2
+
+
+def test_rejects_foreign_state_dict(tmp_path):
+    path = tmp_path / "resnet.pth"
+    torch.save(resnet50().state_dict(), path)
+    with pytest.raises(ValueError, match="not a torchvision fasterrcnn_resnet50_fpn state dict"):
+        fpn.from_torchvision(path)
+
+
+def test_coco_offline_message(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+
+    def offline(*a, **k):
+        raise OSError("no network")
+
+    monkeypatch.setattr(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.__class__, "get_state_dict", offline)
+    with pytest.raises(RuntimeError, match="fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"):
+        fpn.from_torchvision("coco")
