@@ -13,7 +13,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 from torchvision import models
-from torchvision.ops.misc import FrozenBatchNorm2d
+from torchvision.ops import misc
 
 DEPTHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 STRIDES = {"c2": 4, "c3": 8, "c4": 16, "c5": 32}
@@ -31,6 +31,23 @@ def stage_channels(depth: str) -> dict[str, int]:
 def _check_depth(depth: str) -> None:
     if depth not in DEPTHS:
         raise ValueError(f"unknown backbone {depth!r}; choose one of {', '.join(DEPTHS)}")
+
+
+class FrozenBatchNorm2d(misc.FrozenBatchNorm2d):
+    """BatchNorm with fixed statistics and affine parameters (the paper fine-tunes with BN frozen).
+
+    Same buffers (and state-dict keys) as torchvision's and the same arithmetic, y = x * scale + shift. Without
+    autograd it scales the conv output in place instead of allocating two new maps: bit-identical results, and a CPU
+    ResNet-50 runs markedly faster (scripts/benchmark.py measures it).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = (self.weight * (self.running_var + self.eps).rsqrt()).reshape(1, -1, 1, 1)
+        shift = self.bias.reshape(1, -1, 1, 1) - self.running_mean.reshape(1, -1, 1, 1) * scale
+        if torch.is_grad_enabled() and x.requires_grad:
+            return x * scale + shift
+        # the input is a conv output nobody else reads: safe to overwrite when no graph is recorded
+        return x.mul_(scale).add_(shift)
 
 
 def _imagenet_weights(depth: str):

@@ -53,6 +53,51 @@ def convert_torchvision_state_dict(state: Mapping[str, Tensor]) -> dict[str, Ten
     return out
 
 
+def torchvision_reference(state: Union[Mapping[str, Tensor], None] = None, num_classes: int = 91,
+                          **options: Any) -> torch.nn.Module:
+    """torchvision's own `fasterrcnn_resnet50_fpn` as built for its COCO_V1 weights (frozen BN), in eval mode.
+
+    The reference our detector is compared with (tests, scripts/benchmark.py). `options` go to torchvision's FasterRCNN
+    (min_size, max_size, box_score_thresh, ...). With `state` None the weights stay randomly initialised.
+    """
+    from torchvision.models import resnet50
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection.faster_rcnn import FasterRCNN as TorchvisionFasterRCNN
+    from torchvision.ops.misc import FrozenBatchNorm2d as TorchvisionFrozenBN
+
+    backbone = _resnet_fpn_extractor(resnet50(norm_layer=TorchvisionFrozenBN), 3)
+    model = TorchvisionFasterRCNN(backbone, num_classes=num_classes, **options)
+    if state is not None:
+        model.load_state_dict(state)
+    return model.eval()
+
+
+def randomize_for_comparison(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Seeded random weights for a torchvision detector that make a comparison meaningful.
+
+    BN statistics and affine terms are drawn at random (instead of identity), and the classifier and objectness
+    weights are scaled so that scores spread over (0, 1) instead of all sitting near 1/num_classes.
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in list(model.named_parameters()) + list(model.named_buffers()):
+            is_bn = "bn" in name or "downsample.1" in name
+            if name.endswith("running_mean"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+            elif name.endswith("running_var"):
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+            elif is_bn and name.endswith(".weight"):
+                p.copy_(torch.rand(p.shape, generator=g) * 0.5 + 0.5)
+            elif is_bn and name.endswith(".bias"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+            elif name.endswith(".weight") and p.dim() > 1:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn(p.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+        model.roi_heads.box_predictor.cls_score.weight.mul_(20.0)
+        model.rpn.head.cls_logits.weight.mul_(20.0)
+    return model
+
+
 def find_coco_weights() -> Path | None:
     """The COCO_V1 file in ./checkpoints/ or torch's hub cache, if present."""
     candidates = [Path("checkpoints") / COCO_FILENAME, Path(torch.hub.get_dir()) / "checkpoints" / COCO_FILENAME]

@@ -2,39 +2,16 @@
 import pytest
 import torch
 from torchvision.models import resnet50
-from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
-from torchvision.models.detection.faster_rcnn import FasterRCNN as TVFasterRCNN
-from torchvision.ops.misc import FrozenBatchNorm2d
 
 import fpn
+from fpn.torchvision_interop import randomize_for_comparison, torchvision_reference
 
-SIZES = dict(min_size=512, max_size=853)  # smaller than the default 800 px to keep the test quick; same for both
-
-
-def make_torchvision_reference(seed: int = 0) -> torch.nn.Module:
-    """torchvision's fasterrcnn_resnet50_fpn as built for COCO_V1 weights (frozen BN), with seeded random weights."""
-    torch.manual_seed(seed)
-    backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
-    model = TVFasterRCNN(backbone, num_classes=91, **SIZES)
-    with torch.no_grad():
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.normal_(0, 0.1)
-            elif name.endswith("running_var"):
-                buf.uniform_(0.5, 1.5)
-            elif name.endswith(".weight") and "bn" in name or "downsample.1.weight" in name:
-                buf.uniform_(0.5, 1.0)
-            elif name.endswith(".bias") and "bn" in name or "downsample.1.bias" in name:
-                buf.normal_(0, 0.1)
-        # spread the scores: a random classifier gives ~1/91 everywhere, below the 0.05 threshold
-        model.roi_heads.box_predictor.cls_score.weight.mul_(20.0)
-        model.rpn.head.cls_logits.weight.mul_(20.0)
-    return model.eval()
+SIZES = {"min_size": 512, "max_size": 853}  # smaller than the default 800 px to keep the test quick; same for both
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    ref = make_torchvision_reference()
+    ref = randomize_for_comparison(torchvision_reference(**SIZES), seed=0)
     path = tmp_path_factory.mktemp("w") / "tv_frcnn.pth"
     torch.save(ref.state_dict(), path)
     ours = fpn.from_torchvision(path, **SIZES)
