@@ -1,0 +1,183 @@
+"""Model registry: every checkpoint under a folder (found by its JSON metadata, loaded with fpn.load_checkpoint) and
+torchvision's COCO Faster R-CNN R50-FPN when its weights file is present. Models load lazily and stay cached."""
+from __future__ import annotations
+
+import glob
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+
+TORCHVISION_COCO = "torchvision COCO R50-FPN"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cpu" / "cuda" / "cuda:1" as given (CUDA checked)."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    d = torch.device(device)
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return d
+
+
+def normalise_class_names(names: Optional[list], num_classes: Optional[int]) -> Optional[list[str]]:
+    """Class names indexed by label (0 = background): accepts lists with or without the background entry."""
+    if not names:
+        return None
+    names = [str(n) for n in names]
+    if num_classes and len(names) == num_classes - 1:
+        names = ["__background__"] + names
+    return names
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    kind: str  # "checkpoint" | "torchvision"
+    task: str  # "detection" | "mask_proposals"
+    path: str
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> dict:
+        return dict(self.metadata.get("model") or {})
+
+    @property
+    def description(self) -> str:
+        c = self.config
+        if self.kind == "torchvision":
+            return "torchvision fasterrcnn_resnet50_fpn COCO_V1 weights (91 classes), variant fpn, resnet50"
+        parts = [self.task, c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
+                 f"min_size {c.get('min_size')}" if c.get("min_size") else ""]
+        return ", ".join(str(p) for p in parts if p)
+
+    def metrics(self) -> dict[str, Any]:
+        """Flat evaluation numbers of the JSON metadata's "metrics" ({"bbox": {"AP": ..}} -> {"bbox AP": ..})."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix} {k}".strip(), v)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[prefix] = round(float(value), 4)
+
+        walk("", self.metadata.get("metrics") or {})
+        return out
+
+
+class ModelRegistry:
+    """Args: checkpoint_dir: folder searched (recursively, 3 levels) for CK.json + CK.safetensors pairs;
+    device: "auto" | "cpu" | "cuda"; max_loaded: models kept in memory (least recently used dropped)."""
+
+    def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6) -> None:
+        self.checkpoint_dir = checkpoint_dir
+        self.device = resolve_device(device)
+        self.max_loaded = max_loaded
+        self.entries: dict[str, ModelEntry] = {}
+        self.notes: list[str] = []
+        self._loaded: "OrderedDict[str, torch.nn.Module]" = OrderedDict()
+        self._lock = threading.Lock()
+        self.scan()
+
+    def scan(self) -> None:
+        from fpn.checkpoint import CheckpointError, checkpoint_paths, read_metadata
+
+        self.entries.clear()
+        self.notes = []
+        files = []
+        for depth in ("*.json", "*/*.json", "*/*/*.json"):
+            files += sorted(glob.glob(os.path.join(self.checkpoint_dir, depth)))
+        for meta_path in files:
+            weights, _ = checkpoint_paths(meta_path)
+            if not os.path.isfile(weights):
+                continue  # some other JSON (a run's config, metrics, ...)
+            try:
+                meta = read_metadata(meta_path)
+            except (CheckpointError, OSError, ValueError) as e:
+                self.notes.append(f"skipped {meta_path}: {e}")
+                continue
+            rel = os.path.relpath(weights[: -len(".safetensors")], self.checkpoint_dir)
+            name = rel.replace(os.sep, "/")
+            self.entries[name] = ModelEntry(name, "checkpoint", meta.get("task", "detection"), weights, meta)
+        coco = self._find_coco()
+        if coco is not None:
+            from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+
+            meta = {"model": {"variant": "fpn", "backbone": "resnet50", "num_classes": 91, "min_size": 800},
+                    "metrics": {"bbox": {"AP": FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["_metrics"]["COCO-val2017"]
+                                         ["box_map"]}},
+                    "class_names": list(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])}
+            self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection", str(coco), meta)
+        else:
+            from fpn.torchvision_interop import COCO_FILENAME
+
+            self.notes.append(
+                f"torchvision's COCO R50-FPN is not listed: its weights file {COCO_FILENAME} was not found. To add it, "
+                f"download https://download.pytorch.org/models/{COCO_FILENAME} into {self.checkpoint_dir}/ "
+                f"(or {os.path.join(torch.hub.get_dir(), 'checkpoints')}/) and restart the app.")
+        if not any(e.task == "detection" for e in self.entries.values()):
+            self.notes.append(f"No detection checkpoint found in {self.checkpoint_dir}/: train one with "
+                              "scripts/train.py (it writes CK.json + CK.safetensors) or pass --checkpoints DIR.")
+
+    def _find_coco(self) -> Optional[str]:
+        from fpn.torchvision_interop import COCO_FILENAME, find_coco_weights
+
+        local = os.path.join(self.checkpoint_dir, COCO_FILENAME)
+        if os.path.isfile(local):
+            return local
+        found = find_coco_weights()
+        return str(found) if found is not None else None
+
+    def names(self, task: Optional[str] = "detection") -> list[str]:
+        """Model names, the full FPN first, then the paper's other variants in Table order, then by name."""
+        from fpn.variants import VARIANTS
+
+        order = list(VARIANTS)
+
+        def rank(name: str) -> tuple:
+            v = self.entries[name].config.get("variant")
+            return (order.index(v) if v in order else len(order), name)
+
+        return sorted((n for n, e in self.entries.items() if task is None or e.task == task), key=rank)
+
+    def entry(self, name: str) -> ModelEntry:
+        if name not in self.entries:
+            known = ", ".join(self.entries) or "none (see the notes on the Input tab)"
+            raise KeyError(f"Unknown model {name!r}. Available: {known}")
+        return self.entries[name]
+
+    def get(self, name: str) -> torch.nn.Module:
+        """The model (eval mode, on self.device), loaded on first use."""
+        entry = self.entry(name)
+        with self._lock:
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+            model = self._load(entry)
+            self._loaded[name] = model
+            while len(self._loaded) > self.max_loaded:
+                self._loaded.popitem(last=False)
+            return model
+
+    def _load(self, entry: ModelEntry) -> torch.nn.Module:
+        import fpn
+
+        if entry.kind == "torchvision":
+            model = fpn.from_torchvision(entry.path)
+        else:
+            from fpn.checkpoint import load_checkpoint
+
+            model = load_checkpoint(entry.path)
+        names = getattr(model, "class_names", None) or entry.metadata.get("class_names")
+        model.class_names = normalise_class_names(names, entry.config.get("num_classes"))
+        return model.to(self.device).eval()
+
+    def device_info(self) -> str:
+        if self.device.type == "cuda":
+            return f"GPU: {torch.cuda.get_device_name(self.device)}"
+        return f"CPU ({torch.get_num_threads()} threads; no CUDA GPU found)" if not torch.cuda.is_available() else "CPU"

@@ -1,0 +1,234 @@
+"""What each tab of the app computes: image path + model name + widget values -> pictures and tables.
+
+No Gradio here (ui.py binds these to widgets, and the same functions are the API endpoints). Every function
+raises AppError (or app.images.ImageError) with a message meant for the user; the UI turns them into toasts.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+import fpn.viz as V
+
+from .analysis import Analysis, Analyzer
+from .examples import ExampleLibrary, as_targets
+from .images import ImageError, LoadedImage, load_image
+from .models import ModelRegistry
+
+Progress = Optional[Callable[[float, str], None]]
+RATIOS = {"1:2 (0.5)": 0.5, "1:1": 1.0, "2:1 (2)": 2.0, "all": None}
+GT_SOURCES = ("ground truth (dataset images)", "detections as pseudo ground truth")
+ROI_SOURCES = ("proposals (the RoIs Fast R-CNN pooled)", "detections")
+
+
+class AppError(Exception):
+    """A request the app cannot serve; the message is shown to the user as is."""
+
+
+class Explorer:
+    """The app's state (models, cache, examples) and one method per view."""
+
+    def __init__(self, registry: ModelRegistry, analyzer: Optional[Analyzer] = None,
+                 examples: Optional[ExampleLibrary] = None) -> None:
+        self.registry = registry
+        self.analyzer = analyzer or Analyzer(registry)
+        self.examples = examples or ExampleLibrary()
+
+    # ------------------------------------------------------------------ shared
+    def load(self, path: Optional[str]) -> LoadedImage:
+        if not path:
+            raise AppError("No image yet: upload an image or pick an example on the Input tab.")
+        return load_image(path)
+
+    def _model(self, name: Optional[str], task: str = "detection") -> str:
+        if not name:
+            avail = self.registry.names(task)
+            if not avail:
+                raise AppError(" ".join(self.registry.notes) or f"No {task} model available.")
+            return avail[0]
+        try:
+            entry = self.registry.entry(name)
+        except KeyError as e:
+            raise AppError(str(e.args[0])) from None
+        if entry.task != task:
+            raise AppError(f"{name} is a {entry.task} model; this view needs a {task} model.")
+        return name
+
+    def analysis(self, path: Optional[str], model: Optional[str], progress: Progress = None,
+                 task: str = "detection") -> Analysis:
+        image = self.load(path)
+        name = self._model(model, task)
+        example = self.examples.match(path) if task == "detection" else None
+        gt = as_targets(example.gt) if example is not None else None
+        if gt is not None and tuple(image.array.shape[:2]) != tuple(image.original_size):
+            gt = None  # downscaled on load: the file's GT pixels no longer apply
+        try:
+            return self.analyzer.analyze(image, name, gt, progress)
+        except (ValueError, RuntimeError) as e:
+            raise AppError(f"{name} could not process this image: {e}") from e
+
+    # ------------------------------------------------------------------ views
+    def detect(self, path: Optional[str], model: Optional[str], score_thresh: float = 0.5,
+               progress: Progress = None) -> tuple[np.ndarray, dict]:
+        """Annotated image + JSON: {"model", "image_size" [h, w], "seconds", "detections": [{"box" (x1, y1, x2, y2,
+        image pixels), "score", "label", "class"}]} (scores >= score_thresh)."""
+        a = self.analysis(path, model, progress)
+        det = a.exploration.detections
+        keep = det["scores"] >= float(score_thresh)
+        img = V.draw_detections(a.image.array, det["boxes"], det["scores"], det["labels"], a.class_names,
+                                float(score_thresh))
+        dets = [{"box": [round(float(v), 1) for v in b], "score": round(float(s), 4), "label": int(l),
+                 "class": V.label_name(int(l), a.class_names)}
+                for b, s, l in zip(det["boxes"][keep], det["scores"][keep], det["labels"][keep])]
+        info = {"model": a.model_name, "image_size": list(a.image.array.shape[:2]), "seconds": round(a.seconds, 3),
+                "score_thresh": float(score_thresh), "detections": dets}
+        return img, info
+
+    def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
+                       progress: Progress = None) -> np.ndarray:
+        if not self.registry.names("mask_proposals"):
+            image = self.load(path)
+            return V.note_image(V.NO_MASK_MODEL, min(max(image.array.shape[1], 320), 640), 70)
+        a = self.analysis(path, model, progress, task="mask_proposals")
+        props = a.exploration.proposals
+        if "masks" not in props or props["masks"].shape[0] == 0:
+            return V.note_image("The mask-proposal model returned no proposals for this image.", 520, 60)
+        return V.draw_mask_proposals(a.image.array, props["masks"].cpu().numpy(), props["scores"].cpu().numpy(),
+                                     int(top_n))
+
+    def pyramid(self, path: Optional[str], model: Optional[str], aggregation: str = "l2", channel: int = 0,
+                level: str = "p4", progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
+        if aggregation not in V.AGGREGATIONS:
+            raise AppError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(V.AGGREGATIONS)}.")
+        a = self.analysis(path, model, progress)
+        ex = a.exploration
+        return (V.pyramid_view(ex, aggregation, int(channel), highlight=str(level).lower()),
+                V.merge_view(ex, str(level).lower(), aggregation, int(channel)))
+
+    def anchors(self, path: Optional[str], model: Optional[str], level: str = "p3", ratio: str = "1:1",
+                mode: str = "point", x: float = -1, y: float = -1, gt_source: str = GT_SOURCES[0],
+                score_thresh: float = 0.5, progress: Progress = None) -> tuple[np.ndarray, np.ndarray, str]:
+        """Anchors of one level / ratio around (x, y) (resized-input pixels, as shown; -1: centre) or as a density,
+        coloured by their label against GT or pseudo-GT; + positives per level; + a Markdown note."""
+        a = self.analysis(path, model, progress)
+        ex = a.exploration
+        notes = []
+        level = str(level).lower()
+        if level not in ex.rpn:
+            notes.append(f"{level.upper()} is not an RPN map of the '{ex.variant}' variant; showing "
+                         f"{next(iter(ex.rpn)).upper()}.")
+            level = next(iter(ex.rpn))
+        if ratio not in RATIOS:
+            try:
+                ratio_value = float(ratio)
+            except (TypeError, ValueError):
+                raise AppError(f"Unknown aspect ratio {ratio!r}; choose one of {', '.join(RATIOS)}.") from None
+        else:
+            ratio_value = RATIOS[ratio]
+        use_gt = gt_source == GT_SOURCES[0] and a.gt is not None
+        if gt_source == GT_SOURCES[0] and a.gt is None:
+            notes.append("This image has no ground truth (only the bundled dataset's images do): the detections "
+                         f"with score >= {score_thresh:.2f} are used as pseudo ground truth.")
+        if use_gt:
+            labels = {n: lv.labels for n, lv in ex.rpn.items()}
+            gt_boxes = ex.targets["boxes"]
+            what = f"{len(gt_boxes)} ground-truth boxes"
+        else:
+            labels, gt_boxes = self.analyzer.anchor_labels(a, float(score_thresh))
+            what = f"{len(gt_boxes)} detections with score >= {score_thresh:.2f} as pseudo ground truth"
+            if len(gt_boxes) == 0:
+                notes.append("No detection passes the score threshold, so every anchor is negative: lower the "
+                             "threshold (an untrained model scores low).")
+        h, w = ex.resized_size
+        point = (w / 2 if x is None or x < 0 else float(x), h / 2 if y is None or y < 0 else float(y))
+        img = V.anchors_view(ex.image, ex.rpn[level], ratio_value, point=point, mode=mode, gt_boxes=gt_boxes,
+                             labels=labels[level])
+        counts = {n: int((lab == 1).sum()) for n, lab in labels.items()}
+        chart = V.positives_chart(counts)
+        md = (f"Labels against {what} (IoU > 0.7 or best anchor of a box: positive; < 0.3: negative; else ignored). "
+              f"Positives per level: " + ", ".join(f"{k.upper()} {v}" for k, v in counts.items()) + ".")
+        if mode == "point":
+            md += f" Anchors drawn around ({point[0]:.0f}, {point[1]:.0f}) px; click the image to move the point."
+        return img, chart, "\n\n".join([md] + notes)
+
+    def _roi_boxes(self, a: Analysis, source: str, top_n: int, score_thresh: float):
+        ex = a.exploration
+        if source == ROI_SOURCES[1]:
+            det = ex.detections
+            keep = torch.nonzero(det["scores"] >= score_thresh).flatten()
+            boxes = a.to_resized(det["boxes"][keep])
+            names = [f"{V.label_name(int(l), a.class_names)} {float(s):.2f}"
+                     for l, s in zip(det["labels"][keep], det["scores"][keep])]
+            if len(boxes) == 0:
+                return boxes, torch.zeros(0, dtype=torch.int64), None, names
+            pooled, levels = self.analyzer.pool_boxes(a, boxes)
+            return boxes, levels, pooled, names
+        order = torch.argsort(ex.proposal_scores, descending=True)[: max(int(top_n), 1)]
+        names = [f"proposal {float(s):.2f}" for s in ex.proposal_scores[order]]
+        return ex.rois[order], ex.roi_levels[order], ex.pooled[order], names
+
+    def roi_levels(self, path: Optional[str], model: Optional[str], source: str = ROI_SOURCES[0], index: int = 0,
+                   top_n: int = 100, score_thresh: float = 0.5, progress: Progress = None,
+                   click: Optional[Sequence[float]] = None) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, int]:
+        """RoIs coloured by their Eq. (1) level, the histogram of levels, the formula for the selected box (index
+        into the list, best first; or the smallest box containing `click` (x, y)), and its pooled features."""
+        a = self.analysis(path, model, progress)
+        ex = a.exploration
+        boxes, levels, pooled, names = self._roi_boxes(a, source, top_n, float(score_thresh))
+        if len(boxes) == 0:
+            msg = (f"No detection with score >= {score_thresh:.2f}; lower the threshold or show proposals."
+                   if source == ROI_SOURCES[1] else "The RPN returned no proposals.")
+            note = V.note_image(msg, 520, 60)
+            return note, note, msg, note, 0
+        if click is not None:
+            cx, cy = click
+            inside = (boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
+            if inside.any():
+                area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+                index = int(torch.where(inside, area, torch.full_like(area, float("inf"))).argmin())
+        index = int(min(max(int(index), 0), len(boxes) - 1))
+        img = V.roi_levels_view(ex.image, boxes, levels, selected=index, labels=names)
+        counts = {int(k): int(c) for k, c in zip(*torch.unique(levels, return_counts=True))}
+        hist = V.levels_histogram(counts, f"{len(boxes)} RoIs per level (Eq. 1)")
+        b = boxes[index]
+        w, h = float(b[2] - b[0]), float(b[3] - b[1])
+        ks = sorted(V.level_of(n) for n in self.registry.get(a.model_name).roi_heads.pooler.strides)
+        formula = V.eq1_text(w, h, ks[0], ks[-1])
+        md = (f"**Box #{index}** ({names[index]}): x1 {float(b[0]):.0f}, y1 {float(b[1]):.0f}, w {w:.1f}, h {h:.1f} px "
+              f"(resized input, {ex.resized_size[1]}x{ex.resized_size[0]}).\n\n`{formula}`\n\n"
+              f"Pooled from {'P' if ex.pyramid else 'C'}{int(levels[index])}; its "
+              f"{pooled.shape[-1]}x{pooled.shape[-1]} features feed the box head.")
+        return img, hist, md, V.pooled_view(pooled[index]), index
+
+    def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
+                top_proposals: int = 50, progress: Progress = None) -> tuple[np.ndarray, list[list], list[str]]:
+        """2-6 detection models side by side (detections, proposals, per-level objectness) + a table of each
+        checkpoint's evaluation numbers from its JSON metadata."""
+        models = [m for m in (models or []) if m]
+        if not 2 <= len(models) <= 6:
+            raise AppError(f"Pick two to six models to compare (got {len(models)}).")
+        columns, titles, rows = [], [], []
+        metric_keys: list[str] = []
+        for i, name in enumerate(models):
+            sub = None
+            if progress:
+                sub = (lambda f, d, i=i: progress((i + f) / len(models), d))
+            a = self.analysis(path, name, sub)
+            ex = a.exploration
+            det = ex.detections
+            dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
+                                     float(score_thresh), box_scale=ex.scale)
+            pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals),
+                                    ex.proposal_rpn_level)
+            columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
+            entry = self.registry.entry(name)
+            titles.append(f"{name} ({ex.variant})")
+            metrics = entry.metrics()
+            metric_keys += [k for k in metrics if k not in metric_keys]
+            rows.append((name, entry.description, round(a.seconds, 3),
+                         int((det["scores"] >= score_thresh).sum()), metrics))
+        headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
+        table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
+        return V.side_by_side(columns, titles), table, headers

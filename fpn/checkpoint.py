@@ -1,0 +1,294 @@
+"""Checkpoints that load without executing code.
+
+A model checkpoint ``CK`` is two files:
+    ``CK.safetensors``  the weights (optionally stored as fp16, loaded back as fp32); with ``max_shard_mb`` a large
+                        model is split the safetensors way instead: ``CK-00001-of-0000N.safetensors`` ... plus
+                        ``CK.safetensors.index.json`` ({"weight_map": {tensor name: shard file}});
+    ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``), "class_names",
+                        "training" {...}, "metrics" {...}, ...}.
+``load_checkpoint(CK)`` rebuilds the architecture from the JSON alone and loads the weights.
+
+Training state for ``--resume`` (weights, optimizer, scheduler, step, epoch, RNG states, sampler position) is
+one ``torch.save`` file of tensors and plain Python values, read back with ``torch.load(weights_only=True)``.
+All writes go to a temporary file first and are moved into place with ``os.replace``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+FORMAT_VERSION = 1
+TASKS = ("detection", "mask_proposals")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, unreadable, or does not fit the architecture its metadata describes."""
+
+
+def checkpoint_paths(path: str) -> tuple[str, str]:
+    """(weights path, metadata path) of a checkpoint named ``CK``, ``CK.safetensors``, ``CK.json`` or
+    ``CK.safetensors.index.json``."""
+    path = os.fspath(path)
+    for ext in (".safetensors.index.json", ".safetensors", ".json"):
+        if path.endswith(ext):
+            path = path[: -len(ext)]
+            break
+    return path + ".safetensors", path + ".json"
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
+
+
+def _atomic_write_bytes(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] | None = None,
+                    fp16: bool = False, task: str | None = None, max_shard_mb: float | None = None) -> tuple[str, str]:
+    """Write ``CK.safetensors`` (or shards + index, see the module docstring) + ``CK.json``.  Returns the weights
+    path (the index file when sharded) and the metadata path.
+
+    Args:
+        model: a detector from ``fpn.build_detector`` (or a mask proposer); needs a JSON-serialisable ``config``.
+            A DistributedDataParallel wrapper is unwrapped.
+        metadata: extra keys ("class_names", "training", "metrics", ...) merged into the JSON.
+        fp16: store floating-point tensors as float16 (half the size; loaded back as float32).
+        task: "detection" (default) or "mask_proposals"; ``metadata["task"]`` is used when not given.
+        max_shard_mb: split the weights into files of at most this many MiB (None: one file).
+    """
+    from safetensors.torch import save as st_save
+
+    model = _unwrap(model)
+    meta = dict(metadata or {})
+    task = task or meta.get("task") or getattr(model, "task", None) or "detection"
+    if task not in TASKS:
+        raise CheckpointError(f"unknown task {task!r}; expected one of {TASKS}")
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise CheckpointError("the model has no `config` dict; cannot record how to rebuild it")
+    tensors = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().to("cpu")
+        if fp16 and v.is_floating_point():
+            v = v.half()
+        tensors[k] = v.contiguous().clone()
+    meta.update({"format_version": FORMAT_VERSION, "task": task, "model": config,
+                 "weights_dtype": "float16" if fp16 else "float32"})
+    meta.setdefault("class_names", None)
+    meta.setdefault("training", {})
+    meta.setdefault("metrics", {})
+    try:
+        meta_text = json.dumps(meta, indent=2, sort_keys=False)
+    except TypeError as e:
+        raise CheckpointError(f"checkpoint metadata is not JSON-serialisable: {e}") from e
+    weights_path, meta_path = checkpoint_paths(path)
+    os.makedirs(os.path.dirname(os.path.abspath(weights_path)), exist_ok=True)
+    header = {"format": "fpn-explorer", "task": task}
+    shards = _split(tensors, max_shard_mb)
+    index_path = weights_path + ".index.json"
+    stem = weights_path[: -len(".safetensors")]
+    if len(shards) == 1:
+        _atomic_write_bytes(weights_path, st_save(tensors, metadata=header))
+        _remove_if_exists(index_path)
+    else:
+        weight_map = {}
+        for i, shard in enumerate(shards, 1):
+            name = f"{os.path.basename(stem)}-{i:05d}-of-{len(shards):05d}.safetensors"
+            _atomic_write_bytes(os.path.join(os.path.dirname(weights_path), name), st_save(shard, metadata=header))
+            weight_map.update({k: name for k in shard})
+        total = sum(v.numel() * v.element_size() for v in tensors.values())
+        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+        _atomic_write_bytes(index_path, json.dumps(index, indent=1).encode("utf-8"))
+        _remove_if_exists(weights_path)  # an older single-file save of the same name would shadow the shards
+        weights_path = index_path
+    _atomic_write_bytes(meta_path, meta_text.encode("utf-8"))
+    return weights_path, meta_path
+
+
+def _split(tensors: dict[str, torch.Tensor], max_shard_mb: float | None) -> list[dict[str, torch.Tensor]]:
+    """Greedy split into shards of at most max_shard_mb MiB (a single tensor larger than that gets its own)."""
+    if not max_shard_mb:
+        return [tensors]
+    limit = max_shard_mb * 2 ** 20 - 64 * 1024  # room for the safetensors header
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for k, v in tensors.items():
+        nbytes = v.numel() * v.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][k] = v
+        size += nbytes
+    return shards
+
+
+def _remove_if_exists(path: str) -> None:
+    if os.path.isfile(path):
+        os.remove(path)
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+    """The JSON metadata of a checkpoint, validated."""
+    _, meta_path = checkpoint_paths(path)
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f"checkpoint metadata not found: {meta_path}")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{meta_path} is not valid JSON: {e}") from e
+    if not isinstance(meta, dict) or "model" not in meta or not isinstance(meta["model"], dict):
+        raise CheckpointError(f"{meta_path}: not an FPN Explorer checkpoint (no 'model' config)")
+    task = meta.get("task", "detection")
+    if task not in TASKS:
+        raise CheckpointError(f"{meta_path}: unknown task {task!r}; expected one of {TASKS}")
+    if int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+        raise CheckpointError(f"{meta_path}: format_version {meta['format_version']} is newer than this code "
+                              f"({FORMAT_VERSION})")
+    return meta
+
+
+def build_model(task: str, config: dict[str, Any]) -> torch.nn.Module:
+    """The architecture a checkpoint's metadata describes (random weights)."""
+    config = dict(config)
+    if "backbone_weights" in config:
+        config["backbone_weights"] = None  # the checkpoint holds all weights; never fetch ImageNet ones
+    try:
+        if task == "detection":
+            import fpn
+
+            return fpn.build_detector(**config)
+        if task == "mask_proposals":
+            from fpn.mask_proposals import build_mask_proposer
+
+            return build_mask_proposer(**config)
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"cannot build a {task} model from the checkpoint's config {config}: {e}") from e
+    raise CheckpointError(f"unknown task {task!r}; expected one of {TASKS}")
+
+
+def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
+    """All tensors of ``CK.safetensors``, or of the shards listed by ``CK.safetensors.index.json``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    files = [weights_path]
+    index_path = weights_path + ".index.json"
+    if not os.path.isfile(weights_path) and os.path.isfile(index_path):
+        try:
+            with open(index_path) as f:
+                weight_map = json.load(f)["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{index_path} is not a safetensors shard index: {e}") from e
+        folder = os.path.dirname(weights_path)
+        files = [os.path.join(folder, name) for name in dict.fromkeys(weight_map.values())]
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        if not os.path.isfile(file):
+            raise FileNotFoundError(f"checkpoint weights not found: {file}")
+        try:
+            state.update(load_file(file, device="cpu"))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{file} is not a readable safetensors file: {e}") from e
+    return state
+
+
+def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "") -> None:
+    """``model.load_state_dict`` with errors that name the offending keys and shapes; casts to the model's
+    dtypes (fp16 storage -> fp32)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s), e.g. {missing[:5]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {unexpected[:5]}")
+        raise CheckpointError(f"{source}: weights do not match the architecture: " + "; ".join(parts))
+    converted = {}
+    for k, v in own.items():
+        w = state[k]
+        if tuple(w.shape) != tuple(v.shape):
+            raise CheckpointError(f"{source}: shape mismatch for {k}: checkpoint {tuple(w.shape)}, "
+                                  f"model {tuple(v.shape)}")
+        converted[k] = w.to(v.dtype)
+    model.load_state_dict(converted, strict=True)
+
+
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """Rebuild a model from ``CK.json`` + ``CK.safetensors`` (``path`` may name either or the stem).
+
+    Returns the model in eval mode on ``map_location``, with the metadata as ``model.checkpoint_metadata``.
+    """
+    weights_path, _ = checkpoint_paths(path)
+    meta = read_metadata(path)
+    state = _read_weights(weights_path)
+    model = build_model(meta.get("task", "detection"), meta["model"])
+    load_state_dict_checked(model, state, weights_path)
+    model.checkpoint_metadata = meta
+    return model.to(map_location).eval()
+
+
+# ------------------------------------------------------------------------------------------- training state
+def capture_rng_state() -> dict[str, Any]:
+    """RNG states of python, numpy, torch (and CUDA) as tensors and plain values (weights_only-loadable)."""
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state = {
+        "python": {"version": int(py[0]), "state": torch.tensor(py[1], dtype=torch.int64),
+                   "gauss": py[2]},
+        "numpy": {"name": str(np_state[0]), "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(path: str, state: dict[str, Any]) -> str:
+    """Atomically ``torch.save`` a dict of tensors and plain values (model/optimizer/scheduler state dicts,
+    step, epoch, RNG states from :func:`capture_rng_state`, ...)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_training_state(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a file written by :func:`save_training_state` without executing code (``weights_only=True``)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"training state not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt / unsafe files
+        raise CheckpointError(f"cannot read training state {path}: {e}") from e
+    if not isinstance(state, dict) or "step" not in state:
+        raise CheckpointError(f"{path} is not a training state file (no 'step')")
+    return state

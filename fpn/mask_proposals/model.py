@@ -1,0 +1,185 @@
+"""Sec. 6: segmentation mask proposals from the feature pyramid (DeepMask-style MLPs run fully convolutionally).
+
+    images -> GeneralizedRCNNTransform (resize shorter side to min_size, normalise, pad to /32)
+           -> BottomUp ResNet C2..C5 -> FeaturePyramid (d = 128) P2..P6
+           -> on every level in `levels`, every MLP in `mlps` (weights shared across levels)
+           -> train: MaskProposalLoss        eval: MaskProposalPostProcessor
+
+Geometry and scale bands: scales.py; training targets: targets.py; loss: loss.py; inference: inference.py.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+from ..bottom_up import BottomUp, make_resnet, stage_channels
+from ..pyramid import FeaturePyramid
+from .inference import MaskProposalPostProcessor
+from .loss import MaskProposalLoss
+from .mlp import MaskMLP
+from .scales import LEVELS, MLP_WINDOWS, check_levels, check_mlps, window_scales
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+class MaskProposer(nn.Module):
+    """Feature pyramid + per-window-size MaskMLPs.
+
+    Train:  model(images, targets) -> {"loss_objectness", "loss_mask"}; images: list of [3, H, W] floats in [0, 1];
+            targets: per image "boxes" FloatTensor [N, 4] (x1, y1, x2, y2) and "masks" UInt8Tensor [N, H, W], both in
+            input-image pixels ("labels" is accepted and ignored: proposals are class-agnostic).
+    Eval:   model(images) -> list of dicts, input-image pixels: "scores" [P], "boxes" [P, 4], "regions" [P, 4],
+            "mask_probs" [P, M, M], "levels" [P], "mlps" [P] (0 = 5x5, 1 = 7x7), "masks" Bool [min(P, pasted), H, W]
+            (see inference.py; paste.encode_proposals gives RLEs of all P).
+    `trace`, when a dict, receives the internals that fpn.mask_proposals.explore draws.
+    """
+
+    def __init__(
+        self,
+        transform: GeneralizedRCNNTransform,
+        backbone: BottomUp,
+        pyramid: FeaturePyramid,
+        heads: nn.ModuleDict,
+        levels: Sequence[str],
+        mlps: str,
+        loss: MaskProposalLoss,
+        postprocess: MaskProposalPostProcessor,
+        config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.transform, self.backbone, self.pyramid, self.heads = transform, backbone, pyramid, heads
+        self.loss, self.postprocess = loss, postprocess
+        self.scales = window_scales(levels, mlps)
+        missing = {s.mlp for s in self.scales} - set(heads)
+        if missing:
+            raise ValueError(f"no MaskMLP for {sorted(missing)}")
+        self.config = dict(config or {})
+
+    def dense(self, pyramid: dict[str, Tensor]) -> list[tuple[Tensor, Tensor]]:
+        """Per (level, MLP) pair of self.scales: (hidden [N, hidden, H_k, W_k], objectness logits [N, H_k, W_k])."""
+        cache: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
+        for s in self.scales:
+            cache[(s.level, s.mlp)] = self.heads[s.mlp](pyramid[s.level])
+        return [cache[(s.level, s.mlp)] for s in self.scales]
+
+    def forward(
+        self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, trace: dict | None = None
+    ):
+        if self.training and targets is None:
+            raise ValueError("MaskProposer in training mode needs targets (boxes and masks per image)")
+        if not isinstance(images, (list, tuple)) or not images:
+            raise ValueError("images must be a non-empty list of [3, H, W] float tensors in [0, 1]")
+        for i, img in enumerate(images):
+            if img.dim() != 3 or img.shape[0] != 3 or not img.is_floating_point():
+                raise ValueError(f"image {i}: expected a float tensor [3, H, W], got {img.dtype} {list(img.shape)}")
+        if targets is not None:
+            for i, t in enumerate(targets):
+                if "boxes" not in t or "masks" not in t:
+                    raise ValueError(f"target {i}: needs 'boxes' [N, 4] and 'masks' [N, H, W]")
+                if t["masks"].shape[0] != t["boxes"].shape[0] or t["masks"].shape[-2:] != images[i].shape[-2:]:
+                    raise ValueError(
+                        f"target {i}: masks {list(t['masks'].shape)} must be [N, H, W] with N boxes "
+                        f"({t['boxes'].shape[0]}) and the image's size {list(images[i].shape[-2:])}"
+                    )
+            targets = [{"boxes": t["boxes"], "masks": t["masks"]} for t in targets]
+        original_sizes = [tuple(img.shape[-2:]) for img in images]
+        image_list, targets = self.transform(images, targets)
+        features = self.backbone(image_list.tensors)
+        pyramid = self.pyramid(features, trace=trace)
+        dense = self.dense(pyramid)
+        if trace is not None:
+            trace["images"] = image_list.tensors
+            trace["image_sizes"] = list(image_list.image_sizes)
+            trace["original_sizes"] = original_sizes
+            trace["objectness"] = {s.name: obj for s, (_, obj) in zip(self.scales, dense)}
+        if self.training:
+            return self.loss(self.scales, dense, self.heads, image_list.image_sizes, targets)
+        return self.postprocess(self.scales, dense, self.heads, image_list.image_sizes, original_sizes, trace)
+
+
+def build_mask_proposer(
+    backbone: str = "resnet50",
+    mlps: str = "dual",
+    mask_size: int = 14,
+    d: int = 128,
+    hidden: int = 512,
+    levels: Sequence[str] = LEVELS,
+    backbone_weights: str | os.PathLike | None = None,
+    norm: str | None = None,
+    trainable_backbone_layers: int | None = None,
+    min_size: int | Sequence[int] = 800,
+    max_size: int = 1333,
+    num_proposals: int = 1000,
+    pre_nms_top_n: int = 1000,
+    nms_thresh: float | None = 0.7,
+    num_masks_pasted: int = 100,
+    mask_threshold: float = 0.5,
+    batch_size_per_image: int = 256,
+    positive_fraction: float = 0.5,
+) -> MaskProposer:
+    """Build the Sec. 6 mask proposer. `model.config` holds every argument (resolved), so that
+    build_mask_proposer(**model.config) rebuilds the same architecture; weights come from a state dict / checkpoint
+    (config["backbone_weights"] is None: the initial weights are not part of the architecture).
+
+    Args:
+        backbone: "resnet18" | "resnet34" | "resnet50" | "resnet101".
+        mlps: "5x5" | "7x7" | "dual" (Table 6 rows). mask_size: side of the predicted masks (14; 28 = "2x mask res").
+        d: pyramid channels (128 in Sec. 6). hidden: hidden units of each MLP.
+        levels: pyramid levels carrying MLPs, subset of p2..p6 (canonical object sizes 32..512 px for 5x5).
+        backbone_weights: None (random), "imagenet" or a state-dict file.
+        norm: "frozen_bn" | "bn"; default frozen_bn with weights, bn without.
+        trainable_backbone_layers: 0..5 ResNet stages fine-tuned; default 3 with weights, 5 without.
+        min_size / max_size: resize of the transform (shorter / longer side, pixels).
+        num_proposals: max proposals per image. pre_nms_top_n: windows kept per (level, MLP) before NMS.
+        nms_thresh: IoU of mask boxes above which the lower-scored proposal is dropped (None: no suppression).
+        num_masks_pasted: how many of the best proposals get a pasted full-image "masks" entry in eval outputs.
+        mask_threshold: probability threshold of pasted masks. batch_size_per_image / positive_fraction: window sampling.
+    """
+    levels = check_levels(levels)
+    check_mlps(mlps)
+    for name, value in (("mask_size", mask_size), ("d", d), ("hidden", hidden), ("max_size", max_size),
+                        ("num_proposals", num_proposals), ("pre_nms_top_n", pre_nms_top_n),
+                        ("batch_size_per_image", batch_size_per_image)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(num_masks_pasted, bool) or not isinstance(num_masks_pasted, int) or num_masks_pasted < 0:
+        raise ValueError(f"num_masks_pasted must be an integer >= 0, got {num_masks_pasted!r}")
+    min_sizes = (min_size,) if isinstance(min_size, int) else tuple(min_size)
+    if not min_sizes or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in min_sizes):
+        raise ValueError(f"min_size must be a positive integer or a list of them, got {min_size!r}")
+    if nms_thresh is not None and not 0.0 < nms_thresh <= 1.0:
+        raise ValueError(f"nms_thresh must be in (0, 1] or None, got {nms_thresh!r}")
+    if not 0.0 < mask_threshold < 1.0:
+        raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold!r}")
+    if not 0.0 < positive_fraction <= 1.0:
+        raise ValueError(f"positive_fraction must be in (0, 1], got {positive_fraction!r}")
+    if norm is None:
+        norm = "frozen_bn" if backbone_weights is not None else "bn"
+    if trainable_backbone_layers is None:
+        trainable_backbone_layers = 3 if backbone_weights is not None else 5
+
+    resnet = make_resnet(backbone, backbone_weights, norm)
+    bottom_up = BottomUp(resnet, last="c5", trainable_layers=trainable_backbone_layers)
+    finest = min(int(lv[1:]) for lv in levels + ("p5",))  # pyramid levels below the finest used one are not built
+    in_channels = {c: n for c, n in stage_channels(backbone).items() if int(c[1:]) >= finest}
+    pyramid = FeaturePyramid(in_channels, d=d, mode="fpn", outputs=tuple(levels))
+    heads = nn.ModuleDict({m: MaskMLP(d, MLP_WINDOWS[m], hidden, mask_size) for m in check_mlps(mlps)})
+    transform = GeneralizedRCNNTransform(min_sizes, max_size, IMAGENET_MEAN, IMAGENET_STD)
+    config = {
+        "backbone": backbone, "mlps": mlps, "mask_size": mask_size, "d": d, "hidden": hidden, "levels": list(levels),
+        "backbone_weights": None, "norm": norm, "trainable_backbone_layers": trainable_backbone_layers,
+        "min_size": min_sizes[0] if len(min_sizes) == 1 else list(min_sizes), "max_size": max_size,
+        "num_proposals": num_proposals, "pre_nms_top_n": pre_nms_top_n, "nms_thresh": nms_thresh,
+        "num_masks_pasted": num_masks_pasted, "mask_threshold": mask_threshold,
+        "batch_size_per_image": batch_size_per_image, "positive_fraction": positive_fraction,
+    }
+    return MaskProposer(
+        transform, bottom_up, pyramid, heads, levels, mlps,
+        MaskProposalLoss(mask_size, batch_size_per_image, positive_fraction),
+        MaskProposalPostProcessor(pre_nms_top_n, nms_thresh, num_proposals, num_masks_pasted, mask_threshold),
+        config,
+    )

@@ -1,0 +1,48 @@
+"""Helpers of the compare view: per-level RPN objectness maps and variants side by side."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .draw import add_title, fit, hstack, level_color, to_rgb_uint8, upscale_nearest, vstack
+from .features import colorize
+
+
+def objectness_maps(ex: Any, target_width: int = 192) -> np.ndarray:
+    """Each RPN map's objectness (max over its anchors at each position, sigmoid, 0..1 on one colour scale) at
+    the maps' true relative resolutions."""
+    levels = list(ex.rpn.values())
+    widest = max(lv.grid_size[1] for lv in levels)
+    factor = max(1, int(round(target_width / widest)))
+    panels = []
+    for lv in levels:
+        pic = upscale_nearest(colorize(lv.objectness.max(0).values.numpy(), 0.0, 1.0), factor)
+        panels.append(add_title(pic, [f"{lv.name.upper()} s{lv.stride}", f"max {float(lv.objectness.max()):.2f}"],
+                                min_width=70, color=level_color(lv.name)))
+    return add_title(hstack(panels, gap=6), "RPN objectness per level (0..1)")
+
+
+def draw_proposals(image: Any, proposals: Any, scores: Any, top_n: int = 50, rpn_levels: Sequence[str] = ()) -> np.ndarray:
+    """The top_n RPN proposals [P, 4] (pixels of image), coloured by the RPN map they came from when given."""
+    from .draw import draw_box
+
+    img = to_rgb_uint8(image).copy()
+    boxes = np.asarray(proposals, dtype=np.float32).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, dtype=np.float32).reshape(-1), kind="stable")[:top_n]
+    for i in order[::-1]:
+        color = level_color(rpn_levels[i]) if len(rpn_levels) > i else (255, 140, 0)
+        draw_box(img, boxes[i], color, 1)
+    return add_title(img, f"top {len(order)} RPN proposals (colour: RPN level)")
+
+
+def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str], panel_width: int = 420) -> np.ndarray:
+    """Columns of equal width, each with a title: one column per model / variant."""
+    cols = [add_title(fit(p, max_width=panel_width), t, scale=0.55) for p, t in zip(panels, titles)]
+    return hstack(cols, gap=14)
+
+
+def compare_column(detections: np.ndarray, proposals: np.ndarray, objectness: np.ndarray,
+                   width: int = 420) -> np.ndarray:
+    """One model's column: detections over proposals over the per-level objectness maps."""
+    return vstack([fit(detections, width), fit(proposals, width), fit(objectness, width)], gap=10)

@@ -1,0 +1,63 @@
+"""Detections (boxes, class names, scores) and mask proposals (Sec. 6) drawn on an image."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .draw import add_title, blend, class_color, draw_box, note_image, put_text, readable_on, to_rgb_uint8
+
+NO_MASK_MODEL = ("No mask-proposal model available: train one with scripts/train.py --task mask_proposals "
+                 "(its checkpoint then appears in the model list).")
+
+
+def label_name(label: int, class_names: Optional[Sequence[str]]) -> str:
+    """Class name of a label (class_names indexed by label, 0 = background), or "class <label>"."""
+    if class_names is not None and 0 <= int(label) < len(class_names) and class_names[int(label)]:
+        return str(class_names[int(label)])
+    return f"class {int(label)}"
+
+
+def draw_detections(image: Any, boxes: Any, scores: Any, labels: Any, class_names: Optional[Sequence[str]] = None,
+                    score_thresh: float = 0.0, box_scale: float = 1.0) -> np.ndarray:
+    """Boxes [D, 4] (x1, y1, x2, y2 pixels of `image` / box_scale) with "name score" labels, colour per class;
+    only scores >= score_thresh. Lower scores are drawn first so the best stay on top."""
+    img = to_rgb_uint8(image).copy()
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * box_scale
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    keep = np.nonzero(scores >= score_thresh)[0]
+    thick = max(2, int(round(max(img.shape[:2]) / 400)))
+    for i in keep[np.argsort(scores[keep], kind="stable")]:
+        draw_box(img, boxes[i], class_color(labels[i]), thick, f"{label_name(labels[i], class_names)} {scores[i]:.2f}")
+    return add_title(img, f"{len(keep)} detection(s) with score >= {score_thresh:.2f}")
+
+
+def draw_mask_proposals(image: Any, masks: Any, scores: Any, top_n: int = 10, alpha: float = 0.45) -> np.ndarray:
+    """The top_n best mask proposals (masks [P, H, W] bool, scores [P]) as coloured translucent regions with
+    contours and scores. Masks of another size than the image are resized (nearest)."""
+    img = to_rgb_uint8(image).copy()
+    masks = np.asarray(masks).astype(bool)
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    if masks.ndim != 3 or masks.shape[0] == 0:
+        return add_title(img, "no mask proposals")
+    order = np.argsort(-scores[: masks.shape[0]], kind="stable")[: max(int(top_n), 0)]
+    for rank, i in enumerate(order[::-1]):
+        m = masks[i]
+        if m.shape != img.shape[:2]:
+            m = cv2.resize(m.astype(np.uint8), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+        color = class_color(len(order) - 1 - rank)
+        overlay = np.empty_like(img)
+        overlay[:] = color
+        img = blend(img, overlay, alpha, where=m)
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(img, contours, -1, color, 2)
+        ys, xs = np.nonzero(m)
+        if len(xs):
+            put_text(img, f"{scores[i]:.2f}", (int(xs.min()), int(ys.min())), readable_on(color), 0.4, bg=color)
+    return add_title(img, f"top {len(order)} of {masks.shape[0]} mask proposals (Sec. 6)")
+
+
+def no_mask_model_note(width: int = 520) -> np.ndarray:
+    return note_image(NO_MASK_MODEL, width, 70)

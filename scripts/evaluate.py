@@ -1,0 +1,67 @@
+#!/usr/bin/env python
+"""COCO evaluation of a checkpoint with pycocotools.
+
+    python scripts/evaluate.py --checkpoint runs/fpn/model --data data/pyramid_shapes --json runs/fpn/eval.json
+
+Detection checkpoints: box AP (AP, AP50, AP75, AP_s, AP_m, AP_l) and the RPN's proposals as class-agnostic boxes
+(AR@100, AR@1000, AR_s@1000, AR_m@1000, AR_l@1000; the paper's Table 1).  Mask-proposal checkpoints: segment AR
+(AR@10, AR@100, AR@1000, AR_s/m/l@1000; Table 6).  Values in percent.  Writes OUT.json plus OUT_sizes.png
+(per-size AP/AR bars) and OUT_pr.png (precision-recall curves).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="CK, CK.json or CK.safetensors")
+    p.add_argument("--data", required=True, help="COCO-layout dataset folder")
+    p.add_argument("--split", default="val")
+    p.add_argument("--json", required=True, help="output metrics JSON")
+    p.add_argument("--max-images", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from fpn.checkpoint import CheckpointError, load_checkpoint
+    from fpn.data.coco import CocoDetection, find_coco_split
+    from fpn.evaluation import evaluate_model, write_report
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    try:
+        images_dir, ann_file = find_coco_split(args.data, args.split)
+        dataset = CocoDetection(images_dir, ann_file)
+        model = load_checkpoint(args.checkpoint, map_location=device)
+    except (FileNotFoundError, ValueError, TypeError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    meta = model.checkpoint_metadata
+    names = meta.get("class_names")
+    if meta.get("task", "detection") == "detection" and names and names[1:] != dataset.class_names[1:]:
+        print(f"error: the checkpoint's classes {names[1:]} differ from the dataset's {dataset.class_names[1:]}",
+              file=sys.stderr)
+        return 2
+    metrics, evals = evaluate_model(model, dataset, device, args.max_images, progress=not args.quiet)
+    extra = {"checkpoint": os.path.abspath(args.checkpoint), "data": os.path.abspath(args.data),
+             "split": args.split, "task": meta.get("task", "detection"),
+             "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone")}
+    out = write_report(metrics, evals, args.json, extra)
+    for section in ("bbox", "proposals", "segm_proposals"):
+        if section in out:
+            print(f"{section:15s} " + "  ".join(f"{k} {v}" for k, v in out[section].items()))
+    t = out["inference_ms"]
+    print(f"inference: {t['mean']} ms/image mean, {t['median']} median on {t['device']} ({out['num_images']} images)")
+    print(f"wrote {args.json} (+ {', '.join(out['pictures'].values())})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

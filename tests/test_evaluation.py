@@ -1,0 +1,177 @@
+"""COCO evaluation: ground truth given as predictions scores AP 100 / AR 100; the CLI writes the JSON and PNGs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from toy_coco import read_json
+
+from fpn.data.coco import CocoDetection, find_coco_split
+from fpn.data.synthetic import write_split
+from fpn.evaluation import (
+    BBOX_KEYS,
+    PROPOSAL_KEYS,
+    SEGM_PROPOSAL_KEYS,
+    compute_metrics,
+    evaluate_model,
+    write_report,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """3 PyramidShapes images: objects of all three COCO sizes."""
+    root = str(tmp_path_factory.mktemp("eval_shapes"))
+    write_split(root, "val", 3, seed=5, workers=0, progress=False)
+    return CocoDetection(*find_coco_split(root, "val"), masks=True, skip_crowd=False)
+
+
+def _gt_predictions(ds, with_masks=False):
+    preds = {}
+    for i in range(len(ds)):
+        _, t = ds[i]
+        n = len(t["boxes"])
+        p = {"boxes": t["boxes"], "labels": t["labels"], "scores": torch.ones(n),
+             "proposals": t["boxes"], "proposal_scores": torch.linspace(1, 0.5, n)}
+        if with_masks:
+            p.update(masks=t["masks"].bool(), mask_scores=torch.ones(n))
+        preds[t["image_id"]] = p
+    return preds
+
+
+def test_ground_truth_scores_100(shapes):
+    metrics, _ = compute_metrics(shapes, _gt_predictions(shapes, with_masks=True))
+    assert set(metrics["bbox"]) == set(BBOX_KEYS)
+    assert set(metrics["proposals"]) == set(PROPOSAL_KEYS)
+    assert set(metrics["segm_proposals"]) == set(SEGM_PROPOSAL_KEYS)
+    for section in ("bbox", "proposals", "segm_proposals"):
+        for k, v in metrics[section].items():
+            if k != "AR@10":
+                assert v == 100.0, (section, k, v)
+    # 10 proposals cannot recall every object of an image with more than 10
+    crowded = any(len(shapes[i][1]["boxes"]) > 10 for i in range(len(shapes)))
+    assert (metrics["segm_proposals"]["AR@10"] < 100.0) == crowded
+
+
+def test_wrong_predictions_score_less(shapes):
+    preds = _gt_predictions(shapes)
+    for p in preds.values():
+        p["boxes"] = p["boxes"] + torch.tensor([6.0, 6.0, 6.0, 6.0])  # shifted boxes
+        p["labels"] = torch.where(torch.arange(len(p["labels"])) % 2 == 0, p["labels"], p["labels"] % 10 + 1)
+        p["proposals"] = p["proposals"][: len(p["proposals"]) // 2]  # half the objects have no proposal
+        p["proposal_scores"] = p["proposal_scores"][: len(p["proposals"])]
+    metrics, _ = compute_metrics(shapes, preds)
+    assert metrics["bbox"]["AP"] < 60 and metrics["bbox"]["AP50"] < 100
+    assert metrics["proposals"]["AR@100"] < 60
+
+
+def test_empty_predictions(shapes):
+    preds = {t["image_id"]: {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+                             "scores": torch.zeros(0)} for _, t in (shapes[i] for i in range(len(shapes)))}
+    metrics, _ = compute_metrics(shapes, preds)
+    assert all(v == 0.0 for v in metrics["bbox"].values())
+
+
+class GroundTruthModel(torch.nn.Module):
+    """A stand-in detector whose predict() returns the dataset's ground truth, image by image, in order."""
+
+    def __init__(self, ds):
+        super().__init__()
+        self.targets = [ds[i][1] for i in range(len(ds))]
+        self.calls = 0
+
+    def predict(self, images):
+        t = self.targets[self.calls]
+        self.calls += 1
+        assert images[0].shape[-2:] == t["masks"].shape[-2:]
+        n = len(t["boxes"])
+        return [{"boxes": t["boxes"], "labels": t["labels"], "scores": torch.ones(n),
+                 "proposals": t["boxes"], "proposal_scores": torch.ones(n)}]
+
+
+def test_evaluation_path_with_ground_truth_model(shapes, tmp_path):
+    """The same calls scripts/evaluate.py makes: predict every image, COCOeval, JSON + pictures."""
+    metrics, evals = evaluate_model(GroundTruthModel(shapes), shapes, "cpu", progress=False)
+    out = write_report(metrics, evals, str(tmp_path / "eval.json"), {"checkpoint": "gt"})
+    data = read_json(tmp_path / "eval.json")
+    assert data["bbox"] == {k: 100.0 for k in BBOX_KEYS}
+    assert data["proposals"] == {k: 100.0 for k in PROPOSAL_KEYS}
+    assert data["num_images"] == 3 and data["inference_ms"]["mean"] >= 0 and data["inference_ms"]["median"] >= 0
+    for name in out["pictures"].values():
+        assert os.path.getsize(tmp_path / name) > 1000
+    assert set(out["pictures"]) == {"sizes", "pr_curves"}
+
+
+def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
+    import fpn
+    from fpn.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = fpn.build_detector("fpn", "resnet18", num_classes=11, min_size=96, max_size=96, pyramid_channels=32,
+                               representation_size=64)
+    save_checkpoint(model, str(tmp_path / "ck"), {"class_names": shapes.class_names})
+    data_root = os.path.dirname(shapes.images_dir)
+    out = tmp_path / "res" / "eval.json"
+    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "ck"), "--data",
+                        data_root, "--json", str(out), "--max-images", "2", "--device", "cpu", "--quiet"],
+                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    data = read_json(out)
+    assert set(data["bbox"]) == set(BBOX_KEYS) and set(data["proposals"]) == set(PROPOSAL_KEYS)
+    assert data["num_images"] == 2 and data["variant"] == "fpn"
+    assert os.path.isfile(tmp_path / "res" / "eval_sizes.png")
+    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "missing"), "--data",
+                        data_root, "--json", str(out)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and "not found" in r.stderr
+
+
+def test_mask_proposals_given_as_rles(shapes):
+    """The mask-proposer path (COCO RLEs of every proposal) scores ground truth at 100."""
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    preds = {}
+    for i in range(len(shapes)):
+        _, t = shapes[i]
+        m = np.asfortranarray(t["masks"].numpy().transpose(1, 2, 0))
+        rles = mask_utils.encode(m)
+        for r in rles:
+            r["counts"] = r["counts"].decode("ascii")
+        preds[t["image_id"]] = {"mask_rles": list(rles), "mask_scores": torch.ones(len(rles))}
+    metrics, _ = compute_metrics(shapes, preds)
+    assert set(metrics) == {"segm_proposals"}
+    assert metrics["segm_proposals"]["AR@1000"] == 100.0 and metrics["segm_proposals"]["AR@100"] == 100.0
+
+
+def test_ablation_tables_and_reuse(tmp_path):
+    """Two variants under one protocol: Table 1 / Table 3 rows with the paper's numbers; a rerun reuses them."""
+    from toy_coco import make_toy_coco
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import ablation
+
+    data = make_toy_coco(str(tmp_path / "toy"), num_images=2, size=96)
+    out = tmp_path / "abl"
+    argv = ["--out", str(out), "--variants", "fpn,c5", "--data", data, "--backbone", "resnet18", "--min-size", "96",
+            "--max-size", "96", "--iters", "2", "--workers", "0", "--quiet", "--set", "pyramid_channels=32",
+            "--set", "representation_size=64"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert ablation.main(argv) == 0
+        stamp = os.path.getmtime(out / "fpn" / "model.safetensors")
+        assert ablation.main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert os.path.getmtime(out / "fpn" / "model.safetensors") == stamp  # reused, not retrained
+    md = (out / "tables.md").read_text()
+    assert "| (c) | FPN (`fpn`) | {P_k} |" in md and "(44.0)" in md and "(56.3)" in md  # Table 1, paper's FPN row
+    assert "| (b) | baseline on conv5 (`c5`) |" in md and "(51.7)" in md  # Table 3, paper's C5 row
+    results = read_json(out / "results.json")["detection"]
+    assert set(results) == {"fpn", "c5"} and set(results["fpn"]["proposals"]) == set(PROPOSAL_KEYS)
+    assert os.path.isfile(out / "ablation.png")

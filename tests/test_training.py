@@ -1,0 +1,233 @@
+"""Training: the tiny-model overfit, exact resume, NaN stop, SIGTERM, torchrun on 2 CPU processes, config."""
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from toy_coco import make_toy_coco, read_json
+
+from fpn import engine
+from fpn.checkpoint import load_training_state
+from fpn.engine import (
+    ResumableBatchSampler,
+    TrainConfig,
+    TrainingDiverged,
+    TrainingInterrupted,
+    WarmupMultiStep,
+    milestones_for,
+    train,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+# A detector small enough to train on a CPU in seconds.
+TINY = {"pyramid_channels": 64, "representation_size": 256, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 64,
+            "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 300, "rpn_pre_nms_top_n_test": 300,
+            "rpn_post_nms_top_n_test": 100}
+TINY_FLAGS = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads can be many times slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_toy_coco(str(tmp_path_factory.mktemp("toy")), num_images=4, size=128)
+
+
+def _cfg(toy, out, **kw):
+    base = {"data": toy, "out": str(out), "backbone": "resnet18", "min_size": 128, "max_size": 128, "batch_size": 2, "lr": 0.16,
+                "warmup_iters": 10, "grad_clip": 5.0, "workers": 0, "log_every": 1, "checkpoint_every": 0, "progress": False,
+                "final_eval": False, "model": dict(TINY)}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _log(out):
+    with open(os.path.join(out, "log.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_model_overfits(toy, tmp_path):
+    """Loss falls and box AP on the training images rises well above 0 (about 20 s on one core)."""
+    result = train(_cfg(toy, tmp_path, iters=150, steps=[0.8], log_every=10, final_eval=True))
+    rows = _log(tmp_path)
+    first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
+    assert last < 0.5 * first, (first, last)
+    ap = result["metrics"]["bbox"]["AP"]
+    assert ap > 30.0, result["metrics"]
+    assert result["metrics"]["proposals"]["AR@100"] > 30.0
+    meta = read_json(tmp_path / "model.json")
+    assert meta["metrics"]["bbox"]["AP"] == ap and meta["training"]["iters"] == 150
+    assert meta["class_names"] == ["__background__", "square", "disc"]
+    assert os.path.getsize(tmp_path / "training_curves.png") > 1000
+
+
+def test_interrupt_and_resume_is_exact(toy, tmp_path):
+    """Stop after step 3 of 5 (2 batches per epoch, flips on), resume: identical weights and losses."""
+    full, part = tmp_path / "full", tmp_path / "part"
+    train(_cfg(toy, full, iters=5, hflip=0.5, warmup_iters=2, steps=[4]))
+    with pytest.raises(TrainingInterrupted):
+        train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], stop_at_step=3))
+    assert load_training_state(str(part / "resume.pt"))["step"] == 3
+    assert not (part / "model.json").exists()
+    train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], resume=True))
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    la, lb = _log(full), _log(part)
+    assert [r["step"] for r in lb] == ["1", "2", "3", "4", "5"]
+    for ra, rb in zip(la, lb):
+        assert ra["loss"] == rb["loss"] and ra["lr"] == rb["lr"]
+
+
+def test_resume_refuses_other_settings(toy, tmp_path):
+    with pytest.raises(TrainingInterrupted):
+        train(_cfg(toy, tmp_path, iters=3, stop_at_step=1))
+    with pytest.raises(ValueError, match="batch_size"):
+        train(_cfg(toy, tmp_path, iters=3, batch_size=1, resume=True))
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(_cfg(toy, tmp_path / "empty", iters=3, resume=True))
+
+
+def _nan_at_step(n):
+    real = engine.build_model
+
+    def build(cfg, num_classes):
+        model = real(cfg, num_classes)
+        forward, calls = model.forward, [0]
+
+        def poisoned(images, targets=None):
+            out = forward(images, targets)
+            calls[0] += 1
+            if calls[0] == n:
+                out = {**out, "loss_classifier": out["loss_classifier"] * float("nan")}
+            return out
+
+        model.forward = poisoned
+        return model
+
+    return build
+
+
+def test_nan_loss_stops_cleanly(toy, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "build_model", _nan_at_step(3))
+    with pytest.raises(TrainingDiverged, match=r"step 3 .*loss_classifier=nan"):
+        train(_cfg(toy, tmp_path, iters=6, checkpoint_every=2))
+    assert load_training_state(str(tmp_path / "resume.pt"))["step"] == 2  # the last good state is intact
+    assert not (tmp_path / "model.json").exists()
+    import train as train_script
+
+    monkeypatch.setattr(engine, "build_model", _nan_at_step(1))
+    rc = train_script.main(["--data", toy, "--out", str(tmp_path / "cli"), "--backbone", "resnet18", "--min-size",
+                            "128", "--max-size", "128", "--iters", "3", "--workers", "0", "--quiet", *TINY_FLAGS])
+    assert rc == 3
+
+
+def test_sigterm_saves_resume_state_then_resume_finishes(toy, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "scripts/train.py", "--data", toy, "--out", str(out), "--backbone", "resnet18",
+           "--min-size", "96", "--max-size", "96", "--batch-size", "1", "--workers", "0", "--log-every", "1",
+           "--checkpoint-every", "0", "--no-final-eval", "--quiet", *TINY_FLAGS]
+    proc = subprocess.Popen(cmd + ["--iters", "1000"], cwd=ROOT, env=SUBPROCESS_ENV, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "log.csv").exists() and len(_log(out)) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "--resume" in err
+    step = load_training_state(str(out / "resume.pt"))["step"]
+    assert 2 <= step < 1000
+    r = subprocess.run(cmd + ["--iters", str(step + 2), "--resume"], cwd=ROOT, env=SUBPROCESS_ENV,
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert [int(row["step"]) for row in _log(out)] == list(range(1, step + 3))
+    assert read_json(out / "model.json")["training"]["iters"] == step + 2
+
+
+def test_torchrun_two_cpu_processes(toy, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "scripts/train.py",
+           "--data", toy, "--out", str(out), "--backbone", "resnet18", "--min-size", "96", "--max-size", "96",
+           "--batch-size", "1", "--iters", "3", "--workers", "0", "--log-every", "1", "--device", "cpu",
+           "--no-final-eval", "--quiet", *TINY_FLAGS]
+    r = subprocess.run(cmd, cwd=ROOT, env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = read_json(out / "model.json")
+    assert meta["training"]["world_size"] == 2 and meta["training"]["batch_size"] == 2
+    assert [row["step"] for row in _log(out)] == ["1", "2", "3"]
+
+
+def test_sampler_is_a_function_of_seed_and_epoch():
+    s = ResumableBatchSampler(10, 3, seed=4)
+    s.set_epoch(2)
+    full = list(s)
+    s.set_epoch(2, start_batch=2)
+    assert list(s) == full[2:]
+    assert ResumableBatchSampler(10, 3, seed=4).epoch_batches(2) == full
+    assert ResumableBatchSampler(10, 3, seed=4).epoch_batches(3) != full
+    assert ResumableBatchSampler(10, 3, seed=5).epoch_batches(2) != full
+    assert sorted(i for b in full for i, _ in b) == list(range(10))
+    ranks = [ResumableBatchSampler(10, 2, seed=4, rank=r, world_size=2).epoch_batches(0) for r in range(2)]
+    seen = [i for batches in ranks for b in batches for i, _ in b]
+    assert sorted(seen) == list(range(10)) and len(ranks[0]) == len(ranks[1])
+
+
+def test_schedule_warmup_steps_and_lr_scaling():
+    f = WarmupMultiStep(10, 1 / 3, milestones_for([0.5, 0.75], 100), 0.1)
+    assert f(0) == pytest.approx(1 / 3) and f(5) == pytest.approx(2 / 3) and f(10) == 1.0
+    assert f(49) == 1.0 and f(50) == pytest.approx(0.1) and f(75) == pytest.approx(0.01)
+    assert milestones_for([0.5, 3000], 100) == [50, 3000]
+
+
+def test_yaml_config_and_cli_override(tmp_path):
+    import train as train_script
+
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text("variant: c4\nbackbone: resnet18\ndata: /d\nout: /o\niters: 100\nlr: 0.01\n"
+                        "steps: '0.5,0.9'\nmodel: {pyramid_channels: 128}\npretrained-backbone: true\n")
+    cfg = train_script.load_config(["--config", str(cfg_file), "--lr", "0.04", "--set", "box_nms_thresh=0.6",
+                                    "--no-hflip"])
+    assert cfg.variant == "c4" and cfg.lr == 0.04 and cfg.iters == 100 and cfg.steps == [0.5, 0.9]
+    assert cfg.model == {"pyramid_channels": 128, "box_nms_thresh": 0.6}
+    assert cfg.backbone_weights == "imagenet" and cfg.hflip == 0.0
+    cfg_file.write_text("data: /d\nout: /o\niters: 1\nlearning_rate: 3\n")
+    with pytest.raises(SystemExit):
+        train_script.load_config(["--config", str(cfg_file)])
+    with pytest.raises(SystemExit):
+        train_script.load_config(["--data", "/d", "--out", "/o"])  # neither --iters nor --epochs
+
+
+def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
+    """--task mask_proposals: masks as targets, fpn.mask_proposals.build_mask_proposer, segment AR at the end."""
+    pytest.importorskip("fpn.mask_proposals")
+    cfg = _cfg(toy, tmp_path, task="mask_proposals", iters=2, final_eval=True, eval_max_images=2,
+               model={"d": 32, "hidden": 64, "mlps": "5x5", "num_proposals": 100})
+    result = train(cfg)
+    assert set(result["metrics"]["segm_proposals"]) == {"AR@10", "AR@100", "AR@1000", "AR_s@1000", "AR_m@1000",
+                                                        "AR_l@1000"}
+    from fpn.checkpoint import load_checkpoint
+
+    model = load_checkpoint(str(tmp_path / "model"))
+    assert model.checkpoint_metadata["task"] == "mask_proposals" and model.config["d"] == 32
