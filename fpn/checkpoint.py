@@ -3,7 +3,8 @@
 A model checkpoint ``CK`` is two files:
     ``CK.safetensors``  the weights (optionally stored as fp16, loaded back as fp32); with ``max_shard_mb`` a large
                         model is split the safetensors way instead: ``CK-00001-of-0000N.safetensors`` ... plus
-                        ``CK.safetensors.index.json`` ({"weight_map": {tensor name: shard file}});
+                        ``CK.safetensors.index.json`` ({"weight_map": {tensor name: shard file}}); a tensor larger
+                        than a shard is stored in row blocks named ``NAME::partIofN`` and joined on load;
     ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``), "class_names",
                         "training" {...}, "metrics" {...}, ...}.
 ``load_checkpoint(CK)`` rebuilds the architecture from the JSON alone and loads the weights.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -116,14 +118,27 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
     return weights_path, meta_path
 
 
+_PART = re.compile(r"^(?P<key>.+)::part(?P<i>\d+)of(?P<n>\d+)$")
+
+
 def _split(tensors: dict[str, torch.Tensor], max_shard_mb: float | None) -> list[dict[str, torch.Tensor]]:
-    """Greedy split into shards of at most max_shard_mb MiB (a single tensor larger than that gets its own)."""
+    """Greedy split into shards of at most max_shard_mb MiB. A tensor larger than a shard is cut along its first
+    dimension into pieces named ``KEY::partIofN`` (0-based I), joined again by ``_join_parts`` on load."""
     if not max_shard_mb:
         return [tensors]
     limit = max_shard_mb * 2 ** 20 - 64 * 1024  # room for the safetensors header
+    pieces: dict[str, torch.Tensor] = {}
+    for k, v in tensors.items():
+        nbytes = v.numel() * v.element_size()
+        if nbytes <= limit or v.dim() == 0 or v.shape[0] < 2:
+            pieces[k] = v
+            continue
+        rows = max(1, int(limit // (nbytes / v.shape[0])))
+        chunks = v.split(rows)
+        pieces.update({f"{k}::part{i}of{len(chunks)}": c.contiguous() for i, c in enumerate(chunks)})
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
-    for k, v in tensors.items():
+    for k, v in pieces.items():
         nbytes = v.numel() * v.element_size()
         if shards[-1] and size + nbytes > limit:
             shards.append({})
@@ -131,6 +146,25 @@ def _split(tensors: dict[str, torch.Tensor], max_shard_mb: float | None) -> list
         shards[-1][k] = v
         size += nbytes
     return shards
+
+
+def _join_parts(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Undo the cutting of oversized tensors done by ``_split``."""
+    parts: dict[str, dict[int, torch.Tensor]] = {}
+    counts: dict[str, int] = {}
+    out = {}
+    for k, v in state.items():
+        m = _PART.match(k)
+        if m is None:
+            out[k] = v
+            continue
+        parts.setdefault(m["key"], {})[int(m["i"])] = v
+        counts[m["key"]] = int(m["n"])
+    for key, got in parts.items():
+        if sorted(got) != list(range(counts[key])):
+            raise CheckpointError(f"tensor {key} is incomplete: parts {sorted(got)} of {counts[key]}")
+        out[key] = torch.cat([got[i] for i in range(counts[key])])
+    return out
 
 
 def _remove_if_exists(path: str) -> None:
@@ -201,7 +235,7 @@ def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
             state.update(load_file(file, device="cpu"))
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{file} is not a readable safetensors file: {e}") from e
-    return state
+    return _join_parts(state)
 
 
 def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "") -> None:

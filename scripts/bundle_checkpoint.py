@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         if size > args.max_shard_mb:
             too_big.append(f.name)
     if too_big:
-        print(f"error: {too_big} exceed {args.max_shard_mb} MiB (a single tensor larger than a shard)", file=sys.stderr)
+        print(f"error: {too_big} exceed {args.max_shard_mb} MiB", file=sys.stderr)
         return 1
     return 0
 

@@ -97,12 +97,11 @@ def test_sharded_weights(model, tmp_path):
     assert index.endswith("model.safetensors.index.json") and not os.path.exists(ck + ".safetensors")
     shards = sorted(f for f in os.listdir(tmp_path) if f.startswith("model-") and f.endswith(".safetensors"))
     assert len(shards) >= 3 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
-    per_file = {}
-    for name in read_json(index)["weight_map"].values():
-        per_file[name] = per_file.get(name, 0) + 1
-    assert sorted(per_file) == shards
-    # every shard is within the limit, except one holding a single tensor larger than the limit
-    assert all(os.path.getsize(tmp_path / f) <= 2 * 2 ** 20 or per_file[f] == 1 for f in shards)
+    weight_map = read_json(index)["weight_map"]
+    assert sorted(set(weight_map.values())) == shards
+    assert all(os.path.getsize(tmp_path / f) <= 2 * 2 ** 20 for f in shards)
+    # tensors larger than a shard (layer4's 3x3 convs: 9 MiB) are stored in pieces and joined on load
+    assert any("::part0of" in k for k in weight_map)
     for name in (ck, index, ck + ".json"):
         _same_state(model, load_checkpoint(name))
     os.remove(tmp_path / shards[-1])
