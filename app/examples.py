@@ -11,7 +11,9 @@ import torch
 from .images import file_sha1
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg")
-DATASET_DIRS = ("data/pyramid_shapes",)
+# data/ holds a generated dataset when there is one (scripts/make_dataset.py); examples/ ships six held-out
+# PyramidShapes images (seed 1, never used for training) so a fresh clone has ground-truth examples too.
+DATASET_DIRS = ("data/pyramid_shapes", "examples/pyramid_shapes")
 
 
 @dataclass
