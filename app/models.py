@@ -85,7 +85,7 @@ class ModelRegistry:
         self.scan()
 
     def scan(self) -> None:
-        from fpn.checkpoint import CheckpointError, checkpoint_paths, read_metadata
+        from fpn.checkpoint import CheckpointError, checkpoint_paths, is_checkpoint, read_metadata
 
         self.entries.clear()
         self.notes = []
@@ -93,9 +93,9 @@ class ModelRegistry:
         for depth in ("*.json", "*/*.json", "*/*/*.json"):
             files += sorted(glob.glob(os.path.join(self.checkpoint_dir, depth)))
         for meta_path in files:
+            if not is_checkpoint(meta_path):
+                continue  # some other JSON (a run's config, metrics, a shard index, ...)
             weights, _ = checkpoint_paths(meta_path)
-            if not os.path.isfile(weights):
-                continue  # some other JSON (a run's config, metrics, ...)
             try:
                 meta = read_metadata(meta_path)
             except (CheckpointError, OSError, ValueError) as e:

@@ -205,9 +205,12 @@ class Explorer:
     def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
                 top_proposals: int = 50, progress: Progress = None) -> tuple[np.ndarray, list[list], list[str]]:
         """2-6 detection models side by side (detections, proposals, per-level objectness) + a table of each
-        checkpoint's evaluation numbers from its JSON metadata."""
-        models = [m for m in (models or []) if m]
-        if not 2 <= len(models) <= 6:
+        checkpoint's evaluation numbers from its JSON metadata. With no pick, the first six available models; when
+        only one detection model is installed, that one alone (its title says how to add more)."""
+        available = self.registry.names("detection")
+        models = [m for m in (models or []) if m] or available[:6]
+        fewest = min(2, len(available))
+        if not fewest <= len(models) <= 6:
             raise AppError(f"Pick two to six models to compare (got {len(models)}).")
         columns, titles, rows = [], [], []
         metric_keys: list[str] = []
@@ -224,7 +227,8 @@ class Explorer:
                                     ex.proposal_rpn_level)
             columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
             entry = self.registry.entry(name)
-            titles.append(f"{name} ({ex.variant})")
+            titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
+                          " - the only detection model installed: add checkpoints to checkpoints/ to compare"))
             metrics = entry.metrics()
             metric_keys += [k for k in metrics if k not in metric_keys]
             rows.append((name, entry.description, round(a.seconds, 3),

@@ -43,6 +43,32 @@ def checkpoint_paths(path: str) -> tuple[str, str]:
     return path + ".safetensors", path + ".json"
 
 
+def checkpoint_files(path: str) -> list[str]:
+    """Every file of checkpoint ``CK`` that exists: ``CK.json``, and ``CK.safetensors`` or the shard index + shards."""
+    weights_path, meta_path = checkpoint_paths(path)
+    files = [f for f in (meta_path, weights_path) if os.path.isfile(f)]
+    index_path = weights_path + ".index.json"
+    if not os.path.isfile(weights_path) and os.path.isfile(index_path):
+        files.append(index_path)
+        try:
+            with open(index_path) as f:
+                names = dict.fromkeys(json.load(f)["weight_map"].values())
+        except (json.JSONDecodeError, KeyError, TypeError, OSError):
+            names = {}
+        folder = os.path.dirname(weights_path)
+        files += [p for p in (os.path.join(folder, n) for n in names) if os.path.isfile(p)]
+    return files
+
+
+def is_checkpoint(meta_path: str) -> bool:
+    """True for a ``CK.json`` with its weights (``CK.safetensors`` or a shard index) beside it; False for other JSON
+    files, the shard index included."""
+    weights_path, own_meta = checkpoint_paths(meta_path)
+    if os.path.abspath(own_meta) != os.path.abspath(meta_path):
+        return False
+    return os.path.isfile(weights_path) or os.path.isfile(weights_path + ".index.json")
+
+
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
 

@@ -54,15 +54,17 @@ def main(argv=None) -> int:
     from app.examples import ExampleLibrary
     from app.models import ModelRegistry
     from app.views import Explorer
-    from fpn.checkpoint import save_checkpoint
+    from fpn.checkpoint import checkpoint_files, save_checkpoint
 
     tmp = tempfile.mkdtemp(prefix="fpn_bench_")
     ckdir = args.checkpoints
     if args.checkpoint:
         ckdir = tempfile.mkdtemp(prefix="fpn_bench_ck_")
-        for ext in (".json", ".safetensors"):
-            stem = args.checkpoint.rsplit(".", 1)[0] if args.checkpoint.endswith((".json", ".safetensors")) else args.checkpoint
-            os.symlink(os.path.abspath(stem + ext), os.path.join(ckdir, "model" + ext))
+        files = checkpoint_files(args.checkpoint)
+        if len(files) < 2:
+            p.error(f"--checkpoint {args.checkpoint}: no CK.json with its weights found")
+        for f in files:
+            os.symlink(os.path.abspath(f), os.path.join(ckdir, os.path.basename(f)))
     registry = ModelRegistry(ckdir, args.device) if os.path.isdir(ckdir) else None
     if registry is None or not registry.names("detection"):
         print("no trained checkpoint found: using a RANDOM-WEIGHT resnet18 FPN (min_size 512), the bundled model's "

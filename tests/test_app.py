@@ -214,3 +214,20 @@ def test_ui_builds_and_guard_turns_errors_into_toasts(explorer):
 
     with pytest.raises(gr.Error, match="kaput"):
         boom()
+
+
+def test_sharded_checkpoint_is_listed_once_and_compares_alone(tmp_path, photo):
+    from app.analysis import Analyzer
+    from app.examples import ExampleLibrary
+    from app.models import ModelRegistry
+    from app.views import Explorer
+
+    torch.manual_seed(0)
+    m = fpn.build_detector("fpn", "resnet18", num_classes=3, min_size=96, max_size=128)
+    save_checkpoint(m, str(tmp_path / "only"), {"class_names": ["__background__", "a", "b"]}, max_shard_mb=4)
+    assert (tmp_path / "only.safetensors.index.json").is_file()
+    reg = ModelRegistry(str(tmp_path), "cpu")
+    assert reg.names("detection") == ["only"]  # the shard index is not a second model
+    explorer = Explorer(reg, Analyzer(reg), ExampleLibrary(dataset_dirs=()))
+    grid, table, headers = explorer.compare(photo, [], 0.5)  # nothing picked: the one installed model
+    assert grid.ndim == 3 and len(table) == 1 and table[0][0] == "only"

@@ -87,6 +87,14 @@ def page(url):
         browser.close()
 
 
+def _has_mask_model() -> bool:
+    """The bundled checkpoints include a mask-proposal model (the random fallback set has none)."""
+    from app.models import ModelRegistry
+
+    ckdir = os.path.join(ROOT, "checkpoints")
+    return os.path.isdir(ckdir) and bool(ModelRegistry(ckdir, "cpu").names("mask_proposals"))
+
+
 def _errors(page) -> list[str]:
     toasts = page.locator("[data-testid='toast-body']")
     return [t for t in toasts.all_inner_texts() if "error" in t.lower()]
@@ -112,6 +120,9 @@ def test_upload_and_every_view(page, tmp_path):
             page.locator(f"#{button}").click()
         for out in outputs:
             _wait_image(page, out)
+        if name == "detections" and _has_mask_model():
+            page.locator("#btn-masks").click()
+            _wait_image(page, "out-masks")
         page.wait_for_timeout(300)
         assert not _errors(page), f"error toast in view {name}: {_errors(page)}"
         page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
