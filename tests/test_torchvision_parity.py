@@ -58,3 +58,15 @@ def test_coco_offline_message(monkeypatch, tmp_path):
     monkeypatch.setattr(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.__class__, "get_state_dict", offline)
     with pytest.raises(RuntimeError, match="fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"):
         fpn.from_torchvision("coco")
+
+
+def test_coco_uses_local_file(models, monkeypatch, tmp_path):
+    """With the COCO file in ./checkpoints/, "coco" loads it (no network) and names the 91 COCO categories."""
+    ref, _ = models
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(ref.state_dict(), tmp_path / "checkpoints" / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")
+    model = fpn.from_torchvision("coco", **SIZES)
+    assert len(model.class_names) == 91 and model.class_names[1] == "person"
+    assert torch.equal(model.roi_heads.predictor.cls_score.weight, ref.roi_heads.box_predictor.cls_score.weight)
