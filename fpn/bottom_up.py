@@ -96,6 +96,14 @@ def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
         ) from err
 
 
+def backbone_defaults(weights: object, norm: Optional[str], trainable_layers: Optional[int]) -> tuple[str, int]:
+    """(norm, trainable_layers) with the defaults filled in: from pretrained weights the paper's fine-tuning setting,
+    frozen BN and 3 trainable stages; from scratch trainable BN and all 5 stages."""
+    pretrained = weights is not None
+    return norm or ("frozen_bn" if pretrained else "bn"), (3 if pretrained else 5) if trainable_layers is None \
+        else trainable_layers
+
+
 def make_resnet(
     depth: str = "resnet50",
     weights: Optional[Union[str, os.PathLike]] = None,

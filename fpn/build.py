@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .anchors import ASPECT_RATIOS, PyramidAnchors
-from .bottom_up import BottomUp, make_resnet
+from .bottom_up import BottomUp, backbone_defaults, make_resnet
 from .detector import FasterRCNN
 from .pyramid import FeaturePyramid
 from .roi_heads import (DetectionPostProcessor, FastRCNNHeads, FastRCNNPredictor, LevelRoIPooler, ResNetConv5Head,
@@ -56,10 +56,8 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         raise ValueError(f"num_classes must be an int >= 2 (classes + background), got {num_classes!r}")
     v = get_variant(variant)
     o = {**DEFAULTS, **options}
-    pretrained = backbone_weights is not None
-    o["norm"] = o["norm"] or ("frozen_bn" if pretrained else "bn")
-    if o["trainable_backbone_layers"] is None:
-        o["trainable_backbone_layers"] = 3 if pretrained else 5
+    o["norm"], o["trainable_backbone_layers"] = backbone_defaults(backbone_weights, o["norm"],
+                                                                  o["trainable_backbone_layers"])
     o["anchor_sizes"] = {k: tuple(s) for k, s in (o["anchor_sizes"] or v.rpn_anchors).items()}
     o["roi_output_size"] = o["roi_output_size"] or v.roi_output_size
     o["aspect_ratios"] = tuple(o["aspect_ratios"])

@@ -61,7 +61,7 @@ class FasterRCNN(nn.Module):
             detections, trace["rpn"]["proposals"], trace["rpn"]["proposal_scores"],
             trace["input"]["image_sizes"], trace["input"]["original_sizes"],
         ):
-            det["proposals"] = _rescale(props, resized, original)
+            det["proposals"] = rescale_boxes(props, resized, original)
             det["proposal_scores"] = scores
         return detections
 
@@ -90,14 +90,15 @@ class FasterRCNN(nn.Module):
         return detections, {**rpn_losses, **det_losses}, trace
 
 
-def _rescale(boxes: Tensor, resized: tuple[int, int], original: tuple[int, int]) -> Tensor:
-    """Boxes from resized-input pixels back to input-image pixels."""
+def rescale_boxes(boxes: Tensor, resized: tuple[int, int], original: tuple[int, int]) -> Tensor:
+    """Boxes [N, 4] (x1, y1, x2, y2) from resized-input pixels back to input-image pixels; sizes are (height, width)."""
     ratio_h = original[0] / resized[0]
     ratio_w = original[1] / resized[1]
     return boxes * boxes.new_tensor([ratio_w, ratio_h, ratio_w, ratio_h])
 
 
-def _check_inputs(images: Any, targets: Any, training: bool) -> None:
+def check_images(images: Any) -> None:
+    """A clear ValueError / TypeError unless `images` is a non-empty list of [3, H, W] float tensors."""
     if not isinstance(images, (list, tuple)) or not images:
         raise TypeError("images must be a non-empty list of [3, H, W] float tensors in [0, 1]")
     for i, img in enumerate(images):
@@ -108,6 +109,10 @@ def _check_inputs(images: Any, targets: Any, training: bool) -> None:
             raise ValueError(f"image {i}: expected a float tensor in [0, 1], got dtype {img.dtype}")
         if img.shape[1] < 1 or img.shape[2] < 1:
             raise ValueError(f"image {i}: empty image of shape {tuple(img.shape)}")
+
+
+def _check_inputs(images: Any, targets: Any, training: bool) -> None:
+    check_images(images)
     if training and targets is None:
         raise ValueError("targets are required in training mode")
     if targets is None:

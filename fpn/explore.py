@@ -118,6 +118,13 @@ def as_image_tensor(image: Any) -> Tensor:
     raise TypeError(f"cannot read an image from {type(image).__name__}")
 
 
+def unnormalize(transform: Any, batch_image: Tensor, size: tuple[int, int]) -> Tensor:
+    """The resized input [3, h, w] in [0, 1] from one padded, normalised image [3, H, W] of the transform's batch."""
+    mean = torch.tensor(transform.image_mean, device=batch_image.device)[:, None, None]
+    std = torch.tensor(transform.image_std, device=batch_image.device)[:, None, None]
+    return (batch_image[:, : size[0], : size[1]] * std + mean).clamp(0, 1)
+
+
 def _cpu(x: Any) -> Any:
     if isinstance(x, Tensor):
         return x.detach().cpu()
@@ -158,9 +165,7 @@ def explore(model: Any, image: Any, targets: Optional[dict[str, Tensor]] = None)
     t = _cpu(trace)
     resized = tuple(trace["input"]["image_sizes"][0])
     original = tuple(trace["input"]["original_sizes"][0])
-    mean = torch.tensor(model.transform.image_mean)[:, None, None]
-    std = torch.tensor(model.transform.image_std)[:, None, None]
-    shown = (t["input"]["images"][0] * std + mean).clamp(0, 1)[:, : resized[0], : resized[1]]
+    shown = unnormalize(model.transform, t["input"]["images"][0], resized)
 
     rpn_t = t["rpn"]
     rpn = {}

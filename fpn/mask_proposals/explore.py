@@ -49,9 +49,7 @@ def explore_mask_proposals(model, image, num_top: int = 20) -> MaskProposalExplo
 
     image: [3, H, W] float tensor in [0, 1] (uint8 tensors are scaled), PIL image or HxW(x3/4) numpy array.
     """
-    from ..explore import (
-        as_image_tensor,  # the project's one image converter (lazy: fpn.explore imports us)
-    )
+    from ..explore import as_image_tensor, unnormalize  # lazy: fpn.explore imports us
 
     image = as_image_tensor(image).to(next(model.parameters()).device)
     was_training = model.training
@@ -63,9 +61,7 @@ def explore_mask_proposals(model, image, num_top: int = 20) -> MaskProposalExplo
         model.train(was_training)
     h, w = trace["image_sizes"][0]
     oh, ow = trace["original_sizes"][0]
-    mean = torch.tensor(model.transform.image_mean, device=image.device)[:, None, None]
-    std = torch.tensor(model.transform.image_std, device=image.device)[:, None, None]
-    resized = (trace["images"][0, :, :h, :w] * std + mean).clamp(0, 1)
+    resized = unnormalize(model.transform, trace["images"][0], (h, w))
     levels = {s.level for s in model.scales}
     cand = trace["candidates"][0]
     order = cand["scores"].argsort(descending=True)[:num_top]

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torchvision.ops import nms
 
 from .paste import mask_boxes, paste_masks
+from ..detector import rescale_boxes
 from .scales import WindowScale
 from .targets import inside_image, window_centres, window_regions
 
@@ -91,11 +92,8 @@ class MaskProposalPostProcessor(nn.Module):
             if trace is not None:
                 trace.setdefault("candidates", []).append(cand)
             res = self.select(cand, size)
-            ratio = torch.tensor(
-                [orig[1] / size[1], orig[0] / size[0]] * 2, dtype=res["regions"].dtype, device=res["regions"].device
-            )
-            res["regions"] = res["regions"] * ratio
-            res["boxes"] = res["boxes"] * ratio
+            res["regions"] = rescale_boxes(res["regions"], size, orig)
+            res["boxes"] = rescale_boxes(res["boxes"], size, orig)
             res["masks"] = paste_masks(
                 res["mask_probs"][: self.num_masks_pasted], res["regions"][: self.num_masks_pasted], orig,
                 self.mask_threshold,

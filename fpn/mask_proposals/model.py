@@ -15,15 +15,14 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from ..bottom_up import BottomUp, make_resnet, stage_channels
+from ..bottom_up import BottomUp, backbone_defaults, make_resnet, stage_channels
+from ..build import IMAGENET_MEAN, IMAGENET_STD
+from ..detector import check_images
 from ..pyramid import FeaturePyramid
 from .inference import MaskProposalPostProcessor
 from .loss import MaskProposalLoss
 from .mlp import MaskMLP
 from .scales import LEVELS, MLP_WINDOWS, check_levels, check_mlps, window_scales
-
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
 class MaskProposer(nn.Module):
@@ -71,11 +70,7 @@ class MaskProposer(nn.Module):
     ):
         if self.training and targets is None:
             raise ValueError("MaskProposer in training mode needs targets (boxes and masks per image)")
-        if not isinstance(images, (list, tuple)) or not images:
-            raise ValueError("images must be a non-empty list of [3, H, W] float tensors in [0, 1]")
-        for i, img in enumerate(images):
-            if img.dim() != 3 or img.shape[0] != 3 or not img.is_floating_point():
-                raise ValueError(f"image {i}: expected a float tensor [3, H, W], got {img.dtype} {list(img.shape)}")
+        check_images(images)
         if targets is not None:
             for i, t in enumerate(targets):
                 if "boxes" not in t or "masks" not in t:
@@ -157,10 +152,7 @@ def build_mask_proposer(
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold!r}")
     if not 0.0 < positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction must be in (0, 1], got {positive_fraction!r}")
-    if norm is None:
-        norm = "frozen_bn" if backbone_weights is not None else "bn"
-    if trainable_backbone_layers is None:
-        trainable_backbone_layers = 3 if backbone_weights is not None else 5
+    norm, trainable_backbone_layers = backbone_defaults(backbone_weights, norm, trainable_backbone_layers)
 
     resnet = make_resnet(backbone, backbone_weights, norm)
     bottom_up = BottomUp(resnet, last="c5", trainable_layers=trainable_backbone_layers)
@@ -168,7 +160,7 @@ def build_mask_proposer(
     in_channels = {c: n for c, n in stage_channels(backbone).items() if int(c[1:]) >= finest}
     pyramid = FeaturePyramid(in_channels, d=d, mode="fpn", outputs=tuple(levels))
     heads = nn.ModuleDict({m: MaskMLP(d, MLP_WINDOWS[m], hidden, mask_size) for m in check_mlps(mlps)})
-    transform = GeneralizedRCNNTransform(min_sizes, max_size, IMAGENET_MEAN, IMAGENET_STD)
+    transform = GeneralizedRCNNTransform(min_sizes, max_size, list(IMAGENET_MEAN), list(IMAGENET_STD))
     config = {
         "backbone": backbone, "mlps": mlps, "mask_size": mask_size, "d": d, "hidden": hidden, "levels": list(levels),
         "backbone_weights": None, "norm": norm, "trainable_backbone_layers": trainable_backbone_layers,
