@@ -12,7 +12,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-import numpy as np
 import torch
 
 from .images import LoadedImage
@@ -67,16 +66,8 @@ class Analyzer:
             model = self.registry.get(model_name)
             if progress:
                 progress(0.4, f"running {model_name} on {image.array.shape[1]}x{image.array.shape[0]} px")
-            device = next(model.parameters()).device
-            tensor = torch.from_numpy(image.array.copy()).permute(2, 0, 1).float().div(255).to(device)
             start = time.perf_counter()
-            task = self.registry.entry(model_name).task
-            if task == "mask_proposals":
-                from fpn.mask_proposals import explore_mask_proposals
-
-                ex = explore_mask_proposals(model, tensor)
-            else:
-                ex = fpn.explore(model, tensor, targets=gt)
+            ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's own explore
             seconds = time.perf_counter() - start
             self.runs += 1
             result = Analysis(model_name, image, ex, gt, seconds, getattr(model, "class_names", None))
@@ -97,18 +88,11 @@ class Analyzer:
         key = ("pseudo", round(float(score_thresh), 4))
         if key in analysis.cache:
             return analysis.cache[key]
-        ex = analysis.exploration
-        det = ex.detections
+        import fpn
+
+        det = analysis.exploration.detections
         boxes = analysis.to_resized(det["boxes"][det["scores"] >= score_thresh])
-        labeler = self.registry.get(analysis.model_name).rpn.labeler
-        names = list(ex.rpn)
-        anchors = torch.cat([ex.rpn[n].anchors for n in names])
-        labels, _ = labeler(anchors, boxes)
-        out, offset = {}, 0
-        for n in names:
-            k = ex.rpn[n].anchors.shape[0]
-            out[n] = labels[offset: offset + k].to(torch.int64)
-            offset += k
+        out = fpn.label_anchors(self.registry.get(analysis.model_name), analysis.exploration, boxes)
         analysis.cache[key] = (out, boxes)
         return out, boxes
 

@@ -2,7 +2,8 @@
 
 The model computes it on its own code path (`FasterRCNN.run` with a trace dict); a normal forward passes no trace and
 records nothing. Boxes are in pixels of the resized input (`Exploration.image`) unless a name says otherwise;
-`Exploration.scale` maps them back to the original image (original = resized / scale).
+`resized_size / original_size` map them back to the original image, per axis (x and y factors can differ by the
+rounding of the resize; `Exploration.scale` is the y factor).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch import Tensor
 from .detector import FasterRCNN
 from .rpn.anchor_labels import IGNORED, NEGATIVE, POSITIVE
 
-__all__ = ["explore", "Exploration", "RPNLevel", "as_image_tensor", "POSITIVE", "NEGATIVE", "IGNORED"]
+__all__ = ["explore", "label_anchors", "Exploration", "RPNLevel", "as_image_tensor", "POSITIVE", "NEGATIVE", "IGNORED"]
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Exploration:
     """Internals of one forward pass (batch of one image), detached, on the CPU.
 
     image: [3, H, W] the resized input in [0, 1] (before normalisation, padding removed).
-    original_size / resized_size: (height, width) in pixels; scale = resized / original.
+    original_size / resized_size: (height, width) in pixels; scale = resized height / original height (the x factor,
+    resized width / original width, can differ slightly by rounding).
     bottom_up: {"c2": [C, h, w], ...}; pyramid: {"p2": [d, h, w], ...} (empty for c4 / c5);
     lateral / top_down / merged: the terms of Fig. 3 per level ("p2".."p5"): merged = lateral + top_down
     (fpn; bottom_up has no top_down, no_lateral has laterals only at the top); strides: {map name: stride px}.
@@ -133,6 +135,25 @@ def _cpu(x: Any) -> Any:
     return x
 
 
+def _split_levels(flat: Tensor, rpn: dict[str, "RPNLevel"]) -> dict[str, Tensor]:
+    """A per-anchor tensor over all RPN maps (concatenated in `rpn`'s order) -> {map name: its part}."""
+    sizes = [level.anchors.shape[0] for level in rpn.values()]
+    return dict(zip(rpn, flat.split(sizes)))
+
+
+@torch.no_grad()
+def label_anchors(model: FasterRCNN, exploration: Exploration, gt_boxes: Tensor) -> dict[str, Tensor]:
+    """Labels (1 / 0 / -1, int64) of every anchor of an exploration against other boxes, e.g. detections used as
+    pseudo ground truth, with the model's own Sec. 4.1 rule on all levels together, as in training. No network run.
+
+    gt_boxes: [G, 4] in the resized input's pixels (scale original-image x by resized_size[1] / original_size[1]
+    and y by resized_size[0] / original_size[0]; the two can differ by rounding).
+    """
+    anchors = torch.cat([level.anchors for level in exploration.rpn.values()])
+    labels, _ = model.rpn.labeler(anchors, torch.as_tensor(gt_boxes, dtype=anchors.dtype).reshape(-1, 4))
+    return _split_levels(labels.to(torch.int64), exploration.rpn)
+
+
 @torch.no_grad()
 def explore(model: Any, image: Any, targets: Optional[dict[str, Tensor]] = None) -> Any:
     """Run `model` on one image and return its internals (`Exploration`; for a mask-proposal model its own kind).
@@ -169,23 +190,20 @@ def explore(model: Any, image: Any, targets: Optional[dict[str, Tensor]] = None)
 
     rpn_t = t["rpn"]
     rpn = {}
-    offset = 0
     for name in rpn_t["levels"]:
         logits = rpn_t["objectness"][name][0]
-        n = rpn_t["anchors"][name].shape[0]
         sizes, ratios = rpn_t["anchor_sizes"][name], rpn_t["aspect_ratios"]
-        a = logits.shape[0]
-        labels = matched = None
-        if rpn_t["labels"] is not None:
-            labels = rpn_t["labels"][0][offset: offset + n].to(torch.int64)
-            matched = rpn_t["matched_boxes"][0][offset: offset + n]
         rpn[name] = RPNLevel(
             name=name, stride=int(rpn_t["strides"][name][0]),
             anchor_shapes=[(int(s), float(r)) for r in ratios for s in sizes],
             anchors=rpn_t["anchors"][name], objectness=torch.sigmoid(logits),
-            deltas=rpn_t["deltas"][name][0].view(a, 4, *logits.shape[-2:]), labels=labels, matched_boxes=matched,
+            deltas=rpn_t["deltas"][name][0].view(logits.shape[0], 4, *logits.shape[-2:]),
         )
-        offset += n
+    if rpn_t["labels"] is not None:
+        for name, labels in _split_levels(rpn_t["labels"][0].to(torch.int64), rpn).items():
+            rpn[name].labels = labels
+        for name, matched in _split_levels(rpn_t["matched_boxes"][0], rpn).items():
+            rpn[name].matched_boxes = matched
 
     strides = {k: int(v) for k, v in model.bottom_up.strides.items()}
     if model.pyramid is not None:

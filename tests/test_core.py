@@ -208,3 +208,17 @@ def test_explore_detections_match_forward(tiny_options):
     ex = fpn.explore(model, image)
     torch.testing.assert_close(ex.detections["boxes"], direct["boxes"])
     assert all(level.labels is None for level in ex.rpn.values())
+
+
+def test_label_anchors_matches_explore_with_targets(tiny_options):
+    torch.manual_seed(2)
+    model = fpn.build_detector("fpn", "resnet18", num_classes=3, **tiny_options)
+    image = torch.rand(3, 150, 200)
+    boxes = torch.tensor([[10.0, 20, 80, 90], [100, 40, 190, 140]])
+    with_gt = fpn.explore(model, image, {"boxes": boxes, "labels": [1, 2]})
+    plain = fpn.explore(model, image)
+    (rh, rw), (oh, ow) = plain.resized_size, plain.original_size
+    relabelled = fpn.label_anchors(model, plain, boxes * torch.tensor([rw / ow, rh / oh, rw / ow, rh / oh]))
+    assert relabelled.keys() == with_gt.rpn.keys()
+    for name, level in with_gt.rpn.items():
+        assert torch.equal(relabelled[name], level.labels), name
