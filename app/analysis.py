@@ -28,18 +28,11 @@ class Analysis:
     exploration: Any
     gt: Optional[dict]
     seconds: float
-    class_names: Optional[list[str]] = None
     cache: dict = field(default_factory=dict)  # derived results (pseudo-GT labels, pooled boxes)
 
     @property
-    def scale_xy(self) -> tuple[float, float]:
-        """(sx, sy): resized-input pixels per original pixel."""
-        ex = self.exploration
-        return ex.resized_size[1] / ex.original_size[1], ex.resized_size[0] / ex.original_size[0]
-
-    def to_resized(self, boxes: Any) -> torch.Tensor:
-        sx, sy = self.scale_xy
-        return torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4) * torch.tensor([sx, sy, sx, sy])
+    def class_names(self) -> Optional[list[str]]:
+        return getattr(self.exploration, "class_names", None)
 
 
 class Analyzer:
@@ -70,7 +63,7 @@ class Analyzer:
             ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's own explore
             seconds = time.perf_counter() - start
             self.runs += 1
-            result = Analysis(model_name, image, ex, gt, seconds, getattr(model, "class_names", None))
+            result = Analysis(model_name, image, ex, gt, seconds)
             self._cache[key] = result
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
@@ -91,7 +84,7 @@ class Analyzer:
         import fpn
 
         det = analysis.exploration.detections
-        boxes = analysis.to_resized(det["boxes"][det["scores"] >= score_thresh])
+        boxes = analysis.exploration.to_resized(det["boxes"][det["scores"] >= score_thresh])
         out = fpn.label_anchors(self.registry.get(analysis.model_name), analysis.exploration, boxes)
         analysis.cache[key] = (out, boxes)
         return out, boxes
@@ -99,13 +92,9 @@ class Analyzer:
     def pool_boxes(self, analysis: Analysis, boxes_resized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features [N, C, S, S] and Eq. (1) levels [N] of boxes (resized-input px), with the model's own
         RoI pooler on the cached feature maps."""
-        ex = analysis.exploration
-        model = self.registry.get(analysis.model_name)
-        pooler = model.roi_heads.pooler
-        maps = {**ex.bottom_up, **ex.pyramid}
-        feats = {k: maps[k][None] for k in pooler.strides}
-        with torch.no_grad():
-            return pooler(feats, [boxes_resized.float()])
+        import fpn
+
+        return fpn.pool_boxes(self.registry.get(analysis.model_name), analysis.exploration, boxes_resized)
 
     def clear(self) -> None:
         with self._lock:

@@ -14,26 +14,6 @@ import torch
 TORCHVISION_COCO = "torchvision COCO R50-FPN"
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "cpu" / "cuda" / "cuda:1" as given (CUDA checked)."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    d = torch.device(device)
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return d
-
-
-def normalise_class_names(names: Optional[list], num_classes: Optional[int]) -> Optional[list[str]]:
-    """Class names indexed by label (0 = background): accepts lists with or without the background entry."""
-    if not names:
-        return None
-    names = [str(n) for n in names]
-    if num_classes and len(names) == num_classes - 1:
-        names = ["__background__"] + names
-    return names
-
-
 @dataclass
 class ModelEntry:
     name: str
@@ -76,7 +56,9 @@ class ModelRegistry:
 
     def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6) -> None:
         self.checkpoint_dir = checkpoint_dir
-        self.device = resolve_device(device)
+        import fpn
+
+        self.device = fpn.resolve_device(device)
         self.max_loaded = max_loaded
         self.entries: dict[str, ModelEntry] = {}
         self.notes: list[str] = []
@@ -170,11 +152,7 @@ class ModelRegistry:
         if entry.kind == "torchvision":
             model = fpn.from_torchvision(entry.path)
         else:
-            from fpn.checkpoint import load_checkpoint
-
-            model = load_checkpoint(entry.path)
-        names = getattr(model, "class_names", None) or entry.metadata.get("class_names")
-        model.class_names = normalise_class_names(names, entry.config.get("num_classes"))
+            model = fpn.load_checkpoint(entry.path)
         return model.to(self.device).eval()
 
     def device_info(self) -> str:

@@ -158,7 +158,7 @@ class Explorer:
         if source == ROI_SOURCES[1]:
             det = ex.detections
             keep = torch.nonzero(det["scores"] >= score_thresh).flatten()
-            boxes = a.to_resized(det["boxes"][keep])
+            boxes = ex.to_resized(det["boxes"][keep])
             names = [f"{V.label_name(int(l), a.class_names)} {float(s):.2f}"
                      for l, s in zip(det["labels"][keep], det["scores"][keep])]
             if len(boxes) == 0:
@@ -194,8 +194,7 @@ class Explorer:
         hist = V.levels_histogram(counts, f"{len(boxes)} RoIs per level (Eq. 1)")
         b = boxes[index]
         w, h = float(b[2] - b[0]), float(b[3] - b[1])
-        ks = sorted(V.level_of(n) for n in self.registry.get(a.model_name).roi_heads.pooler.strides)
-        formula = V.eq1_text(w, h, ks[0], ks[-1])
+        formula = V.eq1_text(w, h, *ex.roi_level_range)
         md = (f"**Box #{index}** ({names[index]}): x1 {float(b[0]):.0f}, y1 {float(b[1]):.0f}, w {w:.1f}, h {h:.1f} px "
               f"(resized input, {ex.resized_size[1]}x{ex.resized_size[0]}).\n\n`{formula}`\n\n"
               f"Pooled from {'P' if ex.pyramid else 'C'}{int(levels[index])}; its "

@@ -9,18 +9,16 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from .anchors import ASPECT_RATIOS, PyramidAnchors
 from .bottom_up import BottomUp, backbone_defaults, make_resnet
 from .detector import FasterRCNN
+from .images import IMAGENET_MEAN, IMAGENET_STD
 from .pyramid import FeaturePyramid
 from .roi_heads import (DetectionPostProcessor, FastRCNNHeads, FastRCNNPredictor, LevelRoIPooler, ResNetConv5Head,
                         RoISampler, TwoMLPHead, box_coder)
 from .rpn import AnchorLabeler, ProposalSelector, RegionProposalNetwork, RPNHead, RPNLoss
 from .variants import get_variant
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
 #: Every option of build_detector with its default (None: derived, see build_detector's docstring).
 DEFAULTS: dict[str, Any] = dict(
-    norm=None, trainable_backbone_layers=None, pyramid_channels=256,
+    class_names=None, norm=None, trainable_backbone_layers=None, pyramid_channels=256,
     min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
     anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, anchor_strides="exact", rpn_hidden_channels=None,
     rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
@@ -43,7 +41,9 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         backbone_weights: None (random init), "imagenet" (torchvision's ImageNet weights; downloaded, or read from torch's
             hub cache), or a path to a ResNet state dict (.pth / .safetensors). Not stored in `model.config`: a
             checkpoint carries all weights itself.
-        **options: see `DEFAULTS`. Derived ones: norm = "frozen_bn" with backbone weights, else "bn";
+        **options: see `DEFAULTS`. class_names: label -> name, index 0 the background (a list of num_classes names,
+            or num_classes - 1 without the background, which is then prepended); kept in `model.config` so that
+            checkpoints carry it. Derived ones: norm = "frozen_bn" with backbone weights, else "bn";
             trainable_backbone_layers = 3 with backbone weights, else 5; anchor_sizes = the variant's
             ({"p2": [32], ..., "p6": [512]} or all five sizes on the single map); rpn_hidden_channels = the input
             width; roi_output_size = 14 for "c4" (conv5 head), else 7. anchor_strides: "exact" (2**k) or
@@ -56,6 +56,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         raise ValueError(f"num_classes must be an int >= 2 (classes + background), got {num_classes!r}")
     v = get_variant(variant)
     o = {**DEFAULTS, **options}
+    o["class_names"] = class_names_with_background(o["class_names"], num_classes)
     o["norm"], o["trainable_backbone_layers"] = backbone_defaults(backbone_weights, o["norm"],
                                                                   o["trainable_backbone_layers"])
     o["anchor_sizes"] = {k: tuple(s) for k, s in (o["anchor_sizes"] or v.rpn_anchors).items()}
@@ -110,3 +111,16 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
     config["anchor_sizes"] = {k: list(s) for k, s in o["anchor_sizes"].items()}
     config["aspect_ratios"] = list(o["aspect_ratios"])
     return FasterRCNN(transform, bottom_up, pyramid, rpn, roi_heads, config)
+
+
+def class_names_with_background(names: Optional[Any], num_classes: int) -> Optional[list[str]]:
+    """Class names indexed by label (0 = background) from a list with or without the background entry."""
+    if names is None:
+        return None
+    names = [str(n) for n in names]
+    if len(names) == num_classes - 1:
+        names = ["__background__"] + names
+    if len(names) != num_classes:
+        raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes} (give {num_classes} "
+                         f"names with the background first, or {num_classes - 1} without it)")
+    return names

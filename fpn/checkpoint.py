@@ -5,7 +5,7 @@ A model checkpoint ``CK`` is two files:
                         model is split the safetensors way instead: ``CK-00001-of-0000N.safetensors`` ... plus
                         ``CK.safetensors.index.json`` ({"weight_map": {tensor name: shard file}}); a tensor larger
                         than a shard is stored in row blocks named ``NAME::partIofN`` and joined on load;
-    ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``), "class_names",
+    ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``, class names included),
                         "training" {...}, "metrics" {...}, ...}.
 ``load_checkpoint(CK)`` rebuilds the architecture from the JSON alone and loads the weights.
 
@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .tasks import TASKS, build_model
+
 FORMAT_VERSION = 1
-TASKS = ("detection", "mask_proposals")
 
 
 class CheckpointError(ValueError):
@@ -90,7 +91,8 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
     Args:
         model: a detector from ``fpn.build_detector`` (or a mask proposer); needs a JSON-serialisable ``config``.
             A DistributedDataParallel wrapper is unwrapped.
-        metadata: extra keys ("class_names", "training", "metrics", ...) merged into the JSON.
+        metadata: extra keys ("training", "metrics", ...) merged into the JSON (class names belong in the model's
+            config: ``build_detector(..., class_names=...)``).
         fp16: store floating-point tensors as float16 (half the size; loaded back as float32).
         task: "detection" (default) or "mask_proposals"; ``metadata["task"]`` is used when not given.
         max_shard_mb: split the weights into files of at most this many MiB (None: one file).
@@ -101,7 +103,7 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
     meta = dict(metadata or {})
     task = task or meta.get("task") or getattr(model, "task", None) or "detection"
     if task not in TASKS:
-        raise CheckpointError(f"unknown task {task!r}; expected one of {TASKS}")
+        raise CheckpointError(f"unknown task {task!r}; expected one of {tuple(TASKS)}")
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise CheckpointError("the model has no `config` dict; cannot record how to rebuild it")
@@ -113,7 +115,6 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
         tensors[k] = v.contiguous().clone()
     meta.update({"format_version": FORMAT_VERSION, "task": task, "model": config,
                  "weights_dtype": "float16" if fp16 else "float32"})
-    meta.setdefault("class_names", None)
     meta.setdefault("training", {})
     meta.setdefault("metrics", {})
     try:
@@ -212,30 +213,11 @@ def read_metadata(path: str) -> dict[str, Any]:
         raise CheckpointError(f"{meta_path}: not an FPN Explorer checkpoint (no 'model' config)")
     task = meta.get("task", "detection")
     if task not in TASKS:
-        raise CheckpointError(f"{meta_path}: unknown task {task!r}; expected one of {TASKS}")
+        raise CheckpointError(f"{meta_path}: unknown task {task!r}; expected one of {tuple(TASKS)}")
     if int(meta.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
         raise CheckpointError(f"{meta_path}: format_version {meta['format_version']} is newer than this code "
                               f"({FORMAT_VERSION})")
     return meta
-
-
-def build_model(task: str, config: dict[str, Any]) -> torch.nn.Module:
-    """The architecture a checkpoint's metadata describes (random weights)."""
-    config = dict(config)
-    if "backbone_weights" in config:
-        config["backbone_weights"] = None  # the checkpoint holds all weights; never fetch ImageNet ones
-    try:
-        if task == "detection":
-            import fpn
-
-            return fpn.build_detector(**config)
-        if task == "mask_proposals":
-            from fpn.mask_proposals import build_mask_proposer
-
-            return build_mask_proposer(**config)
-    except (TypeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"cannot build a {task} model from the checkpoint's config {config}: {e}") from e
-    raise CheckpointError(f"unknown task {task!r}; expected one of {TASKS}")
 
 
 def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
@@ -287,17 +269,32 @@ def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tenso
     model.load_state_dict(converted, strict=True)
 
 
+def model_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """The builder's arguments recorded in a checkpoint's metadata. Checkpoints written before class names moved
+    into the model's config keep them at the top level of the JSON; they are moved into the config here."""
+    config = dict(meta["model"])
+    if "backbone_weights" in config:
+        config["backbone_weights"] = None  # the checkpoint holds all weights; never fetch ImageNet ones
+    if meta.get("task", "detection") == "detection" and config.get("class_names") is None and meta.get("class_names"):
+        config["class_names"] = meta["class_names"]
+    return config
+
+
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """Rebuild a model from ``CK.json`` + ``CK.safetensors`` (``path`` may name either or the stem).
 
-    Returns the model in eval mode on ``map_location``, with the metadata as ``model.checkpoint_metadata``.
+    Returns the model in eval mode on ``map_location``; ``read_metadata(path)`` gives the rest of the JSON
+    (training command, metrics, ...).
     """
     weights_path, _ = checkpoint_paths(path)
     meta = read_metadata(path)
     state = _read_weights(weights_path)
-    model = build_model(meta.get("task", "detection"), meta["model"])
+    task, config = meta.get("task", "detection"), model_config(meta)
+    try:
+        model = build_model(task, config)
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{checkpoint_paths(path)[1]}: cannot build a {task} model from its config: {e}") from e
     load_state_dict_checked(model, state, weights_path)
-    model.checkpoint_metadata = meta
     return model.to(map_location).eval()
 
 

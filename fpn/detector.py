@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .bottom_up import BottomUp
+from .images import check_images, rescale_boxes
 from .pyramid import FeaturePyramid
 from .roi_heads import FastRCNNHeads
 from .rpn import RegionProposalNetwork
@@ -40,8 +41,8 @@ class FasterRCNN(nn.Module):
         self.rpn = rpn
         self.roi_heads = roi_heads
         self.config = dict(config or {})
-        self.rpn_levels = list(rpn.anchors.sizes)
-        self.roi_levels = list(roi_heads.pooler.strides)
+        self.rpn_maps = list(rpn.anchors.sizes)
+        self.roi_maps = list(roi_heads.pooler.strides)
 
     def forward(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None):
         detections, losses, _ = self.run(images, targets)
@@ -82,33 +83,12 @@ class FasterRCNN(nn.Module):
         if trace is not None:
             trace["bottom_up"] = dict(bottom_up)
         features = self.pyramid(bottom_up, trace) if self.pyramid is not None else bottom_up
-        proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_levels}, targets, trace)
-        detections, det_losses = self.roi_heads({k: features[k] for k in self.roi_levels}, proposals,
+        proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_maps}, targets, trace)
+        detections, det_losses = self.roi_heads({k: features[k] for k in self.roi_maps}, proposals,
                                                 image_list.image_sizes, targets, trace)
         if not self.training:
             detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         return detections, {**rpn_losses, **det_losses}, trace
-
-
-def rescale_boxes(boxes: Tensor, resized: tuple[int, int], original: tuple[int, int]) -> Tensor:
-    """Boxes [N, 4] (x1, y1, x2, y2) from resized-input pixels back to input-image pixels; sizes are (height, width)."""
-    ratio_h = original[0] / resized[0]
-    ratio_w = original[1] / resized[1]
-    return boxes * boxes.new_tensor([ratio_w, ratio_h, ratio_w, ratio_h])
-
-
-def check_images(images: Any) -> None:
-    """A clear ValueError / TypeError unless `images` is a non-empty list of [3, H, W] float tensors."""
-    if not isinstance(images, (list, tuple)) or not images:
-        raise TypeError("images must be a non-empty list of [3, H, W] float tensors in [0, 1]")
-    for i, img in enumerate(images):
-        if not isinstance(img, Tensor) or img.dim() != 3 or img.shape[0] != 3:
-            shape = tuple(img.shape) if isinstance(img, Tensor) else type(img).__name__
-            raise ValueError(f"image {i}: expected a [3, H, W] tensor, got {shape}")
-        if not img.is_floating_point():
-            raise ValueError(f"image {i}: expected a float tensor in [0, 1], got dtype {img.dtype}")
-        if img.shape[1] < 1 or img.shape[2] < 1:
-            raise ValueError(f"image {i}: empty image of shape {tuple(img.shape)}")
 
 
 def _check_inputs(images: Any, targets: Any, training: bool) -> None:

@@ -215,26 +215,20 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 # ------------------------------------------------------------------------------------------- model
-def build_model(cfg: TrainConfig, num_classes: int) -> torch.nn.Module:
-    """The model a config describes: ``fpn.build_detector`` or ``fpn.mask_proposals.build_mask_proposer``."""
+def build_model(cfg: TrainConfig, num_classes: int, class_names: list[str] | None = None) -> torch.nn.Module:
+    """The model a config describes, through ``fpn.build_model`` (the builder checkpoints and the app use too)."""
+    from fpn.tasks import build_model as build
+
     options = dict(cfg.model)
-    if cfg.min_size is not None:
-        options["min_size"] = cfg.min_size
-    if cfg.max_size is not None:
-        options["max_size"] = cfg.max_size
+    for key in ("min_size", "max_size"):
+        if getattr(cfg, key) is not None:
+            options[key] = getattr(cfg, key)
+    options["backbone"] = cfg.backbone
+    if cfg.backbone_weights is not None:
+        options["backbone_weights"] = cfg.backbone_weights
     if cfg.task == "detection":
-        import fpn
-
-        return fpn.build_detector(variant=cfg.variant, backbone=cfg.backbone, num_classes=num_classes,
-                                  backbone_weights=cfg.backbone_weights, **options)
-    if cfg.task == "mask_proposals":
-        from fpn.mask_proposals import build_mask_proposer
-
-        options.setdefault("backbone", cfg.backbone)
-        if cfg.backbone_weights is not None:
-            options["backbone_weights"] = cfg.backbone_weights
-        return build_mask_proposer(**options)
-    raise ValueError(f"unknown task {cfg.task!r}; expected 'detection' or 'mask_proposals'")
+        options.update(variant=cfg.variant, num_classes=num_classes, class_names=class_names)
+    return build(cfg.task, options)
 
 
 def _amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -399,7 +393,7 @@ class Trainer:
         import numpy as np
 
         np.random.seed(cfg.seed % 2 ** 32)
-        model = build_model(cfg, self.dataset.num_classes).to(self.device)
+        model = build_model(cfg, self.dataset.num_classes, self.dataset.class_names).to(self.device)
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -632,7 +626,7 @@ class Trainer:
                 "config": {k: v for k, v in cfg_dict.items() if k not in ("command", "progress", "resume")},
             }
             ck = os.path.join(cfg.out, FINAL_NAME)
-            save_checkpoint(self.model, ck, {"class_names": self.dataset.class_names, "training": training,
+            save_checkpoint(self.model, ck, {"training": training,
                                              "metrics": metrics,
                                              "input_size": {"min_size": self.model.config.get("min_size"),
                                                             "max_size": self.model.config.get("max_size")}},

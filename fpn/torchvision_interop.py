@@ -141,17 +141,17 @@ def from_torchvision(source: Union[str, os.PathLike, Mapping[str, Tensor]] = "co
         source: a state dict, a path to one (.pth read with weights_only=True, or .safetensors), or "coco" for the
             COCO_V1 weights (from checkpoints/ or torch's hub cache, else downloaded).
         **options: build_detector options (min_size, box_score_thresh, ...); num_classes is read from the weights.
-    Returns the model in eval mode; with "coco" its `class_names` holds the 91 COCO category names.
+    Returns the model in eval mode; with "coco" its `config["class_names"]` holds the 91 COCO category names.
     """
     state, class_names = _load(source)
     converted = convert_torchvision_state_dict(state)
     if "roi_heads.predictor.cls_score.weight" not in converted:
         raise ValueError("state dict has no roi_heads.box_predictor.cls_score.weight: not a Faster R-CNN")
     num_classes = converted["roi_heads.predictor.cls_score.weight"].shape[0]
-    options = {"norm": "frozen_bn", "trainable_backbone_layers": 3, "anchor_strides": "torchvision", **options}
+    options = {"norm": "frozen_bn", "trainable_backbone_layers": 3, "anchor_strides": "torchvision",
+               "class_names": class_names, **options}
     model = build_detector("fpn", "resnet50", num_classes=num_classes, **options)
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if missing or unexpected:
         raise ValueError(f"weights do not fit the fpn R50 detector: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    model.class_names = class_names
     return model.eval()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fpn.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from fpn.checkpoint import load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint)
-    meta = dict(model.checkpoint_metadata)
+    meta = dict(read_metadata(args.checkpoint))
     if args.eval:
         with open(args.eval) as f:
             meta["metrics"] = {**meta.get("metrics", {}), **json.load(f)}

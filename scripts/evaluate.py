@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from fpn.checkpoint import CheckpointError, load_checkpoint
+    from fpn.checkpoint import CheckpointError, load_checkpoint, read_metadata
     from fpn.data.coco import CocoDetection, find_coco_split
     from fpn.evaluation import evaluate_model, write_report
 
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, TypeError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    meta = model.checkpoint_metadata
-    names = meta.get("class_names")
+    meta = read_metadata(args.checkpoint)
+    names = meta["model"].get("class_names") or meta.get("class_names")
     if meta.get("task", "detection") == "detection" and names and names[1:] != dataset.class_names[1:]:
         print(f"error: the checkpoint's classes {names[1:]} differ from the dataset's {dataset.class_names[1:]}",
               file=sys.stderr)

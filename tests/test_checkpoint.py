@@ -44,7 +44,7 @@ def _write_bytes(path, data):
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return fpn.build_detector("fpn", "resnet18", num_classes=3, **SMALL).eval()
+    return fpn.build_detector("fpn", "resnet18", num_classes=3, class_names=["a", "b"], **SMALL).eval()
 
 
 def _same_state(a, b):
@@ -57,21 +57,21 @@ def _same_state(a, b):
 
 def test_round_trip(model, tmp_path):
     ck = str(tmp_path / "run" / "model")
-    w, j = save_checkpoint(model, ck, {"class_names": ["__background__", "a", "b"], "metrics": {"bbox": {"AP": 1.0}},
-                                       "training": {"command": "x"}})
+    w, j = save_checkpoint(model, ck, {"metrics": {"bbox": {"AP": 1.0}}, "training": {"command": "x"}})
     assert w.endswith("model.safetensors") and j.endswith("model.json")
     assert not [f for f in os.listdir(tmp_path / "run") if ".tmp" in f]
     meta = read_json(j)
     assert meta["task"] == "detection" and meta["model"] == model.config
-    assert meta["class_names"] == ["__background__", "a", "b"] and meta["format_version"] == 1
+    assert meta["model"]["class_names"] == ["__background__", "a", "b"] and meta["format_version"] == 1
     for name in (ck, w, j):  # any of the three names works
         loaded = load_checkpoint(name)
         _same_state(model, loaded)
     assert loaded.config == model.config and not loaded.training
-    assert loaded.checkpoint_metadata["metrics"]["bbox"]["AP"] == 1.0
+    assert read_metadata(ck)["metrics"]["bbox"]["AP"] == 1.0 and not hasattr(loaded, "checkpoint_metadata")
     image = torch.rand(3, 64, 80)
     with torch.no_grad():
         a, b = model([image])[0], loaded([image])[0]
+    assert a["boxes"].shape[0] > 0  # the comparison below compares something
     assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["scores"], b["scores"])
 
 
@@ -135,6 +135,10 @@ def test_errors(model, tmp_path):
     meta = read_json(j)
     meta["model"]["num_classes"] = 5
     _write_json(j, meta)
+    with pytest.raises(CheckpointError, match="class_names has 3 names for num_classes=5"):
+        load_checkpoint(ck)
+    meta["model"]["class_names"] = None
+    _write_json(j, meta)
     with pytest.raises(CheckpointError, match=r"shape mismatch for roi_heads\..*"):
         load_checkpoint(ck)
     meta["model"]["num_classes"] = 3
@@ -191,3 +195,18 @@ def test_training_state_refuses_code(tmp_path):
     torch.save({"step": 1, "x": Evil()}, path)
     with pytest.raises(CheckpointError):
         load_training_state(str(path))
+
+
+def test_class_names_of_older_checkpoints_move_into_the_config(model, tmp_path):
+    """Checkpoints written before class names moved into the model's config kept them at the JSON's top level."""
+    ck = str(tmp_path / "old")
+    _, meta_path = save_checkpoint(model, ck)
+    meta = read_json(meta_path)
+    names = meta["model"].pop("class_names")
+    meta["class_names"] = names
+    _write_json(meta_path, meta)
+    assert load_checkpoint(ck).config["class_names"] == names
+    with pytest.raises(ValueError, match="class_names has 4 names for num_classes=3"):
+        fpn.build_detector("fpn", "resnet18", num_classes=3, class_names=["w", "x", "y", "z"])
+    assert fpn.build_detector("fpn", "resnet18", num_classes=3, class_names=["x", "y"]).config["class_names"] == [
+        "__background__", "x", "y"]

@@ -68,5 +68,5 @@ def test_coco_uses_local_file(models, monkeypatch, tmp_path):
     (tmp_path / "checkpoints").mkdir()
     torch.save(ref.state_dict(), tmp_path / "checkpoints" / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")
     model = fpn.from_torchvision("coco", **SIZES)
-    assert len(model.class_names) == 91 and model.class_names[1] == "person"
+    assert len(model.config["class_names"]) == 91 and model.config["class_names"][1] == "person"
     assert torch.equal(model.roi_heads.predictor.cls_score.weight, ref.roi_heads.box_predictor.cls_score.weight)

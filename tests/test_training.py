@@ -73,7 +73,7 @@ def test_tiny_model_overfits(toy, tmp_path):
     assert result["metrics"]["proposals"]["AR@100"] > 30.0
     meta = read_json(tmp_path / "model.json")
     assert meta["metrics"]["bbox"]["AP"] == ap and meta["training"]["iters"] == 150
-    assert meta["class_names"] == ["__background__", "square", "disc"]
+    assert meta["model"]["class_names"] == ["__background__", "square", "disc"]
     assert os.path.getsize(tmp_path / "training_curves.png") > 1000
 
 
@@ -110,8 +110,8 @@ def test_resume_refuses_other_settings(toy, tmp_path):
 def _nan_at_step(n):
     real = engine.build_model
 
-    def build(cfg, num_classes):
-        model = real(cfg, num_classes)
+    def build(cfg, *args):
+        model = real(cfg, *args)
         forward, calls = model.forward, [0]
 
         def poisoned(images, targets=None):
@@ -227,7 +227,7 @@ def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
     result = train(cfg)
     assert set(result["metrics"]["segm_proposals"]) == {"AR@10", "AR@100", "AR@1000", "AR_s@1000", "AR_m@1000",
                                                         "AR_l@1000"}
-    from fpn.checkpoint import load_checkpoint
+    from fpn.checkpoint import load_checkpoint, read_metadata
 
     model = load_checkpoint(str(tmp_path / "model"))
-    assert model.checkpoint_metadata["task"] == "mask_proposals" and model.config["d"] == 32
+    assert read_metadata(str(tmp_path / "model"))["task"] == "mask_proposals" and model.config["d"] == 32

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..images import as_image_tensor, unnormalize
 from .scales import MLP_INDEX
 
 
@@ -49,8 +50,6 @@ def explore_mask_proposals(model, image, num_top: int = 20) -> MaskProposalExplo
 
     image: [3, H, W] float tensor in [0, 1] (uint8 tensors are scaled), PIL image or HxW(x3/4) numpy array.
     """
-    from ..explore import as_image_tensor, unnormalize  # lazy: fpn.explore imports us
-
     image = as_image_tensor(image).to(next(model.parameters()).device)
     was_training = model.training
     model.eval()

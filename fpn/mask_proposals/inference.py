@@ -21,8 +21,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import nms
 
+from ..images import rescale_boxes
 from .paste import mask_boxes, paste_masks
-from ..detector import rescale_boxes
 from .scales import WindowScale
 from .targets import inside_image, window_centres, window_regions
 

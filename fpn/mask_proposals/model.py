@@ -16,8 +16,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from ..bottom_up import BottomUp, backbone_defaults, make_resnet, stage_channels
-from ..build import IMAGENET_MEAN, IMAGENET_STD
-from ..detector import check_images
+from ..images import IMAGENET_MEAN, IMAGENET_STD, check_images
 from ..pyramid import FeaturePyramid
 from .inference import MaskProposalPostProcessor
 from .loss import MaskProposalLoss
