@@ -70,6 +70,18 @@ def is_checkpoint(meta_path: str) -> bool:
     return os.path.isfile(weights_path) or os.path.isfile(weights_path + ".index.json")
 
 
+def find_checkpoints(folder: str, max_depth: int = 3) -> list[str]:
+    """Checkpoint names ``CK`` (path without extension) under ``folder``, at most ``max_depth`` folders deep, sorted;
+    a ``CK.json`` without weights beside it (a run's config, a shard index, ...) is not one."""
+    import glob
+
+    found = []
+    for depth in range(1, max_depth + 1):
+        pattern = os.path.join(folder, *(["*"] * (depth - 1)), "*.json")
+        found += [checkpoint_paths(p)[0][: -len(".safetensors")] for p in sorted(glob.glob(pattern)) if is_checkpoint(p)]
+    return found
+
+
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") and isinstance(model.module, torch.nn.Module) else model
 
