@@ -17,8 +17,6 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def full_analysis(explorer, path: str, model: str) -> None:
     """What a user triggers by opening every view once on a new image (the cache is cleared first)."""

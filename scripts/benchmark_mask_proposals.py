@@ -17,12 +17,9 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from fpn.mask_proposals import build_mask_proposer, encode_proposals
 

@@ -1,4 +1,5 @@
-"""Datasets: the bundled PyramidShapes generator and a reader for any COCO-format dataset."""
+"""Datasets: the bundled PyramidShapes generator (synthetic.py; its shapes.py and fills.py) and a reader for any
+COCO-format dataset (coco.py)."""
 from fpn.data.coco import (
     CocoDetection,
     RandomHorizontalFlip,

@@ -22,7 +22,8 @@ class MaskProposalExploration:
     strides: level -> stride (resized px).  scales: "p3/5x5" -> {"canonical", "region", "tolerance", "band_lo",
     "band_hi"} in resized px (scales.py).  objectness: "p3/5x5" -> [h_k, w_k] sigmoid scores at every window
     (windows in the padding included).
-    top_*: the `num_top` best windows over all levels and MLPs, before duplicate suppression:
+    top_*: the `num_top` (at most inference.TRACE_TOP) best windows over all levels and MLPs, before any
+    suppression:
         top_scores [T], top_levels [T] (k), top_mlps [T] (0 = 5x5, 1 = 7x7), top_regions [T, 4] (input px),
         top_masks [T, M, M] mask probabilities over their regions.
     proposals: the model's output dict for the image (input px; "levels"/"mlps" say where each proposal came from).
@@ -63,7 +64,7 @@ def explore_mask_proposals(model, image, num_top: int = 20) -> MaskProposalExplo
     resized = unnormalize(model.transform, trace["images"][0], (h, w))
     levels = {s.level for s in model.scales}
     cand = trace["candidates"][0]
-    order = cand["scores"].argsort(descending=True)[:num_top]
+    order = torch.arange(min(num_top, cand["scores"].shape[0]), device=cand["scores"].device)  # already best first
     ratio = torch.tensor([ow / w, oh / h] * 2, device=image.device)
     return MaskProposalExploration(
         image=image,

@@ -4,9 +4,10 @@
    batch padding are dropped.
 2. Pre-selection: the `pre_nms_top_n` best windows of each pair (default 1000), then their mask_size**2 masks
    (sigmoid of the mask logits).
-3. Masks that are empty at threshold 0.5 are dropped. Duplicate suppression: class-agnostic box NMS (IoU >
-   `nms_thresh`, default 0.7, None = off) on the masks' bounding boxes (mask_boxes: at the mask grid's resolution),
-   over all pairs together, then the best `num_proposals` (default 1000) are kept, by score.
+3. The FPN appendix (the default): the best `num_proposals` (1000) windows over all pairs, by score, with no
+   non-maximum suppression or other post-processing. Options (DeepMask-style): `drop_empty_masks` drops masks that
+   are empty at `mask_threshold`; `nms_thresh` (e.g. 0.7) runs class-agnostic box NMS on the masks' bounding boxes
+   (mask_boxes: at the mask grid's resolution) over all pairs together before the cut.
 4. Regions and boxes are mapped from the resized image to the input image (per-axis scale factors).
 
 Output per image (input-image pixels): "scores" [P], "boxes" [P, 4] mask bounding boxes, "regions" [P, 4] the window
@@ -16,6 +17,8 @@ demand with paste_masks / iter_pasted_masks / encode_proposals, which keeps 1000
 few MB instead of 1 GB.
 """
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor, nn
@@ -27,54 +30,86 @@ from .scales import WindowScale
 from .targets import inside_image, window_centres, window_regions
 
 
+TRACE_TOP = 100  # best windows (before any suppression) whose masks a trace records, for fpn.explore
+
+
 class MaskProposalPostProcessor(nn.Module):
     def __init__(
         self,
         pre_nms_top_n: int = 1000,
-        nms_thresh: float | None = 0.7,
+        nms_thresh: float | None = None,
         num_proposals: int = 1000,
         num_masks_pasted: int = 100,
         mask_threshold: float = 0.5,
+        drop_empty_masks: bool = False,
     ) -> None:
         super().__init__()
         self.pre_nms_top_n = pre_nms_top_n
         self.nms_thresh = nms_thresh
+        self.drop_empty_masks = drop_empty_masks
         self.num_proposals = num_proposals
         self.num_masks_pasted = num_masks_pasted
         self.mask_threshold = mask_threshold
 
     def candidates(
-        self, scales: list[WindowScale], dense: list[tuple[Tensor, Tensor]], heads: nn.ModuleDict, b: int,
-        image_size: tuple[int, int],
+        self, scales: list[WindowScale], dense: list[tuple[Tensor, Tensor]], b: int, image_size: tuple[int, int],
     ) -> dict[str, Tensor]:
-        """Top windows of image b of the batch, all pairs: scores, regions (resized-image px), mask_probs, levels, mlps."""
-        out: dict[str, list[Tensor]] = {k: [] for k in ("scores", "regions", "mask_probs", "levels", "mlps")}
-        for scale, (hidden, obj) in zip(scales, dense):
+        """Top windows of image b of the batch over all pairs, best first: scores, regions (resized-image px), levels,
+        mlps, and where to find each window's mask: pair (index into `scales`) and pos (flat index into its map)."""
+        out: dict[str, list[Tensor]] = {k: [] for k in ("scores", "regions", "levels", "mlps", "pair", "pos")}
+        for i, (scale, (_, obj)) in enumerate(zip(scales, dense)):
             h, w = obj.shape[-2:]
             centres = window_centres(h, w, scale.stride, device=obj.device)
             logits = obj[b].reshape(-1)
             keep = inside_image(centres, image_size).nonzero().squeeze(1)
-            top = logits[keep].topk(min(self.pre_nms_top_n, keep.numel())).indices
-            idx = keep[top]
-            masks = heads[scale.mlp].masks_at(hidden, torch.full_like(idx, b), idx // w, idx % w).sigmoid()
+            idx = keep[logits[keep].topk(min(self.pre_nms_top_n, keep.numel())).indices]
             out["scores"].append(logits[idx].sigmoid())
             out["regions"].append(window_regions(centres[idx], scale.region))
-            out["mask_probs"].append(masks)
             out["levels"].append(torch.full_like(idx, scale.level_index))
             out["mlps"].append(torch.full_like(idx, scale.mlp_index))
-        return {k: torch.cat(v) for k, v in out.items()}
+            out["pair"].append(torch.full_like(idx, i))
+            out["pos"].append(idx)
+        cand = {k: torch.cat(v) for k, v in out.items()}
+        order = cand["scores"].argsort(descending=True)
+        return {k: v[order] for k, v in cand.items()}
 
-    def select(self, cand: dict[str, Tensor], image_size: tuple[int, int]) -> dict[str, Tensor]:
-        """Drop empty masks, NMS on mask boxes, keep the best num_proposals (all in resized-image pixels)."""
-        boxes, nonempty = mask_boxes(cand["mask_probs"], cand["regions"], image_size, self.mask_threshold)
-        keep = nonempty.nonzero().squeeze(1)
+    @staticmethod
+    def masks(cand: dict[str, Tensor], scales: list[WindowScale], dense: list[tuple[Tensor, Tensor]],
+              heads: nn.ModuleDict, b: int) -> Tensor:
+        """Mask probabilities [K, M, M] of the candidate windows `cand` (pair, pos) of image b."""
+        out = None
+        for i, (scale, (hidden, _)) in enumerate(zip(scales, dense)):
+            sel = (cand["pair"] == i).nonzero().squeeze(1)
+            if sel.numel() == 0:
+                continue
+            w = hidden.shape[-1]
+            pos = cand["pos"][sel]
+            m = heads[scale.mlp].masks_at(hidden, torch.full_like(pos, b), pos // w, pos % w).sigmoid()
+            if out is None:
+                out = m.new_empty((cand["pos"].shape[0], *m.shape[1:]))
+            out[sel] = m
+        if out is None:
+            size = heads[scales[0].mlp].mask_size
+            return dense[0][1].new_zeros((cand["pos"].shape[0], size, size))
+        return out
+
+    def select(self, cand: dict[str, Tensor], mask_fn, image_size: tuple[int, int]) -> dict[str, Tensor]:
+        """The best num_proposals of the candidates (resized-image pixels), their masks from `mask_fn(candidates)`.
+        Without NMS or empty-mask dropping (the paper), masks are computed for the kept windows only."""
+        if self.nms_thresh is None and not self.drop_empty_masks:
+            out = {k: v[: self.num_proposals] for k, v in cand.items()}
+            out["mask_probs"] = mask_fn(out)
+            out["boxes"], _ = mask_boxes(out["mask_probs"], out["regions"], image_size, self.mask_threshold)
+            return out
+        probs = mask_fn(cand)
+        boxes, nonempty = mask_boxes(probs, cand["regions"], image_size, self.mask_threshold)
+        keep = nonempty.nonzero().squeeze(1) if self.drop_empty_masks else torch.arange(len(nonempty),
+                                                                                         device=nonempty.device)
         if self.nms_thresh is not None:
             keep = keep[nms(boxes[keep], cand["scores"][keep], self.nms_thresh)]
-        else:
-            keep = keep[cand["scores"][keep].argsort(descending=True)]
         keep = keep[: self.num_proposals]
         out = {k: v[keep] for k, v in cand.items()}
-        out["boxes"] = boxes[keep]
+        out["mask_probs"], out["boxes"] = probs[keep], boxes[keep]
         return out
 
     def forward(
@@ -88,10 +123,13 @@ class MaskProposalPostProcessor(nn.Module):
     ) -> list[dict[str, Tensor]]:
         results = []
         for b, (size, orig) in enumerate(zip(image_sizes, original_sizes)):
-            cand = self.candidates(scales, dense, heads, b, size)
+            cand = self.candidates(scales, dense, b, size)
+            mask_fn = functools.partial(self.masks, scales=scales, dense=dense, heads=heads, b=b)
             if trace is not None:
-                trace.setdefault("candidates", []).append(cand)
-            res = self.select(cand, size)
+                best = {k: v[:TRACE_TOP] for k, v in cand.items()}
+                trace.setdefault("candidates", []).append({**best, "mask_probs": mask_fn(best)})
+            res = self.select(cand, mask_fn, size)
+            del res["pair"], res["pos"]
             res["regions"] = rescale_boxes(res["regions"], size, orig)
             res["boxes"] = rescale_boxes(res["boxes"], size, orig)
             res["masks"] = paste_masks(

@@ -1,10 +1,12 @@
 """Training loss of the mask proposer: objectness on sampled windows, per-pixel mask loss on positives only.
 
-Per image, every window of every (level, MLP) pair is labelled (targets.py); `batch_size_per_image` windows (default
-256) are sampled with at most `positive_fraction` (default 0.5) positives (torchvision's balanced sampler).
+Per image, every window of every (level, MLP) pair is labelled (targets.py); `batch_size_per_image` windows are
+sampled with at most `positive_fraction` positives (torchvision's balanced sampler). The FPN appendix: 128 windows at
+1 positive : 3 negatives (positive_fraction 0.25), the mask loss weighted 10x the score loss.
 
     loss_objectness = mean over the sampled windows of the batch of BCE(objectness logit, label)
-    loss_mask       = mean over the sampled positives and their mask_size**2 pixels of BCE(mask logit, mask target)
+    loss_mask       = mask_loss_weight x mean over the sampled positives and their mask_size**2 pixels of
+                      BCE(mask logit, mask target)          (negatives never reach the mask branch)
 
 Both are zero (with a graph) when there is nothing to sample.
 """
@@ -26,10 +28,13 @@ from .targets import (
 
 
 class MaskProposalLoss(nn.Module):
-    def __init__(self, mask_size: int, batch_size_per_image: int = 256, positive_fraction: float = 0.5) -> None:
+    def __init__(self, mask_size: int, batch_size_per_image: int = 128, positive_fraction: float = 0.25,
+                 mask_loss_weight: float = 10.0, rule: str = "paper") -> None:
         super().__init__()
         self.mask_size = mask_size
         self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
+        self.mask_loss_weight = mask_loss_weight
+        self.rule = rule
 
     def forward(
         self,
@@ -54,7 +59,8 @@ class MaskProposalLoss(nn.Module):
             for g, (scale, (_, obj)) in enumerate(zip(scales, dense)):
                 h, w = obj.shape[-2:]
                 c = window_centres(h, w, scale.stride, device=obj.device)
-                lab, mat = assign_windows(c, scale, boxes, inside_image(c, size), g == 0, g == len(scales) - 1)
+                lab, mat = assign_windows(c, scale, boxes, inside_image(c, size), g == 0, g == len(scales) - 1,
+                                          self.rule)
                 labels.append(lab)
                 matched.append(mat)
                 centres.append(c)
@@ -83,7 +89,8 @@ class MaskProposalLoss(nn.Module):
         else:
             loss_obj = zero
         if mask_logits:
-            loss_mask = F.binary_cross_entropy_with_logits(torch.cat(mask_logits), torch.cat(mask_targets))
+            loss_mask = self.mask_loss_weight * F.binary_cross_entropy_with_logits(torch.cat(mask_logits),
+                                                                                   torch.cat(mask_targets))
         else:
             loss_mask = zero
         return {"loss_objectness": loss_obj, "loss_mask": loss_mask}

@@ -22,6 +22,7 @@ from .inference import MaskProposalPostProcessor
 from .loss import MaskProposalLoss
 from .mlp import MaskMLP
 from .scales import LEVELS, MLP_WINDOWS, check_levels, check_mlps, window_scales
+from .targets import RULES
 
 
 class MaskProposer(nn.Module):
@@ -109,11 +110,14 @@ def build_mask_proposer(
     max_size: int = 1333,
     num_proposals: int = 1000,
     pre_nms_top_n: int = 1000,
-    nms_thresh: float | None = 0.7,
+    nms_thresh: float | None = None,
     num_masks_pasted: int = 100,
     mask_threshold: float = 0.5,
-    batch_size_per_image: int = 256,
-    positive_fraction: float = 0.5,
+    drop_empty_masks: bool = False,
+    batch_size_per_image: int = 128,
+    positive_fraction: float = 0.25,
+    mask_loss_weight: float = 10.0,
+    window_labels: str = "paper",
 ) -> MaskProposer:
     """Build the Sec. 6 mask proposer. `model.config` holds every argument (resolved), so that
     build_mask_proposer(**model.config) rebuilds the same architecture; weights come from a state dict / checkpoint
@@ -128,10 +132,17 @@ def build_mask_proposer(
         norm: "frozen_bn" | "bn"; default frozen_bn with weights, bn without.
         trainable_backbone_layers: 0..5 ResNet stages fine-tuned; default 3 with weights, 5 without.
         min_size / max_size: resize of the transform (shorter / longer side, pixels).
-        num_proposals: max proposals per image. pre_nms_top_n: windows kept per (level, MLP) before NMS.
-        nms_thresh: IoU of mask boxes above which the lower-scored proposal is dropped (None: no suppression).
+        num_proposals: max proposals per image. pre_nms_top_n: windows kept per (level, MLP) before the cut.
+        nms_thresh: IoU of mask boxes above which the lower-scored proposal is dropped (None, the paper: no
+            suppression). drop_empty_masks: drop masks empty at mask_threshold (the paper: False, no post-processing).
         num_masks_pasted: how many of the best proposals get a pasted full-image "masks" entry in eval outputs.
-        mask_threshold: probability threshold of pasted masks. batch_size_per_image / positive_fraction: window sampling.
+        mask_threshold: probability threshold of pasted masks.
+        batch_size_per_image / positive_fraction: windows sampled per image and the most positives among them
+            (the paper: 128 at 1 : 3). mask_loss_weight: mask loss / score loss (the paper: 10).
+        window_labels: "paper" (positive within one cell of the object centre and in scale band, every other window
+            negative) or "deepmask" (DeepMask's tolerance c / 8 and ignore zone); see targets.py.
+    The DeepMask-style choices this project used before following the appendix: nms_thresh=0.7,
+    drop_empty_masks=True, batch_size_per_image=256, positive_fraction=0.5, mask_loss_weight=1, window_labels="deepmask".
     """
     levels = check_levels(levels)
     check_mlps(mlps)
@@ -151,6 +162,10 @@ def build_mask_proposer(
         raise ValueError(f"mask_threshold must be in (0, 1), got {mask_threshold!r}")
     if not 0.0 < positive_fraction <= 1.0:
         raise ValueError(f"positive_fraction must be in (0, 1], got {positive_fraction!r}")
+    if not mask_loss_weight > 0:
+        raise ValueError(f"mask_loss_weight must be > 0, got {mask_loss_weight!r}")
+    if window_labels not in RULES:
+        raise ValueError(f"window_labels must be one of {RULES}, got {window_labels!r}")
     norm, trainable_backbone_layers = backbone_defaults(backbone_weights, norm, trainable_backbone_layers)
 
     resnet = make_resnet(backbone, backbone_weights, norm)
@@ -165,12 +180,14 @@ def build_mask_proposer(
         "backbone_weights": None, "norm": norm, "trainable_backbone_layers": trainable_backbone_layers,
         "min_size": min_sizes[0] if len(min_sizes) == 1 else list(min_sizes), "max_size": max_size,
         "num_proposals": num_proposals, "pre_nms_top_n": pre_nms_top_n, "nms_thresh": nms_thresh,
-        "num_masks_pasted": num_masks_pasted, "mask_threshold": mask_threshold,
+        "num_masks_pasted": num_masks_pasted, "mask_threshold": mask_threshold, "drop_empty_masks": drop_empty_masks,
         "batch_size_per_image": batch_size_per_image, "positive_fraction": positive_fraction,
+        "mask_loss_weight": mask_loss_weight, "window_labels": window_labels,
     }
     return MaskProposer(
         transform, bottom_up, pyramid, heads, levels, mlps,
-        MaskProposalLoss(mask_size, batch_size_per_image, positive_fraction),
-        MaskProposalPostProcessor(pre_nms_top_n, nms_thresh, num_proposals, num_masks_pasted, mask_threshold),
+        MaskProposalLoss(mask_size, batch_size_per_image, positive_fraction, mask_loss_weight, window_labels),
+        MaskProposalPostProcessor(pre_nms_top_n, nms_thresh, num_proposals, num_masks_pasted, mask_threshold,
+                                  drop_empty_masks),
         config,
     )

@@ -1,15 +1,20 @@
-"""Training targets in the DeepMask manner: which windows are positives/negatives and what mask each positive predicts.
+"""Training targets: which windows are positives / negatives and what mask each positive predicts.
 
-For a window of pair (level, MLP) with canonical size c, tolerance t = c / 8 and band [lo, hi) (see scales.py), and a
+For a window of pair (level P_k, MLP) with stride s = 2**k, canonical size c and band [lo, hi) (see scales.py), and a
 ground-truth object with box centre (ox, oy) and size z = longer box side (pixels of the resized image):
 
     centred  :  |ox - x| <= t  and  |oy - y| <= t           (x, y) = window centre
-    in band  :  lo <= z < hi
+    in band  :  lo <= z < hi                                 (the pair nearest to z in log space)
     positive :  centred and in band, for some object
+
+rule "paper" (the FPN appendix, the default): t = s (one cell either way, for both MLPs); every other window centred
+in the un-padded image is a negative (no ignore zone; negatives train only the score branch).
+rule "deepmask": t = c / 8 (DeepMask's +-16 px for a 128 px object: s for 5x5, s sqrt(2) for 7x7), and
     near     :  |ox - x| < 2 t and |oy - y| < 2 t and c / 2 < z < 2 c (for the finest/coarsest pair the size test
                 is open below/above like its band)
     negative :  not near any object                          (DeepMask: offset >= 32 px or scale off by >= 2**1)
-    ignored  :  near some object but positive for none, or centre outside the un-padded image
+    ignored  :  near some object but positive for none
+Under both rules a window centred outside the un-padded image is ignored.
 
 A positive predicts the mask of the positive object whose centre is nearest (max-norm) to the window centre.
 Mask target: that object's instance mask cropped to the window's region (square of side `region` centred on the
@@ -26,6 +31,7 @@ from torchvision.ops import roi_align
 from .scales import WindowScale
 
 POSITIVE, NEGATIVE, IGNORE = 1, 0, -1
+RULES = ("paper", "deepmask")
 
 
 def window_centres(height: int, width: int, stride: int, device=None) -> Tensor:
@@ -51,7 +57,8 @@ def inside_image(centres: Tensor, image_size: tuple[int, int]) -> Tensor:
 
 
 def assign_windows(
-    centres: Tensor, scale: WindowScale, boxes: Tensor, valid: Tensor, finest: bool, coarsest: bool
+    centres: Tensor, scale: WindowScale, boxes: Tensor, valid: Tensor, finest: bool, coarsest: bool,
+    rule: str = "paper",
 ) -> tuple[Tensor, Tensor]:
     """Labels of the windows of one (level, MLP) pair for one image (rules in the module docstring).
 
@@ -59,10 +66,15 @@ def assign_windows(
         centres: [K, 2] window centres (x, y), pixels.  scale: the pair's geometry.
         boxes: [N, 4] ground-truth boxes (x1, y1, x2, y2), pixels of the same image.
         valid: [K] bool, False for windows to ignore whatever the objects (centre in the padding).
-        finest / coarsest: the pair is the model's finest / coarsest (its "near" size test is open below / above).
+        finest / coarsest: the pair is the model's finest / coarsest ("deepmask": its "near" size test is open
+            below / above).
+        rule: "paper" or "deepmask".
     Returns:
         labels [K] int64 in {1 positive, 0 negative, -1 ignore}; matched [K] int64 object index for positives, else -1.
     """
+    if rule not in RULES:
+        raise ValueError(f"window label rule must be one of {RULES}, got {rule!r}")
+    tolerance = float(scale.stride) if rule == "paper" else scale.tolerance
     k = centres.shape[0]
     labels = torch.full((k,), NEGATIVE, dtype=torch.int64, device=centres.device)
     matched = torch.full((k,), -1, dtype=torch.int64, device=centres.device)
@@ -74,9 +86,9 @@ def assign_windows(
         near_lo = 0.0 if finest else scale.canonical / 2
         near_hi = math.inf if coarsest else scale.canonical * 2
         near_size = (size > near_lo) & (size < near_hi)
-        positive = (off <= scale.tolerance) & in_band[None, :]  # [K, N]
-        near = (off < 2 * scale.tolerance) & near_size[None, :]
-        labels[near.any(dim=1)] = IGNORE
+        positive = (off <= tolerance) & in_band[None, :]  # [K, N]
+        if rule == "deepmask":
+            labels[((off < 2 * tolerance) & near_size[None, :]).any(dim=1)] = IGNORE
         is_pos = positive.any(dim=1)
         labels[is_pos] = POSITIVE
         if is_pos.any():
