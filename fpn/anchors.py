@@ -53,6 +53,15 @@ class PyramidAnchors(nn.Module):
     def num_anchors_per_location(self) -> dict[str, int]:
         return {k: len(v) * len(self.aspect_ratios) for k, v in self.sizes.items()}
 
+    def size_of_each(self, grid_sizes: dict[str, tuple[int, int]]) -> Tensor:
+        """Anchor size (sqrt of area, pixels) of every anchor, [sum_k H_k * W_k * A_k] int64, in forward's order."""
+        out = []
+        for level, (height, width) in grid_sizes.items():
+            sizes = torch.as_tensor(self.sizes[level], dtype=torch.int64)
+            per_position = sizes.repeat(len(self.aspect_ratios))  # ratio-major, like cell_anchors
+            out.append(per_position.repeat(height * width))
+        return torch.cat(out)
+
     def strides(self, grid_sizes: dict[str, tuple[int, int]], image_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
         """(stride_y, stride_x) per level in pixels."""
         if self.stride_mode == "exact":

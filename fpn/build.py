@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = dict(
     min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
     anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, anchor_strides="exact", rpn_hidden_channels=None,
     rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
-    rpn_pre_nms_top_n_train=2000, rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_train=2000,
+    rpn_pre_nms_top_n_train=None, rpn_pre_nms_top_n_test=None, rpn_pre_nms_per=None, rpn_post_nms_top_n_train=2000,
     rpn_post_nms_top_n_test=1000, rpn_nms_thresh=0.7, rpn_score_thresh=0.0,
     roi_pool="align", roi_output_size=None, representation_size=1024,
     box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_batch_size_per_image=512, box_positive_fraction=0.25,
@@ -46,8 +46,10 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
             checkpoints carry it. Derived ones: norm = "frozen_bn" with backbone weights, else "bn";
             trainable_backbone_layers = 3 with backbone weights, else 5; anchor_sizes = the variant's
             ({"p2": [32], ..., "p6": [512]} or all five sizes on the single map); rpn_hidden_channels = the input
-            width; roi_output_size = 14 for "c4" (conv5 head), else 7. anchor_strides: "exact" (2**k) or
-            "torchvision" (padded size // grid size; see `fpn.anchors.PyramidAnchors`).
+            width; roi_output_size = 14 for "c4" (conv5 head), else 7; rpn_pre_nms_top_n_train / _test = the
+            variant's candidates before NMS (2000 / 1000 per pyramid level; 12000 / 6000 on C4 / C5; 2000 / 1000 per
+            anchor size on p2_only); rpn_pre_nms_per = the variant's "map" or "anchor_size" (see fpn.variants).
+            anchor_strides: "exact" (2**k) or "torchvision" (padded size // grid size; see `fpn.anchors`).
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
@@ -61,6 +63,9 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
                                                                   o["trainable_backbone_layers"])
     o["anchor_sizes"] = {k: tuple(s) for k, s in (o["anchor_sizes"] or v.rpn_anchors).items()}
     o["roi_output_size"] = o["roi_output_size"] or v.roi_output_size
+    o["rpn_pre_nms_top_n_train"] = o["rpn_pre_nms_top_n_train"] or v.rpn_pre_nms_top_n[0]
+    o["rpn_pre_nms_top_n_test"] = o["rpn_pre_nms_top_n_test"] or v.rpn_pre_nms_top_n[1]
+    o["rpn_pre_nms_per"] = o["rpn_pre_nms_per"] or v.rpn_pre_nms_per
     o["aspect_ratios"] = tuple(o["aspect_ratios"])
     o["image_mean"], o["image_std"] = list(o["image_mean"]), list(o["image_std"])
     if set(o["anchor_sizes"]) != set(v.rpn_anchors):
@@ -90,6 +95,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
                                         o["rpn_nms_thresh"], o["rpn_score_thresh"]),
         test_selector=ProposalSelector(o["rpn_pre_nms_top_n_test"], o["rpn_post_nms_top_n_test"],
                                        o["rpn_nms_thresh"], o["rpn_score_thresh"]),
+        pre_nms_per=o["rpn_pre_nms_per"],
     )
 
     strides = {k: 2 ** int(k[1:]) for k in v.roi_maps}

@@ -235,3 +235,31 @@ def test_label_anchors_matches_explore_with_targets(tiny_options):
     assert relabelled.keys() == with_gt.rpn.keys()
     for name, level in with_gt.rpn.items():
         assert torch.equal(relabelled[name], level.labels), name
+
+
+def _proposal_count(model, image, training: bool) -> int:
+    """Proposals the RPN returns for one image at the model's own input size (default 800 px shorter side)."""
+    model.train(training)
+    target = [{"boxes": torch.tensor([[50.0, 60, 300, 400]]), "labels": torch.tensor([1])}]
+    with torch.no_grad():
+        image_list, targets = model.transform([image], target if training else None)
+        feats = model.bottom_up(image_list.tensors)
+        feats = model.pyramid(feats) if model.pyramid is not None else feats
+        proposals, _ = model.rpn(image_list, {k: feats[k] for k in model.rpn_maps}, targets)
+    return proposals[0].shape[0]
+
+
+@pytest.mark.parametrize("variant", fpn.VARIANTS)
+def test_every_variant_reaches_the_papers_proposal_counts(variant):
+    """1000 proposals at test time and 2000 in training on a 480x640 image with random weights, for the single-map
+    variants too: C4 / C5 keep 12000 / 6000 candidates before NMS (py-faster-rcnn / Detectron's C4), p2_only the
+    pyramid's 2000 / 1000 per anchor size (random heads rank one of its 15 anchor shapes first almost everywhere)."""
+    torch.manual_seed(0)
+    model = fpn.build_detector(variant, "resnet18", num_classes=3)
+    baseline = variant in ("c4", "c5")
+    assert (model.config["rpn_pre_nms_top_n_train"], model.config["rpn_pre_nms_top_n_test"]) == (
+        (12000, 6000) if baseline else (2000, 1000))
+    assert model.config["rpn_pre_nms_per"] == ("anchor_size" if variant == "p2_only" else "map")
+    image = torch.rand(3, 480, 640)
+    assert _proposal_count(model, image, training=False) == 1000
+    assert _proposal_count(model, image, training=True) == 2000

@@ -26,11 +26,16 @@ class RegionProposalNetwork(nn.Module):
         labeler: IoU 0.7 / 0.3 anchor labelling.
         loss: sampling (256 per image) and loss.
         train_selector / test_selector: post-processing (2000 / 1000 proposals per image in the paper).
+        pre_nms_per: "map" (top-k and NMS per RPN map: the pyramid's levels, or a baseline's one map) or
+            "anchor_size" (per anchor size: for a single map carrying all five sizes, the pyramid's per-scale budget).
     """
 
     def __init__(self, anchors: PyramidAnchors, head: RPNHead, labeler: AnchorLabeler, loss: RPNLoss,
-                 train_selector: ProposalSelector, test_selector: ProposalSelector) -> None:
+                 train_selector: ProposalSelector, test_selector: ProposalSelector, pre_nms_per: str = "map") -> None:
         super().__init__()
+        if pre_nms_per not in ("map", "anchor_size"):
+            raise ValueError(f"pre_nms_per must be 'map' or 'anchor_size', got {pre_nms_per!r}")
+        self.pre_nms_per = pre_nms_per
         self.anchors = anchors
         self.head = head
         self.labeler = labeler
@@ -57,7 +62,8 @@ class RegionProposalNetwork(nn.Module):
         # Faster R-CNN does not backpropagate through the proposal coordinates
         boxes = self.box_coder.decode_single(deltas.detach().reshape(-1, 4), all_anchors.repeat(n, 1)).view(n, -1, 4)
         selector = self.train_selector if self.training else self.test_selector
-        selected = selector(boxes, logits, num_per_level, images.image_sizes)
+        groups = self.anchors.size_of_each(grid_sizes).to(logits.device) if self.pre_nms_per == "anchor_size" else None
+        selected = selector(boxes, logits, num_per_level, images.image_sizes, groups)
         proposals = [s[0] for s in selected]
 
         losses: dict[str, Tensor] = {}

@@ -1,4 +1,8 @@
-"""RPN post-processing: decode deltas, keep the top-k per level, clip, drop tiny boxes, NMS per level, keep the best."""
+"""RPN post-processing: decode deltas, keep the top-k per group, clip, drop tiny boxes, NMS per group, keep the best.
+
+A group is a pyramid level (the paper) or, on a single map carrying every anchor size (`p2_only`), one anchor size:
+the same per-scale budget and per-scale NMS the pyramid gets from its one-size-per-level anchors.
+"""
 from __future__ import annotations
 
 import torch
@@ -10,14 +14,15 @@ class ProposalSelector:
     """Proposals of one image from its decoded boxes and objectness logits over all levels.
 
     Args:
-        pre_nms_top_n: boxes kept per level before NMS (by objectness).
+        pre_nms_top_n: boxes kept per group before NMS (by objectness).
         post_nms_top_n: proposals kept per image after NMS (2000 for training, 1000 for testing in the paper).
-        nms_thresh: IoU threshold of the NMS, run independently on each level (0.7).
+        nms_thresh: IoU threshold of the NMS, run independently on each group (0.7).
         score_thresh: minimum objectness probability.
         min_size: boxes narrower or shorter than this (pixels) are dropped.
 
-    __call__(boxes [N, sum A, 4], logits [N, sum A], num_per_level, image_sizes) ->
+    __call__(boxes [N, sum A, 4], logits [N, sum A], num_per_level, image_sizes, groups=None) ->
         per image (boxes [P, 4], scores [P] (sigmoid), source level index [P], anchor index [P] into the concatenation).
+        groups: [sum A] int64 group id of every anchor (None: one group per level).
     """
 
     def __init__(self, pre_nms_top_n: int, post_nms_top_n: int, nms_thresh: float = 0.7,
@@ -29,30 +34,38 @@ class ProposalSelector:
         self.min_size = min_size
 
     def __call__(
-        self, boxes: Tensor, logits: Tensor, num_per_level: list[int], image_sizes: list[tuple[int, int]]
+        self, boxes: Tensor, logits: Tensor, num_per_level: list[int], image_sizes: list[tuple[int, int]],
+        groups: Tensor | None = None,
     ) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
         logits = logits.detach()
         device = logits.device
-        top_idx = []
-        offset = 0
-        for level_logits in logits.split(num_per_level, dim=1):
-            k = min(self.pre_nms_top_n, level_logits.shape[1])
-            top_idx.append(level_logits.topk(k, dim=1).indices + offset)
-            offset += level_logits.shape[1]
-        top_idx = torch.cat(top_idx, dim=1)
         levels = torch.cat([torch.full((n,), i, dtype=torch.int64, device=device) for i, n in enumerate(num_per_level)])
+        top_idx = []
+        if groups is None:
+            offset = 0
+            for level_logits in logits.split(num_per_level, dim=1):
+                k = min(self.pre_nms_top_n, level_logits.shape[1])
+                top_idx.append(level_logits.topk(k, dim=1).indices + offset)
+                offset += level_logits.shape[1]
+        else:
+            for g in torch.unique(groups):
+                members = torch.where(groups == g)[0]
+                k = min(self.pre_nms_top_n, members.numel())
+                top_idx.append(members[logits[:, members].topk(k, dim=1).indices])
+        top_idx = torch.cat(top_idx, dim=1)
+        nms_groups = (levels if groups is None else groups)[top_idx]
         batch = torch.arange(logits.shape[0], device=device)[:, None]
         scores = torch.sigmoid(logits[batch, top_idx])
         boxes = boxes[batch, top_idx]
         levels = levels[top_idx]
 
         out = []
-        for b, s, lvl, idx, size in zip(boxes, scores, levels, top_idx, image_sizes):
+        for b, s, lvl, grp, idx, size in zip(boxes, scores, levels, nms_groups, top_idx, image_sizes):
             b = box_ops.clip_boxes_to_image(b, size)
             keep = box_ops.remove_small_boxes(b, self.min_size)
-            b, s, lvl, idx = b[keep], s[keep], lvl[keep], idx[keep]
+            b, s, lvl, grp, idx = b[keep], s[keep], lvl[keep], grp[keep], idx[keep]
             keep = torch.where(s >= self.score_thresh)[0]
-            b, s, lvl, idx = b[keep], s[keep], lvl[keep], idx[keep]
-            keep = box_ops.batched_nms(b, s, lvl, self.nms_thresh)[: self.post_nms_top_n]
+            b, s, lvl, grp, idx = b[keep], s[keep], lvl[keep], grp[keep], idx[keep]
+            keep = box_ops.batched_nms(b, s, grp, self.nms_thresh)[: self.post_nms_top_n]
             out.append((b[keep], s[keep], lvl[keep], idx[keep]))
         return out
