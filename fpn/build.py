@@ -18,7 +18,7 @@ from .variants import get_variant
 
 #: Every option of build_detector with its default (None: derived, see build_detector's docstring).
 DEFAULTS: dict[str, Any] = dict(
-    class_names=None, norm=None, trainable_backbone_layers=None, pyramid_channels=256,
+    rpn_only=False, class_names=None, norm=None, trainable_backbone_layers=None, pyramid_channels=256,
     min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
     anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, anchor_strides="exact", rpn_hidden_channels=None,
     rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
@@ -41,7 +41,8 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         backbone_weights: None (random init), "imagenet" (torchvision's ImageNet weights; downloaded, or read from torch's
             hub cache), or a path to a ResNet state dict (.pth / .safetensors). Not stored in `model.config`: a
             checkpoint carries all weights itself.
-        **options: see `DEFAULTS`. class_names: label -> name, index 0 the background (a list of num_classes names,
+        **options: see `DEFAULTS`. rpn_only: build no Fast R-CNN head (the RPN trained alone, Table 1's protocol;
+            fpn.build_model("rpn", config) sets it). class_names: label -> name, index 0 the background (a list of num_classes names,
             or num_classes - 1 without the background, which is then prepended); kept in `model.config` so that
             checkpoints carry it. Derived ones: norm = "frozen_bn" with backbone weights, else "bn";
             trainable_backbone_layers = 3 with backbone weights, else 5; anchor_sizes = the variant's
@@ -98,20 +99,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         pre_nms_per=o["rpn_pre_nms_per"],
     )
 
-    strides = {k: 2 ** int(k[1:]) for k in v.roi_maps}
-    pooler = LevelRoIPooler(strides, o["roi_output_size"], mode=o["roi_pool"])
-    if v.box_head == "conv5":
-        c5_width = widths[v.roi_maps[0]] * 2
-        box_head = ResNetConv5Head(resnet.layer4, c5_width)
-    else:
-        box_head = TwoMLPHead(widths[v.roi_maps[0]] * o["roi_output_size"] ** 2, o["representation_size"])
-    coder = box_coder()
-    roi_heads = FastRCNNHeads(
-        pooler, box_head, FastRCNNPredictor(box_head.out_features, num_classes),
-        RoISampler(coder, o["box_batch_size_per_image"], o["box_positive_fraction"],
-                   o["box_fg_iou_thresh"], o["box_bg_iou_thresh"]),
-        DetectionPostProcessor(coder, o["box_score_thresh"], o["box_nms_thresh"], o["box_detections_per_img"]),
-    )
+    roi_heads = None if o["rpn_only"] else _fast_rcnn(v, o, resnet, widths, num_classes)
     transform = GeneralizedRCNNTransform(o["min_size"], o["max_size"], o["image_mean"], o["image_std"])
     config = {"variant": variant, "backbone": backbone, "num_classes": num_classes, **o}
     config["anchor_sizes"] = {k: list(s) for k, s in o["anchor_sizes"].items()}
@@ -130,3 +118,20 @@ def class_names_with_background(names: Optional[Any], num_classes: int) -> Optio
         raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes} (give {num_classes} "
                          f"names with the background first, or {num_classes - 1} without it)")
     return names
+
+
+def _fast_rcnn(v: Any, o: dict[str, Any], resnet: Any, widths: dict[str, int], num_classes: int) -> FastRCNNHeads:
+    """Sec. 4.2: the pooler over the variant's RoI maps (Eq. (1)), its box head, predictor, sampler, post-processor."""
+    strides = {k: 2 ** int(k[1:]) for k in v.roi_maps}
+    pooler = LevelRoIPooler(strides, o["roi_output_size"], mode=o["roi_pool"])
+    if v.box_head == "conv5":
+        box_head = ResNetConv5Head(resnet.layer4, widths[v.roi_maps[0]] * 2)
+    else:
+        box_head = TwoMLPHead(widths[v.roi_maps[0]] * o["roi_output_size"] ** 2, o["representation_size"])
+    coder = box_coder()
+    return FastRCNNHeads(
+        pooler, box_head, FastRCNNPredictor(box_head.out_features, num_classes),
+        RoISampler(coder, o["box_batch_size_per_image"], o["box_positive_fraction"],
+                   o["box_fg_iou_thresh"], o["box_bg_iou_thresh"]),
+        DetectionPostProcessor(coder, o["box_score_thresh"], o["box_nms_thresh"], o["box_detections_per_img"]),
+    )

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .tasks import TASKS, build_model
+from .tasks import TASKS, build_model, task_of
 
 FORMAT_VERSION = 1
 
@@ -106,14 +106,15 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
         metadata: extra keys ("training", "metrics", ...) merged into the JSON (class names belong in the model's
             config: ``build_detector(..., class_names=...)``).
         fp16: store floating-point tensors as float16 (half the size; loaded back as float32).
-        task: "detection" (default) or "mask_proposals"; ``metadata["task"]`` is used when not given.
+        task: "detection", "rpn" or "mask_proposals"; ``metadata["task"]``, else the model's own (``task_of``), when
+            not given.
         max_shard_mb: split the weights into files of at most this many MiB (None: one file).
     """
     from safetensors.torch import save as st_save
 
     model = _unwrap(model)
     meta = dict(metadata or {})
-    task = task or meta.get("task") or getattr(model, "task", None) or "detection"
+    task = task or meta.get("task") or task_of(model)
     if task not in TASKS:
         raise CheckpointError(f"unknown task {task!r}; expected one of {tuple(TASKS)}")
     config = getattr(model, "config", None)
@@ -287,7 +288,7 @@ def model_config(meta: dict[str, Any]) -> dict[str, Any]:
     config = dict(meta["model"])
     if "backbone_weights" in config:
         config["backbone_weights"] = None  # the checkpoint holds all weights; never fetch ImageNet ones
-    if meta.get("task", "detection") == "detection" and config.get("class_names") is None and meta.get("class_names"):
+    if meta.get("task", "detection") != "mask_proposals" and config.get("class_names") is None and meta.get("class_names"):
         config["class_names"] = meta["class_names"]
     return config
 

@@ -22,7 +22,8 @@ class FasterRCNN(nn.Module):
         bottom_up: ResNet stages -> {"c2".."c5"}.
         pyramid: {"c2".."c5"} -> {"p2".."p6"}; None for the single-scale baselines (their heads read C4 or C5).
         rpn: proposals from the maps named by its anchors.
-        roi_heads: Fast R-CNN on the maps named by its pooler.
+        roi_heads: Fast R-CNN on the maps named by its pooler; None for an RPN trained alone (Table 1's protocol):
+            its losses are the RPN's, and in eval mode it returns no detections (`predict` gives the proposals).
         config: the build options (JSON-serialisable), so that `fpn.build_detector(**config)` rebuilds this model.
 
     forward(images, targets=None):
@@ -33,7 +34,8 @@ class FasterRCNN(nn.Module):
     """
 
     def __init__(self, transform: GeneralizedRCNNTransform, bottom_up: BottomUp, pyramid: Optional[FeaturePyramid],
-                 rpn: RegionProposalNetwork, roi_heads: FastRCNNHeads, config: Optional[dict[str, Any]] = None) -> None:
+                 rpn: RegionProposalNetwork, roi_heads: Optional[FastRCNNHeads],
+                 config: Optional[dict[str, Any]] = None) -> None:
         super().__init__()
         self.transform = transform
         self.bottom_up = bottom_up
@@ -42,7 +44,7 @@ class FasterRCNN(nn.Module):
         self.roi_heads = roi_heads
         self.config = dict(config or {})
         self.rpn_maps = list(rpn.anchors.sizes)
-        self.roi_maps = list(roi_heads.pooler.strides)
+        self.roi_maps = list(roi_heads.pooler.strides) if roi_heads is not None else []
 
     def forward(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None):
         detections, losses, _ = self.run(images, targets)
@@ -84,11 +86,19 @@ class FasterRCNN(nn.Module):
             trace["bottom_up"] = dict(bottom_up)
         features = self.pyramid(bottom_up, trace) if self.pyramid is not None else bottom_up
         proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_maps}, targets, trace)
-        detections, det_losses = self.roi_heads({k: features[k] for k in self.roi_maps}, proposals,
-                                                image_list.image_sizes, targets, trace)
+        if self.roi_heads is None:
+            detections, det_losses = [_no_detections(p) for p in proposals], {}
+        else:
+            detections, det_losses = self.roi_heads({k: features[k] for k in self.roi_maps}, proposals,
+                                                    image_list.image_sizes, targets, trace)
         if not self.training:
             detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         return detections, {**rpn_losses, **det_losses}, trace
+
+
+def _no_detections(like: Tensor) -> dict[str, Tensor]:
+    return {"boxes": like.new_zeros((0, 4)), "scores": like.new_zeros((0,)),
+            "labels": torch.zeros((0,), dtype=torch.int64, device=like.device)}
 
 
 def _check_inputs(images: Any, targets: Any, training: bool) -> None:

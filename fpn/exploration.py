@@ -56,7 +56,8 @@ class Exploration:
     rpn: one RPNLevel per RPN map. proposals: [P, 4], proposal_scores: [P], proposal_rpn_level: [P] the RPN map
     (name) each proposal came from. rois: [R, 4] the RoIs Fast R-CNN pooled (= proposals at test time), roi_levels:
     [R] the level k of Eq. (1) each RoI was pooled from (clamped to `roi_level_range`), pooled: [R, C, S, S].
-    roi_maps: the maps Fast R-CNN pools from ("p2".."p5", or the single "p2" / "c4" / "c5").
+    roi_maps: the maps Fast R-CNN pools from ("p2".."p5", or the single "p2" / "c4" / "c5"; none for an RPN trained
+    alone, whose rois / roi_levels / pooled are empty and detections have no boxes).
     detections: {"boxes" [D, 4] ORIGINAL-image pixels, "scores", "labels"}; targets: GT resized to the input, if given.
     class_names: label -> name (0 = background) from the model's config, if it has them.
     """
@@ -88,6 +89,8 @@ class Exploration:
     @property
     def roi_level_range(self) -> tuple[int, int]:
         """(k_min, k_max): the levels Eq. (1) is clamped to, e.g. (2, 5) for P2..P5, (4, 4) for the C4 baseline."""
+        if not self.roi_maps:
+            raise ValueError("this model has no Fast R-CNN head (an RPN trained alone): no RoI levels")
         ks = [int(name[1:]) for name in self.roi_maps]
         return min(ks), max(ks)
 

@@ -111,7 +111,8 @@ def explore(model: Union[FasterRCNN, MaskProposer], image: Any, targets: Optiona
     strides = {k: int(v) for k, v in model.bottom_up.strides.items()}
     if model.pyramid is not None:
         strides.update(model.pyramid.strides)
-    roi = t["roi"]
+    roi = t.get("roi") or {"rois": [torch.zeros(0, 4)], "levels": torch.zeros(0, dtype=torch.int64),
+                           "pooled": torch.zeros(0, 0, 0, 0)}  # an RPN trained alone has no Fast R-CNN head
     targets_resized = None
     if t["input"]["targets"] is not None:
         targets_resized = t["input"]["targets"][0]

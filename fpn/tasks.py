@@ -1,4 +1,9 @@
-"""The two kinds of model the library builds, by task name: one `build_model` for training, checkpoints and the app."""
+"""The kinds of model the library builds, by task name: one `build_model` for training, checkpoints and the app.
+
+    detection        Faster R-CNN (RPN + Fast R-CNN with shared features): `fpn.build_detector`
+    rpn              the RPN trained alone (Table 1's protocol): `fpn.build_detector(..., rpn_only=True)`
+    mask_proposals   Sec. 6 mask proposals: `fpn.mask_proposals.build_mask_proposer`
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,10 +11,17 @@ from typing import Any
 from torch import nn
 
 from .build import build_detector
-from .mask_proposals import build_mask_proposer
+from .mask_proposals import MaskProposer, build_mask_proposer
+
+
+
+def build_rpn(**config: Any) -> nn.Module:
+    """A detector without its Fast R-CNN head (config["rpn_only"] is set to True)."""
+    return build_detector(**{**config, "rpn_only": True})
+
 
 #: task name -> builder; a checkpoint's JSON names its task and holds the builder's keyword arguments ("model").
-TASKS = {"detection": build_detector, "mask_proposals": build_mask_proposer}
+TASKS = {"detection": build_detector, "rpn": build_rpn, "mask_proposals": build_mask_proposer}
 
 
 def build_model(task: str, config: dict[str, Any]) -> nn.Module:
@@ -20,3 +32,10 @@ def build_model(task: str, config: dict[str, Any]) -> nn.Module:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     return TASKS[task](**config)
+
+
+def task_of(model: nn.Module) -> str:
+    """The task name of a built model (what a checkpoint records to rebuild it)."""
+    if isinstance(model, MaskProposer):
+        return "mask_proposals"
+    return "rpn" if getattr(model, "config", {}).get("rpn_only") else "detection"

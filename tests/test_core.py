@@ -263,3 +263,27 @@ def test_every_variant_reaches_the_papers_proposal_counts(variant):
     image = torch.rand(3, 480, 640)
     assert _proposal_count(model, image, training=False) == 1000
     assert _proposal_count(model, image, training=True) == 2000
+
+
+def test_rpn_trained_alone(tmp_path, tiny_options):
+    """Table 1's protocol: the RPN without a Fast R-CNN head (task "rpn"): RPN losses only, gradients reach the
+    backbone, no detections but 100 proposals, saved and rebuilt as task "rpn", explored without RoIs."""
+    torch.manual_seed(0)
+    model = fpn.build_model("rpn", dict(variant="fpn", backbone="resnet18", num_classes=3, **tiny_options))
+    assert model.roi_heads is None and model.config["rpn_only"] is True
+    images, targets = _batch()
+    losses = model.train()(images, targets)
+    assert set(losses) == {"loss_objectness", "loss_rpn_box_reg"}
+    sum(losses.values()).backward()
+    assert model.bottom_up.conv1.weight.grad.abs().sum() > 0
+    out = model.predict(images)
+    assert [o["boxes"].shape for o in out] == [(0, 4), (0, 4)]
+    assert [o["proposals"].shape[0] for o in out] == [100, 100]  # tiny_options: 100 proposals at test time
+    _, meta_path = fpn.save_checkpoint(model, str(tmp_path / "rpn"))
+    assert fpn.read_metadata(meta_path)["task"] == "rpn"
+    again = fpn.load_checkpoint(meta_path)
+    assert again.roi_heads is None and torch.equal(again.predict(images)[0]["proposals"], out[0]["proposals"])
+    ex = fpn.explore(model, images[0])
+    assert ex.rois.shape == (0, 4) and ex.proposals.shape[0] == 100 and ex.roi_maps == ()
+    with pytest.raises(ValueError, match="no Fast R-CNN head"):
+        ex.roi_level_range
