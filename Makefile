@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: app test test-all venv benchmark clean-venv
+.PHONY: app test test-all venv benchmark screenshots clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-all: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py $(ARGS)
+
+# Refresh docs/screenshots/*.png (the README's pictures): the browser test, saving its screenshots there.
+screenshots: $(STAMP)
+	FPN_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/test_app_e2e.py -k test_upload_and_every_view $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

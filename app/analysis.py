@@ -14,6 +14,8 @@ from typing import Any, Callable, Optional
 
 import torch
 
+import fpn
+
 from .images import LoadedImage
 from .models import ModelRegistry
 
@@ -52,8 +54,6 @@ class Analyzer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            import fpn
-
             if progress:
                 progress(0.1, f"loading {model_name}")
             model = self.registry.get(model_name)
@@ -81,8 +81,6 @@ class Analyzer:
         key = ("pseudo", round(float(score_thresh), 4))
         if key in analysis.cache:
             return analysis.cache[key]
-        import fpn
-
         det = analysis.exploration.detections
         boxes = analysis.exploration.to_resized(det["boxes"][det["scores"] >= score_thresh])
         out = fpn.label_anchors(self.registry.get(analysis.model_name), analysis.exploration, boxes)
@@ -92,8 +90,6 @@ class Analyzer:
     def pool_boxes(self, analysis: Analysis, boxes_resized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features [N, C, S, S] and Eq. (1) levels [N] of boxes (resized-input px), with the model's own
         RoI pooler on the cached feature maps."""
-        import fpn
-
         return fpn.pool_boxes(self.registry.get(analysis.model_name), analysis.exploration, boxes_resized)
 
     def clear(self) -> None:

@@ -52,7 +52,7 @@ def photo_examples() -> list[Example]:
 def dataset_examples(root: str, split: str = "val", limit: int = 12) -> list[Example]:
     """The first `limit` images of a COCO-format split under root (this project's layout or COCO 2017's), with GT;
     [] when there is none."""
-    from fpn.data.coco import CocoDetection, find_coco_split
+    from fpn.data import CocoDetection, find_coco_split
 
     try:
         images_dir, ann = find_coco_split(root, split)

@@ -155,15 +155,17 @@ def _from_array(arr: np.ndarray, notes: list[str] | None = None) -> LoadedImage:
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     if a.shape[2] == 4:
-        alpha = a[..., 3:].astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype == np.uint8 else 1.0)
-        a = (a[..., :3] * alpha + (65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype == np.uint8 else 1.0) * (1 - alpha)).astype(a.dtype)
+        top = 65535.0 if a.dtype == np.uint16 else 255.0 if a.dtype == np.uint8 else 1.0
+        alpha = a[..., 3:].astype(np.float32) / top
+        a = (a[..., :3] * alpha + top * (1 - alpha)).astype(a.dtype)  # composited on white
     if a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif a.dtype != np.uint8:
         a = (np.clip(a.astype(np.float32), 0, 1) * 255).round().astype(np.uint8)
     h, w = a.shape[:2]
     if h * w > MAX_PIXELS:
-        raise ImageError(f"The image is {w}x{h} = {w * h / 1e6:.0f} megapixels; the limit is {MAX_PIXELS / 1e6:.0f} MP.")
+        raise ImageError(f"The image is {w}x{h} = {w * h / 1e6:.0f} megapixels; the limit is "
+                         f"{MAX_PIXELS / 1e6:.0f} MP.")
     if min(h, w) < MIN_SIDE:
         raise ImageError(f"The image is only {w}x{h} px; the detector needs at least {MIN_SIDE} px per side "
                          "(its coarsest pyramid level has a stride of 32-64 px).")

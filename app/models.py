@@ -2,7 +2,6 @@
 torchvision's COCO Faster R-CNN R50-FPN when its weights file is present. Models load lazily and stay cached."""
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from collections import OrderedDict
@@ -11,11 +10,16 @@ from typing import Any, Optional
 
 import torch
 
+import fpn
+
 TORCHVISION_COCO = "torchvision COCO R50-FPN"
 
 
 @dataclass
 class ModelEntry:
+    """One model the app can load. path: the checkpoint's stem (CK of CK.json + CK.safetensors) or the COCO .pth;
+    metadata: the checkpoint's JSON ("model": its config, class names included; "metrics": evaluation numbers)."""
+
     name: str
     kind: str  # "checkpoint" | "torchvision"
     task: str  # "detection" | "mask_proposals"
@@ -56,8 +60,6 @@ class ModelRegistry:
 
     def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6) -> None:
         self.checkpoint_dir = checkpoint_dir
-        import fpn
-
         self.device = fpn.resolve_device(device)
         self.max_loaded = max_loaded
         self.entries: dict[str, ModelEntry] = {}
@@ -67,59 +69,40 @@ class ModelRegistry:
         self.scan()
 
     def scan(self) -> None:
-        from fpn.checkpoint import CheckpointError, checkpoint_paths, is_checkpoint, read_metadata
-
+        """(Re)list the checkpoints under checkpoint_dir and the COCO weights; problems become `notes`."""
         self.entries.clear()
         self.notes = []
-        files = []
-        for depth in ("*.json", "*/*.json", "*/*/*.json"):
-            files += sorted(glob.glob(os.path.join(self.checkpoint_dir, depth)))
-        for meta_path in files:
-            if not is_checkpoint(meta_path):
-                continue  # some other JSON (a run's config, metrics, a shard index, ...)
-            weights, _ = checkpoint_paths(meta_path)
+        for stem in fpn.find_checkpoints(self.checkpoint_dir):
             try:
-                meta = read_metadata(meta_path)
-            except (CheckpointError, OSError, ValueError) as e:
-                self.notes.append(f"skipped {meta_path}: {e}")
+                meta = fpn.read_metadata(stem)
+            except (fpn.CheckpointError, OSError, ValueError) as e:
+                self.notes.append(f"skipped {stem}.json: {e}")
                 continue
-            rel = os.path.relpath(weights[: -len(".safetensors")], self.checkpoint_dir)
-            name = rel.replace(os.sep, "/")
-            self.entries[name] = ModelEntry(name, "checkpoint", meta.get("task", "detection"), weights, meta)
+            name = os.path.relpath(stem, self.checkpoint_dir).replace(os.sep, "/")
+            self.entries[name] = ModelEntry(name, "checkpoint", meta.get("task", "detection"), stem, meta)
         coco = self._find_coco()
         if coco is not None:
-            from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
-
-            meta = {"model": {"variant": "fpn", "backbone": "resnet50", "num_classes": 91, "min_size": 800},
-                    "metrics": {"bbox": {"AP": FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["_metrics"]["COCO-val2017"]
-                                         ["box_map"]}},
-                    "class_names": list(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])}
-            self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection", str(coco), meta)
+            self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection", coco,
+                                                        _coco_metadata())
         else:
-            from fpn.torchvision_interop import COCO_FILENAME
-
             self.notes.append(
-                f"torchvision's COCO R50-FPN is not listed: its weights file {COCO_FILENAME} was not found. To add it, "
-                f"download https://download.pytorch.org/models/{COCO_FILENAME} into {self.checkpoint_dir}/ "
+                f"torchvision's COCO R50-FPN is not listed: its weights file {fpn.COCO_FILENAME} was not found. To add "
+                f"it, download https://download.pytorch.org/models/{fpn.COCO_FILENAME} into {self.checkpoint_dir}/ "
                 f"(or {os.path.join(torch.hub.get_dir(), 'checkpoints')}/) and restart the app.")
         if not any(e.task == "detection" for e in self.entries.values()):
             self.notes.append(f"No detection checkpoint found in {self.checkpoint_dir}/: train one with "
                               "scripts/train.py (it writes CK.json + CK.safetensors) or pass --checkpoints DIR.")
 
     def _find_coco(self) -> Optional[str]:
-        from fpn.torchvision_interop import COCO_FILENAME, find_coco_weights
-
-        local = os.path.join(self.checkpoint_dir, COCO_FILENAME)
+        local = os.path.join(self.checkpoint_dir, fpn.COCO_FILENAME)
         if os.path.isfile(local):
             return local
-        found = find_coco_weights()
+        found = fpn.find_coco_weights()
         return str(found) if found is not None else None
 
     def names(self, task: Optional[str] = "detection") -> list[str]:
         """Model names, the full FPN first, then the paper's other variants in Table order, then by name."""
-        from fpn.variants import VARIANTS
-
-        order = list(VARIANTS)
+        order = list(fpn.VARIANTS)
 
         def rank(name: str) -> tuple:
             v = self.entries[name].config.get("variant")
@@ -129,7 +112,7 @@ class ModelRegistry:
 
     def entry(self, name: str) -> ModelEntry:
         if name not in self.entries:
-            known = ", ".join(self.entries) or "none (see the notes on the Input tab)"
+            known = ", ".join(self.entries) or "none (see the notes under the model picker)"
             raise KeyError(f"Unknown model {name!r}. Available: {known}")
         return self.entries[name]
 
@@ -147,10 +130,8 @@ class ModelRegistry:
             return model
 
     def _load(self, entry: ModelEntry) -> torch.nn.Module:
-        import fpn
-
         if entry.kind == "torchvision":
-            model = fpn.from_torchvision(entry.path)
+            model = fpn.from_torchvision(entry.path, class_names=entry.config["class_names"])
         else:
             model = fpn.load_checkpoint(entry.path)
         return model.to(self.device).eval()
@@ -159,3 +140,13 @@ class ModelRegistry:
         if self.device.type == "cuda":
             return f"GPU: {torch.cuda.get_device_name(self.device)}"
         return f"CPU ({torch.get_num_threads()} threads; no CUDA GPU found)" if not torch.cuda.is_available() else "CPU"
+
+
+def _coco_metadata() -> dict[str, Any]:
+    """Metadata of torchvision's COCO_V1 weights in the checkpoints' JSON layout: config (class names) + box AP."""
+    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
+
+    meta = FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta
+    return {"model": {"variant": "fpn", "backbone": "resnet50", "num_classes": 91, "min_size": 800,
+                      "class_names": list(meta["categories"])},
+            "metrics": {"bbox": {"AP": meta["_metrics"]["COCO-val2017"]["box_map"]}}}

@@ -1,7 +1,8 @@
 """What each tab of the app computes: image path + model name + widget values -> pictures and tables.
 
-No Gradio here (ui.py binds these to widgets, and the same functions are the API endpoints). Every function
-raises AppError (or app.images.ImageError) with a message meant for the user; the UI turns them into toasts.
+No Gradio here (the modules of app/tabs/ bind these to widgets, and the same functions are the API endpoints). Every
+method raises AppError (or app.images.ImageError) with a message meant for the user; app.guard turns them into
+toasts.
 """
 from __future__ import annotations
 
@@ -13,18 +14,14 @@ import torch
 import fpn.viz as V
 
 from .analysis import Analysis, Analyzer
+from .choices import (AGGREGATIONS, ANCHOR_MODES, GT_SOURCES, MAX_COMPARE, MIN_COMPARE, ROI_SOURCES, SQUARE,
+                      parse_ratio)
+from .errors import AppError
 from .examples import ExampleLibrary, as_targets
-from .images import ImageError, LoadedImage, load_image
+from .images import LoadedImage, load_image
 from .models import ModelRegistry
 
 Progress = Optional[Callable[[float, str], None]]
-RATIOS = {"1:2 (0.5)": 0.5, "1:1": 1.0, "2:1 (2)": 2.0, "all": None}
-GT_SOURCES = ("ground truth (dataset images)", "detections as pseudo ground truth")
-ROI_SOURCES = ("proposals (the RoIs Fast R-CNN pooled)", "detections")
-
-
-class AppError(Exception):
-    """A request the app cannot serve; the message is shown to the user as is."""
 
 
 class Explorer:
@@ -39,7 +36,7 @@ class Explorer:
     # ------------------------------------------------------------------ shared
     def load(self, path: Optional[str]) -> LoadedImage:
         if not path:
-            raise AppError("No image yet: upload an image or pick an example on the Input tab.")
+            raise AppError("No image yet: upload an image or pick an example (at the top of the page).")
         return load_image(path)
 
     def _model(self, name: Optional[str], task: str = "detection") -> str:
@@ -100,18 +97,24 @@ class Explorer:
 
     def pyramid(self, path: Optional[str], model: Optional[str], aggregation: str = "l2", channel: int = 0,
                 level: str = "p4", progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
-        if aggregation not in V.AGGREGATIONS:
-            raise AppError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(V.AGGREGATIONS)}.")
+        if aggregation not in AGGREGATIONS:
+            raise AppError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}.")
         a = self.analysis(path, model, progress)
         ex = a.exploration
         return (V.pyramid_view(ex, aggregation, int(channel), highlight=str(level).lower()),
                 V.merge_view(ex, str(level).lower(), aggregation, int(channel)))
 
-    def anchors(self, path: Optional[str], model: Optional[str], level: str = "p3", ratio: str = "1:1",
-                mode: str = "point", x: float = -1, y: float = -1, gt_source: str = GT_SOURCES[0],
+    def anchors(self, path: Optional[str], model: Optional[str], level: str = "p3", ratio: str = SQUARE,
+                mode: str = ANCHOR_MODES[0], x: float = -1, y: float = -1, gt_source: str = GT_SOURCES[0],
                 score_thresh: float = 0.5, progress: Progress = None) -> tuple[np.ndarray, np.ndarray, str]:
         """Anchors of one level / ratio around (x, y) (resized-input pixels, as shown; -1: centre) or as a density,
         coloured by their label against GT or pseudo-GT; + positives per level; + a Markdown note."""
+        if mode not in ANCHOR_MODES:
+            raise AppError(f"Unknown mode {mode!r}; choose one of {', '.join(ANCHOR_MODES)}.")
+        try:
+            ratio_value = parse_ratio(ratio)
+        except ValueError as e:
+            raise AppError(str(e)) from None
         a = self.analysis(path, model, progress)
         ex = a.exploration
         notes = []
@@ -120,13 +123,6 @@ class Explorer:
             notes.append(f"{level.upper()} is not an RPN map of the '{ex.variant}' variant; showing "
                          f"{next(iter(ex.rpn)).upper()}.")
             level = next(iter(ex.rpn))
-        if ratio not in RATIOS:
-            try:
-                ratio_value = float(ratio)
-            except (TypeError, ValueError):
-                raise AppError(f"Unknown aspect ratio {ratio!r}; choose one of {', '.join(RATIOS)}.") from None
-        else:
-            ratio_value = RATIOS[ratio]
         use_gt = gt_source == GT_SOURCES[0] and a.gt is not None
         if gt_source == GT_SOURCES[0] and a.gt is None:
             notes.append("This image has no ground truth (only the bundled dataset's images do): the detections "
@@ -149,7 +145,7 @@ class Explorer:
         chart = V.positives_chart(counts)
         md = (f"Labels against {what} (IoU > 0.7 or best anchor of a box: positive; < 0.3: negative; else ignored). "
               f"Positives per level: " + ", ".join(f"{k.upper()} {v}" for k, v in counts.items()) + ".")
-        if mode == "point":
+        if mode == ANCHOR_MODES[0]:
             md += f" Anchors drawn around ({point[0]:.0f}, {point[1]:.0f}) px; click the image to move the point."
         return img, chart, "\n\n".join([md] + notes)
 
@@ -197,20 +193,21 @@ class Explorer:
         formula = V.eq1_text(w, h, *ex.roi_level_range)
         md = (f"**Box #{index}** ({names[index]}): x1 {float(b[0]):.0f}, y1 {float(b[1]):.0f}, w {w:.1f}, h {h:.1f} px "
               f"(resized input, {ex.resized_size[1]}x{ex.resized_size[0]}).\n\n`{formula}`\n\n"
-              f"Pooled from {'P' if ex.pyramid else 'C'}{int(levels[index])}; its "
+              f"Pooled from {_map_of(ex.roi_maps, int(levels[index])).upper()}; its "
               f"{pooled.shape[-1]}x{pooled.shape[-1]} features feed the box head.")
         return img, hist, md, V.pooled_view(pooled[index]), index
 
     def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
                 top_proposals: int = 50, progress: Progress = None) -> tuple[np.ndarray, list[list], list[str]]:
-        """2-6 detection models side by side (detections, proposals, per-level objectness) + a table of each
-        checkpoint's evaluation numbers from its JSON metadata. With no pick, the first six available models; when
-        only one detection model is installed, that one alone (its title says how to add more)."""
+        """MIN_COMPARE to MAX_COMPARE (2-6) detection models side by side (detections, proposals, per-level
+        objectness) + a table of each checkpoint's evaluation numbers from its JSON metadata. With no pick, the first
+        MAX_COMPARE available models; when only one detection model is installed, that one alone (its title says how
+        to add more)."""
         available = self.registry.names("detection")
-        models = [m for m in (models or []) if m] or available[:6]
-        fewest = min(2, len(available))
-        if not fewest <= len(models) <= 6:
-            raise AppError(f"Pick two to six models to compare (got {len(models)}).")
+        models = [m for m in (models or []) if m] or available[:MAX_COMPARE]
+        fewest = min(MIN_COMPARE, len(available))
+        if not fewest <= len(models) <= MAX_COMPARE:
+            raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
         columns, titles, rows = [], [], []
         metric_keys: list[str] = []
         for i, name in enumerate(models):
@@ -235,3 +232,8 @@ class Explorer:
         headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
         table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
         return V.side_by_side(columns, titles), table, headers
+
+
+def _map_of(roi_maps: Sequence[str], k: int) -> str:
+    """The map of level k among the maps Fast R-CNN pools from ("p4" for 4 on FPN, "c4" on the C4 baseline)."""
+    return next((m for m in roi_maps if int(m[1:]) == k), f"p{k}")

@@ -1,6 +1,8 @@
-"""The app's pieces without a browser: image loading, the model registry, the analysis cache, every view handler."""
-import io
-import json
+"""The app without a browser: the model registry, the analysis cache, every view (the API endpoints), the UI.
+
+The fixtures here (tiny random models as checkpoints, an explorer over them, a photo) are also used by
+test_app_api.py.
+"""
 import os
 
 import numpy as np
@@ -9,136 +11,92 @@ import torch
 from PIL import Image
 
 import fpn
-from app.images import MAX_PIXELS, ImageError, load_image
-from fpn.checkpoint import save_checkpoint
+import fpn.viz as V
+from app.analysis import Analyzer
+from app.choices import AGGREGATIONS, GT_SOURCES, ROI_SOURCES
+from app.errors import AppError
+from app.examples import ExampleLibrary
+from app.images import ImageError
+from app.models import TORCHVISION_COCO, ModelRegistry
+from app.views import Explorer
+from fpn.mask_proposals import build_mask_proposer
+
+CLASSES = ["__background__", "a", "b", "c"]
+PHOTO_SIZE = (96, 120)  # (h, w)
 
 
-# ------------------------------------------------------------------------------------------- images
-def _save(tmp_path, name, im, **kw):
-    p = tmp_path / name
-    im.save(p, **kw)
-    return str(p)
-
-
-def test_rgb_png(tmp_path):
-    arr = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
-    img = load_image(_save(tmp_path, "a.png", Image.fromarray(arr)))
-    assert img.array.shape == (40, 50, 3) and np.array_equal(img.array, arr)
-
-
-def test_not_an_image(tmp_path):
-    p = tmp_path / "notes.txt"
-    p.write_text("hello, I am not a picture")
-    with pytest.raises(ImageError, match="not an image"):
-        load_image(str(p))
-
-
-def test_empty_and_missing(tmp_path):
-    p = tmp_path / "empty.png"
-    p.write_bytes(b"")
-    with pytest.raises(ImageError, match="empty"):
-        load_image(str(p))
-    with pytest.raises(ImageError, match="not found"):
-        load_image(str(tmp_path / "nope.png"))
-    with pytest.raises(ImageError, match="No image"):
-        load_image(None)
-
-
-def test_truncated(tmp_path):
-    arr = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    p = tmp_path / "cut.png"
-    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    with pytest.raises(ImageError, match="truncated|corrupt|decoded"):
-        load_image(str(p))
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG")
-    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    with pytest.raises(ImageError, match="truncated|corrupt"):
-        load_image(str(p))
-
-
-def test_huge_image_refused_before_decoding(tmp_path):
-    side = int(np.sqrt(MAX_PIXELS)) + 100  # ~51 MP: a 1-bit PNG of it is tiny on disk
-    path = _save(tmp_path, "huge.png", Image.new("1", (side, side)))
-    with pytest.raises(ImageError, match="megapixel"):
-        load_image(path)
-
-
-def test_one_pixel_image(tmp_path):
-    with pytest.raises(ImageError, match="1x1 px"):
-        load_image(_save(tmp_path, "one.png", Image.new("RGB", (1, 1), (255, 0, 0))))
-
-
-def test_grayscale_rgba_16bit(tmp_path):
-    gray = load_image(_save(tmp_path, "g.png", Image.new("L", (20, 16), 77)))
-    assert gray.array.shape == (16, 20, 3) and (gray.array == 77).all()
-    rgba = Image.new("RGBA", (20, 16), (255, 0, 0, 0))
-    rgba.putpixel((0, 0), (0, 0, 255, 255))
-    out = load_image(_save(tmp_path, "t.png", rgba)).array
-    assert tuple(out[0, 0]) == (0, 0, 255) and tuple(out[5, 5]) == (255, 255, 255)  # transparent -> white
-    a16 = np.full((16, 20), 65535, np.uint16)
-    a16[0, 0] = 0
-    img16 = load_image(_save(tmp_path, "d.png", Image.fromarray(a16)))
-    assert tuple(img16.array[5, 5]) == (255, 255, 255) and tuple(img16.array[0, 0]) == (0, 0, 0)
-    assert "16-bit" in img16.message
-
-
-def test_exif_rotation(tmp_path):
-    arr = np.zeros((20, 40, 3), np.uint8)  # landscape 40 wide, 20 high; left half red
-    arr[:, :20] = (255, 0, 0)
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 CW to display
-    path = _save(tmp_path, "r.jpg", Image.fromarray(arr), exif=exif.tobytes(), quality=95)
-    img = load_image(path)
-    assert img.array.shape == (40, 20, 3)  # upright: portrait
-    assert img.array[5, 10, 0] > 200 and img.array[35, 10, 0] < 60  # red (old left) now on top
-    assert "EXIF" in img.message
-
-
-# ------------------------------------------------------------------------------------------- models + analysis
 @pytest.fixture(scope="module")
 def ckdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("ck")
     torch.manual_seed(0)
     for variant in ("fpn", "c5"):
-        m = fpn.build_detector(variant, "resnet18", num_classes=4, min_size=128, max_size=160, box_score_thresh=0.0)
-        save_checkpoint(m, str(d / f"{variant}_tiny"), {"class_names": ["__background__", "a", "b", "c"],
-                                                        "metrics": {"bbox": {"AP": 1.5}}})
-    (d / "junk.json").write_text("{not json")  # no weights beside it: ignored
-    (d / "bad.json").write_text(json.dumps({"no": "model"}))
+        m = fpn.build_detector(variant, "resnet18", num_classes=4, min_size=128, max_size=160, box_score_thresh=0.0,
+                               class_names=CLASSES)
+        fpn.save_checkpoint(m, str(d / f"{variant}_tiny"), {"metrics": {"bbox": {"AP": 1.5}}})
+    masks = build_mask_proposer("resnet18", hidden=16, min_size=128, max_size=160, num_proposals=20,
+                                num_masks_pasted=5)
+    fpn.save_checkpoint(masks, str(d / "mask_tiny"))
+    (d / "junk.json").write_text("{not json")  # no weights beside it: not a checkpoint, ignored
+    (d / "bad.json").write_text('{"no": "model"}')
     (d / "bad.safetensors").write_bytes(b"x")
     return str(d)
 
 
 @pytest.fixture(scope="module")
 def explorer(ckdir):
-    from app.analysis import Analyzer
-    from app.examples import ExampleLibrary
-    from app.models import ModelRegistry
-    from app.views import Explorer
-
-    reg = ModelRegistry(ckdir, "cpu")
-    return Explorer(reg, Analyzer(reg), ExampleLibrary(dataset_dirs=()))
+    registry = ModelRegistry(ckdir, "cpu")
+    return Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs=()))
 
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory):
-    arr = np.random.default_rng(1).integers(0, 255, (96, 120, 3), dtype=np.uint8)
+    arr = np.random.default_rng(1).integers(0, 255, (*PHOTO_SIZE, 3), dtype=np.uint8)
     p = tmp_path_factory.mktemp("img") / "photo.png"
     Image.fromarray(arr).save(p)
     return str(p)
 
 
+@pytest.fixture
+def no_coco_anywhere(tmp_path, monkeypatch):
+    """Neither ./checkpoints/ nor torch's hub cache holds the COCO weights."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+
+# ------------------------------------------------------------------------------------------- registry + cache
 def test_registry(explorer):
     reg = explorer.registry
-    assert sorted(reg.names("detection")) == ["c5_tiny", "fpn_tiny"]
-    assert any("bad.json" in n for n in reg.notes)  # a broken checkpoint is reported, not fatal
-    assert any("COCO" in n for n in reg.notes) or "torchvision COCO R50-FPN" in reg.entries
+    assert reg.names("detection") == ["fpn_tiny", "c5_tiny"]  # the full FPN first, then Table order
+    assert reg.names("mask_proposals") == ["mask_tiny"]
+    assert [n for n in reg.notes if "bad.json" in n] and not [n for n in reg.notes if "junk" in n]
     assert reg.entry("fpn_tiny").metrics() == {"bbox AP": 1.5}
     assert reg.get("fpn_tiny") is reg.get("fpn_tiny")
-    assert reg.get("fpn_tiny").config["class_names"][1] == "a"  # older checkpoints: names moved into the config
+    assert reg.get("fpn_tiny").config["class_names"] == CLASSES
+
+
+def test_registry_notes_the_missing_coco_file(ckdir, no_coco_anywhere):
+    reg = ModelRegistry(ckdir, "cpu")
+    assert TORCHVISION_COCO not in reg.entries
+    assert [n for n in reg.notes if fpn.COCO_FILENAME in n and "not found" in n]
+
+
+def test_registry_lists_a_coco_file(tmp_path, no_coco_anywhere):
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / fpn.COCO_FILENAME).write_bytes(b"listing never loads it")
+    reg = ModelRegistry(str(tmp_path / "ck"), "cpu")
+    assert reg.names("detection") == [TORCHVISION_COCO]
+    assert not [n for n in reg.notes if fpn.COCO_FILENAME in n]
+    entry = reg.entry(TORCHVISION_COCO)
+    assert entry.config["class_names"][1] == "person" and entry.metrics()["bbox AP"] > 30
+
+
+def test_coco_model_loads_with_its_class_names(tmp_path, no_coco_anywhere):
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    state = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict()  # COCO's layout, random values
+    torch.save(state, tmp_path / fpn.COCO_FILENAME)
+    model = ModelRegistry(str(tmp_path), "cpu").get(TORCHVISION_COCO)
+    assert model.config["class_names"][:3] == ["__background__", "person", "bicycle"]
 
 
 def test_examples_are_real_offline_photos():
@@ -153,81 +111,162 @@ def test_model_runs_once_per_image_and_model(explorer, photo):
     before = explorer.analyzer.runs
     explorer.detect(photo, "fpn_tiny", 0.0)
     explorer.pyramid(photo, "fpn_tiny", "l2", 0, "p3")
-    explorer.anchors(photo, "fpn_tiny", "p3", "1:1", "point", 10, 10, "detections as pseudo ground truth", 0.0)
-    explorer.roi_levels(photo, "fpn_tiny", "proposals (the RoIs Fast R-CNN pooled)", 0, 50, 0.0)
+    explorer.anchors(photo, "fpn_tiny", "p3", "1:1", "point", 10, 10, GT_SOURCES[1], 0.0)
+    explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[0], 0, 50, 0.0)
     assert explorer.analyzer.runs == before + 1
     explorer.detect(photo, "c5_tiny", 0.0)
     assert explorer.analyzer.runs == before + 2
 
 
-def test_handlers_return_images(explorer, photo):
+# ------------------------------------------------------------------------------------------- views
+def test_detect(explorer, photo):
     img, info = explorer.detect(photo, "fpn_tiny", 0.0)
-    assert img.dtype == np.uint8 and info["detections"] and set(info["detections"][0]) == {"box", "score", "label", "class"}
-    for mode in ("l2", "pca", "channel", "mean"):
+    assert img.dtype == np.uint8 and info["image_size"] == list(PHOTO_SIZE) and info["detections"]
+    assert all(set(d) == {"box", "score", "label", "class"} for d in info["detections"])
+    assert {d["class"] for d in info["detections"]} <= set(CLASSES[1:])  # names from the model's config
+    _, none = explorer.detect(photo, "fpn_tiny", 1.01)
+    assert none["detections"] == []
+
+
+def test_pyramid(explorer, photo):
+    for mode in AGGREGATIONS:
         pyr, merge = explorer.pyramid(photo, "fpn_tiny", mode, 3, "p4")
         assert pyr.ndim == 3 and merge.ndim == 3
-    img, chart, md = explorer.anchors(photo, "fpn_tiny", "p2", "all", "density", -1, -1,
-                                      "ground truth (dataset images)", 0.0)
-    assert img.ndim == 3 and chart.ndim == 3 and "pseudo ground truth" in md
-    img, hist, md, pooled, idx = explorer.roi_levels(photo, "fpn_tiny", "detections", 2, 10, 0.0)
-    assert "k = floor(4 + log2(" in md and pooled.ndim == 3 and idx == 2
-    img, hist, md, pooled, idx = explorer.roi_levels(photo, "fpn_tiny", "proposals (the RoIs Fast R-CNN pooled)", 0,
-                                                     10, 0.0, click=(1.0, 1.0))
-    assert img.ndim == 3
+    pyr_c5, merge_c5 = explorer.pyramid(photo, "c5_tiny", "l2", 0, "p3")
+    assert pyr_c5.shape[0] < pyr.shape[0]  # single scale: the bottom-up row only, no P row
+    assert merge_c5.shape[0] < merge.shape[0] / 2  # a one-line note instead of Fig. 3's panels
+    with pytest.raises(AppError, match="Unknown aggregation"):
+        explorer.pyramid(photo, "fpn_tiny", "max", 0, "p3")
+
+
+def test_anchors(explorer, photo):
+    img, chart, md = explorer.anchors(photo, "fpn_tiny", "p2", "all", "density", -1, -1, GT_SOURCES[0], 0.0)
+    assert img.ndim == 3 and chart.ndim == 3
+    assert "no ground truth" in md and "as pseudo ground truth" in md and "P6" in md
+    _, _, md = explorer.anchors(photo, "fpn_tiny", "p3", "1:2", "point", 20, 30, GT_SOURCES[1], 1.01)
+    assert "every anchor is negative" in md and "around (20, 30) px" in md
+    _, _, md = explorer.anchors(photo, "c5_tiny", "p3", "1:1 (1)", "point", -1, -1, GT_SOURCES[1], 0.0)
+    assert "P3 is not an RPN map of the 'c5' variant; showing C5" in md
+    with pytest.raises(AppError, match="Unknown aspect ratio"):
+        explorer.anchors(photo, "fpn_tiny", "p3", "wide", "point", -1, -1, GT_SOURCES[1], 0.0)
+    with pytest.raises(AppError, match="Unknown mode"):
+        explorer.anchors(photo, "fpn_tiny", "p3", "all", "heat", -1, -1, GT_SOURCES[1], 0.0)
+
+
+def test_roi_levels(explorer, photo):
+    img, hist, md, pooled, idx = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 2, 10, 0.0)
+    assert "k = floor(4 + log2(" in md and "Pooled from P" in md and pooled.ndim == 3 and idx == 2
+    *_, md, _, _ = explorer.roi_levels(photo, "c5_tiny", ROI_SOURCES[1], 0, 10, 0.0)
+    assert "Pooled from C5" in md
+    # a click selects the smallest of the shown boxes that contains it
+    ex = explorer.analysis(photo, "fpn_tiny").exploration
+    boxes = ex.proposals[torch.argsort(ex.proposal_scores, descending=True)[:10]]
+    cx, cy = float(boxes[3, 0] + boxes[3, 2]) / 2, float(boxes[3, 1] + boxes[3, 3]) / 2
+    inside = (boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
+    area = torch.where(inside, (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), torch.tensor(float("inf")))
+    *_, md, _, idx = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[0], 0, 10, 0.0, click=(cx, cy))
+    assert idx == int(area.argmin()) and f"**Box #{idx}**" in md
+    *_, md, _, idx = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 0, 10, 1.01)
+    assert idx == 0 and "No detection with score >= 1.01" in md
+
+
+def test_compare(explorer, photo):
     grid, table, headers = explorer.compare(photo, ["fpn_tiny", "c5_tiny"], 0.0)
-    assert grid.ndim == 3 and len(table) == 2 and "bbox AP" in headers
-    # the single-scale variant: views explain what is absent instead of failing
-    pyr, merge = explorer.pyramid(photo, "c5_tiny", "l2", 0, "p3")
-    img, chart, md = explorer.anchors(photo, "c5_tiny", "p3", "1:1", "point", -1, -1, "x", 0.0)
-    assert "not an RPN map" in md
-    note = explorer.mask_proposals(photo, None, 5)
-    assert note.ndim == 3
+    assert grid.ndim == 3 and [row[0] for row in table] == ["fpn_tiny", "c5_tiny"]
+    assert headers[4:] == ["bbox AP"] and [row[4] for row in table] == [1.5, 1.5]
+    with pytest.raises(AppError, match="2 to 6"):
+        explorer.compare(photo, ["fpn_tiny"], 0.5)
 
 
-def test_handlers_give_clear_errors(explorer, photo, tmp_path):
-    from app.views import AppError
+def test_mask_proposals(explorer, photo):
+    img = explorer.mask_proposals(photo, None, 5)  # None: the first mask-proposal model
+    assert img.dtype == np.uint8 and img.shape[0] >= PHOTO_SIZE[0] and img.shape[1] >= PHOTO_SIZE[1]
+    assert not np.array_equal(img, V.note_image(V.NO_MASK_MODEL, 320, 70))
+    with pytest.raises(AppError, match="is a detection model"):
+        explorer.mask_proposals(photo, "fpn_tiny", 5)
 
+
+def test_views_give_clear_errors(explorer, photo, tmp_path):
     with pytest.raises(AppError, match="No image"):
         explorer.detect(None, "fpn_tiny", 0.5)
     with pytest.raises(AppError, match="Unknown model"):
         explorer.detect(photo, "nope", 0.5)
-    with pytest.raises(AppError, match="two to six"):
-        explorer.compare(photo, ["fpn_tiny"], 0.5)
+    with pytest.raises(AppError, match="is a mask_proposals model"):
+        explorer.detect(photo, "mask_tiny", 0.5)
     bad = tmp_path / "x.png"
     bad.write_bytes(b"GIF89a garbage")
     with pytest.raises(ImageError):
         explorer.detect(str(bad), "fpn_tiny", 0.5)
 
 
-def test_ui_builds_and_guard_turns_errors_into_toasts(explorer):
+def test_one_sharded_model_compares_alone_and_no_mask_model_is_explained(tmp_path, photo):
+    torch.manual_seed(0)
+    m = fpn.build_detector("fpn", "resnet18", num_classes=3, min_size=96, max_size=128)
+    fpn.save_checkpoint(m, str(tmp_path / "only"), max_shard_mb=4)
+    assert (tmp_path / "only.safetensors.index.json").is_file()
+    reg = ModelRegistry(str(tmp_path), "cpu")
+    assert reg.names(None) == ["only"]  # the shard index is not a second model
+    explorer = Explorer(reg, Analyzer(reg), ExampleLibrary(dataset_dirs=()))
+    grid, table, headers = explorer.compare(photo, [], 0.5)  # nothing picked: the one installed model
+    assert grid.ndim == 3 and len(table) == 1 and table[0][0] == "only"
+    note = explorer.mask_proposals(photo, None, 5)
+    assert np.array_equal(note, V.note_image(V.NO_MASK_MODEL, 320, 70))  # 320: the narrowest note
+
+
+# ------------------------------------------------------------------------------------------- UI
+def test_ui_endpoints_choices_and_png_outputs(explorer):
     import gradio as gr
 
-    from app.ui import build_ui, guard
+    from app.choices import ANCHOR_LEVELS, MERGE_LEVELS, RATIOS
+    from app.ui import build_ui
 
     demo = build_ui(explorer)
-    api = {d.api_name for d in demo.fns.values() if d.api_name}
-    assert {"detect", "pyramid", "anchors", "roi_levels", "compare", "mask_proposals", "load_image"} <= api
+    public = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
+    assert public == {"detect", "mask_proposals", "pyramid", "anchors", "roi_levels", "compare", "load_image"}
+    choices = {b.label: [v for _, v in b.choices] for b in demo.blocks.values() if hasattr(b, "choices")}
+    assert choices["Channel aggregation"] == list(V.AGGREGATIONS)
+    assert choices["Level for Fig. 3"] == list(MERGE_LEVELS) and choices["Level"] == list(ANCHOR_LEVELS)
+    assert choices["Aspect ratio (h:w)"] == list(RATIOS) and len(RATIOS) == len(fpn.DEFAULTS["aspect_ratios"]) + 1
+    outputs = [b for b in demo.blocks.values() if isinstance(b, gr.Image) and (b.elem_id or "").startswith("out-")]
+    assert len(outputs) == 10 and {b.format for b in outputs} == {"png"}
+
+
+def test_guard_turns_errors_into_toasts():
+    import gradio as gr
+
+    from app.guard import guard
 
     @guard
     def boom():
         raise RuntimeError("kaput")
 
-    with pytest.raises(gr.Error, match="kaput"):
+    @guard
+    def refuse():
+        raise AppError("Pick an image first.")
+
+    with pytest.raises(gr.Error) as unexpected:
         boom()
+    assert unexpected.value.message == "Unexpected error in boom: RuntimeError: kaput"
+    with pytest.raises(gr.Error) as user_error:
+        refuse()
+    assert user_error.value.message == "Pick an image first."  # shown as is
 
 
-def test_sharded_checkpoint_is_listed_once_and_compares_alone(tmp_path, photo):
-    from app.analysis import Analyzer
-    from app.examples import ExampleLibrary
-    from app.models import ModelRegistry
-    from app.views import Explorer
+def test_automatic_events_wait_for_an_image():
+    """A tab opening (also on page load) or a slider moving before any upload shows nothing, not an error toast."""
+    import gradio as gr
 
-    torch.manual_seed(0)
-    m = fpn.build_detector("fpn", "resnet18", num_classes=3, min_size=96, max_size=128)
-    save_checkpoint(m, str(tmp_path / "only"), {"class_names": ["__background__", "a", "b"]}, max_shard_mb=4)
-    assert (tmp_path / "only.safetensors.index.json").is_file()
-    reg = ModelRegistry(str(tmp_path), "cpu")
-    assert reg.names("detection") == ["only"]  # the shard index is not a second model
-    explorer = Explorer(reg, Analyzer(reg), ExampleLibrary(dataset_dirs=()))
-    grid, table, headers = explorer.compare(photo, [], 0.5)  # nothing picked: the one installed model
-    assert grid.ndim == 3 and len(table) == 1 and table[0][0] == "only"
+    from app.tabs.shared import if_image
+
+    calls = []
+    handler = if_image(lambda path, *args: calls.append(path) or "shown")
+    assert handler(None, 0.5) == gr.skip() and calls == []
+    assert handler("photo.png", 0.5) == "shown" and calls == ["photo.png"]
+
+
+def test_gradio_deprecations_are_errors_in_the_tests():
+    """pyproject.toml's filterwarnings: a deprecated Gradio call fails the app tests instead of printing a warning."""
+    import gradio as gr
+
+    with pytest.raises(DeprecationWarning, match="row_count"):
+        gr.Dataframe(row_count=(2, "fixed"))

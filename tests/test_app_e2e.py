@@ -1,9 +1,9 @@
 """End to end, as a person uses it: the app on 127.0.0.1, driven by headless Chromium (Playwright).
 
-Uploads an image, opens every view, checks that its images appear and that no error toast shows, and saves a
-screenshot of each view to docs/screenshots/<view>.png (the README shows them). Skips when Chromium is absent.
+Uploads an image, opens every view, checks that its images appear (as PNG) and that no error toast shows, and saves
+a screenshot of each view to pytest's temporary folder, or to $FPN_SCREENSHOTS_DIR when set: `make screenshots`
+refreshes docs/screenshots/ (the README shows them) that way. Skips when Chromium is absent.
 """
-import importlib.util
 import os
 import shutil
 import socket
@@ -15,7 +15,6 @@ from PIL import Image
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHOTS = os.path.join(ROOT, "docs", "screenshots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -47,28 +46,23 @@ def _checkpoints(tmp_path_factory) -> str:
     if os.path.isdir(ckdir) and ModelRegistry(ckdir, "cpu").names("detection"):
         return ckdir
     import fpn
-    from fpn.checkpoint import save_checkpoint
 
     ckdir = str(tmp_path_factory.mktemp("ck"))
     torch.manual_seed(0)
     for variant in ("fpn", "c5"):
-        m = fpn.build_detector(variant, "resnet18", num_classes=4, min_size=320, max_size=400, box_score_thresh=0.0)
-        save_checkpoint(m, os.path.join(ckdir, f"{variant}_r18_random"),
-                        {"class_names": ["__background__", "a", "b", "c"], "metrics": {"bbox": {"AP": 0.0}}})
+        m = fpn.build_detector(variant, "resnet18", num_classes=4, min_size=320, max_size=400, box_score_thresh=0.0,
+                               class_names=["__background__", "a", "b", "c"])
+        fpn.save_checkpoint(m, os.path.join(ckdir, f"{variant}_r18_random"), {"metrics": {"bbox": {"AP": 0.0}}})
     return ckdir
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("app_script", os.path.join(ROOT, "app.py"))
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    demo, explorer = script.create_app(_checkpoints(tmp_path_factory), "cpu")
-    from app.ui import allowed_paths
+    from app.server import create_app, launch_options
 
+    demo, explorer = create_app(_checkpoints(tmp_path_factory), "cpu")
     port = _free_port()
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, share=False,
-                        max_file_size=20 * 1024 * 1024, allowed_paths=allowed_paths(explorer), ssr_mode=False,
+    demo.queue().launch(**launch_options(explorer, "127.0.0.1", port, False, 20.0), prevent_thread_lock=True,
                         quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
@@ -105,6 +99,7 @@ def _wait_image(page, elem_id: str) -> None:
 
 
 def test_upload_and_every_view(page, tmp_path):
+    shots = os.environ.get("FPN_SCREENSHOTS_DIR") or str(tmp_path / "screenshots")
     # a held-out PyramidShapes image shipped in examples/: the app recognises it and uses its ground truth
     src = os.path.join(ROOT, "examples", "pyramid_shapes", "val", "000000000002.png")
     photo = tmp_path / "shapes.png"
@@ -113,7 +108,7 @@ def test_upload_and_every_view(page, tmp_path):
     _wait_image(page, "preview")
     page.get_by_text("Loaded").first.wait_for()
     assert not _errors(page)
-    os.makedirs(SHOTS, exist_ok=True)
+    os.makedirs(shots, exist_ok=True)
     for name, (tab, button, outputs) in VIEWS.items():
         page.get_by_role("tab", name=tab).click()
         if button:
@@ -125,10 +120,11 @@ def test_upload_and_every_view(page, tmp_path):
             _wait_image(page, "out-masks")
         page.wait_for_timeout(300)
         assert not _errors(page), f"error toast in view {name}: {_errors(page)}"
-        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=True)
-    for out in ("out-detect", "out-pyramid", "out-anchors", "out-roi", "out-compare"):
+        page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=True)
+        assert os.path.getsize(os.path.join(shots, f"{name}.png")) > 10_000
+    for out in ("out-detect", "out-pyramid", "out-merge", "out-anchors", "out-positives", "out-roi", "out-compare"):
         src = page.locator(f"#{out} img").first.get_attribute("src")
-        assert src and ("/file=" in src or src.startswith("data:") or "gradio_api" in src)
+        assert src and "/file=" in src and src.endswith(".png"), f"{out} is not served as a PNG file: {src}"
 
 
 def test_bad_upload_shows_clear_message_and_server_keeps_serving(page, url, tmp_path):

@@ -1,0 +1,45 @@
+"""Serving the app: `create_app` builds it, `launch_options` holds the privacy defaults every launch uses.
+
+Privacy: binds 127.0.0.1 unless told otherwise, no share link unless asked for, no analytics, fonts from the system
+(no Google Fonts request), uploads bounded, files served only from the example folders (and Gradio's cache).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from .analysis import Analyzer  # noqa: E402
+from .examples import DATASET_DIRS, ExampleLibrary  # noqa: E402
+from .models import ModelRegistry  # noqa: E402
+from .ui import build_ui  # noqa: E402
+from .views import Explorer  # noqa: E402
+
+
+def create_app(checkpoints: str = "checkpoints", device: str = "auto",
+               dataset_dirs: Optional[Sequence[str]] = None) -> tuple[gr.Blocks, Explorer]:
+    """(gr.Blocks, Explorer) ready to launch with `launch_options`."""
+    registry = ModelRegistry(checkpoints, device)
+    explorer = Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs or DATASET_DIRS))
+    return build_ui(explorer), explorer
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look with system fonts (the default theme would fetch Google Fonts)."""
+    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                             font_mono=["ui-monospace", "monospace"])
+
+
+def allowed_paths(explorer: Explorer) -> list[str]:
+    """Folders of the example images (Gradio serves only files under these, the cwd and its cache)."""
+    return sorted({os.path.dirname(os.path.abspath(e.path)) for e in explorer.examples.examples.values()})
+
+
+def launch_options(explorer: Explorer, host: str, port: int, share: bool, max_upload_mb: float) -> dict[str, Any]:
+    """Keyword arguments of `gr.Blocks.launch` for this app (app.py's command line gives the arguments)."""
+    return dict(server_name=host, server_port=port, share=share, max_file_size=int(max_upload_mb * 1024 * 1024),
+                allowed_paths=allowed_paths(explorer), show_error=True, ssr_mode=False, favicon_path=None,
+                theme=theme())
