@@ -6,20 +6,14 @@ refreshes docs/screenshots/ (the README shows them) that way. Skips when Chromiu
 """
 import os
 import shutil
-import socket
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+import e2e_support as E
 
-pytestmark = pytest.mark.skipif(not os.path.isfile(CHROMIUM),
-                                reason=f"Chromium not found at {CHROMIUM} (install it: apt-get install -y chromium)")
+pytestmark = E.needs_chromium
 
 # view name -> (tab label, button id, output element ids that must show an image)
 VIEWS = {
@@ -32,94 +26,46 @@ VIEWS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _checkpoints(tmp_path_factory) -> str:
-    """checkpoints/ when it holds a detector, else random-init tiny ones (same architecture family)."""
-    from app.models import ModelRegistry
-
-    ckdir = os.path.join(ROOT, "checkpoints")
-    if os.path.isdir(ckdir) and ModelRegistry(ckdir, "cpu").names("detection"):
-        return ckdir
-    import fpn
-
-    ckdir = str(tmp_path_factory.mktemp("ck"))
-    torch.manual_seed(0)
-    for variant in ("fpn", "c5"):
-        m = fpn.build_detector(variant, "resnet18", num_classes=4, min_size=320, max_size=400, box_score_thresh=0.0,
-                               class_names=["__background__", "a", "b", "c"])
-        fpn.save_checkpoint(m, os.path.join(ckdir, f"{variant}_r18_random"), {"metrics": {"bbox": {"AP": 0.0}}})
-    return ckdir
-
-
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    from app.server import create_app, launch_options
-
-    demo, explorer = create_app(_checkpoints(tmp_path_factory), "cpu")
-    port = _free_port()
-    demo.queue().launch(**launch_options(explorer, "127.0.0.1", port, False, 20.0), prevent_thread_lock=True,
-                        quiet=True)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    yield from E.serve(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def page(url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        pg.goto(url)
-        yield pg
-        browser.close()
+    yield from E.browse(url)
 
 
 def _has_mask_model() -> bool:
     """The bundled checkpoints include a mask-proposal model (the random fallback set has none)."""
     from app.models import ModelRegistry
 
-    ckdir = os.path.join(ROOT, "checkpoints")
+    ckdir = os.path.join(E.ROOT, "checkpoints")
     return os.path.isdir(ckdir) and bool(ModelRegistry(ckdir, "cpu").names("mask_proposals"))
-
-
-def _errors(page) -> list[str]:
-    toasts = page.locator("[data-testid='toast-body']")
-    return [t for t in toasts.all_inner_texts() if "error" in t.lower()]
-
-
-def _wait_image(page, elem_id: str) -> None:
-    page.locator(f"#{elem_id} img").first.wait_for(state="visible")
 
 
 def test_upload_and_every_view(page, tmp_path):
     shots = os.environ.get("FPN_SCREENSHOTS_DIR") or str(tmp_path / "screenshots")
     # a held-out PyramidShapes image shipped in examples/: the app recognises it and uses its ground truth
-    src = os.path.join(ROOT, "examples", "pyramid_shapes", "val", "000000000002.png")
+    src = os.path.join(E.ROOT, "examples", "pyramid_shapes", "val", "000000000002.png")
     photo = tmp_path / "shapes.png"
     shutil.copyfile(src, photo)  # byte-identical: that is how the app recognises a dataset image
     page.locator("#image-file input[type='file']").set_input_files(str(photo))
-    _wait_image(page, "preview")
+    E.wait_image(page, "preview")
     page.get_by_text("Loaded").first.wait_for()
-    assert not _errors(page)
+    assert not E.errors(page)
     os.makedirs(shots, exist_ok=True)
     for name, (tab, button, outputs) in VIEWS.items():
         page.get_by_role("tab", name=tab).click()
         if button:
             page.locator(f"#{button}").click()
         for out in outputs:
-            _wait_image(page, out)
+            E.wait_image(page, out)
         if name == "detections" and _has_mask_model():
             page.locator("#btn-masks").click()
-            _wait_image(page, "out-masks")
+            E.wait_image(page, "out-masks")
         page.wait_for_timeout(300)
-        assert not _errors(page), f"error toast in view {name}: {_errors(page)}"
+        assert not E.errors(page), f"error toast in view {name}: {E.errors(page)}"
         page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=True)
         assert os.path.getsize(os.path.join(shots, f"{name}.png")) > 10_000
     for out in ("out-detect", "out-pyramid", "out-merge", "out-anchors", "out-positives", "out-roi", "out-compare"):
@@ -138,7 +84,7 @@ def test_bad_upload_shows_clear_message_and_server_keeps_serving(page, url, tmp_
     page.goto(url)  # the server is still there
     page.locator("#image-file input[type='file']").set_input_files(str(ok))
     page.get_by_text("80x64 px").first.wait_for()
-    assert not _errors(page)
+    assert not E.errors(page)
 
 
 def test_api_detect_with_gradio_client(url, tmp_path):

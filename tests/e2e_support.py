@@ -1,0 +1,79 @@
+"""Shared pieces of the browser tests (tests/test_*e2e*.py): the app on 127.0.0.1 and a headless Chromium page.
+
+A browser test file sets `pytestmark = e2e_support.needs_chromium` and makes its module-scoped fixtures with
+`yield from serve(tmp_path_factory)` (the app's URL) and `yield from browse(url)` (a page).
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+needs_chromium = pytest.mark.skipif(not os.path.isfile(CHROMIUM),
+                                    reason=f"Chromium not found at {CHROMIUM} (install it: apt-get install -y chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def checkpoints(tmp_path_factory) -> str:
+    """checkpoints/ when it holds a detector, else random-init tiny ones (same architecture family)."""
+    from app.models import ModelRegistry
+
+    ckdir = os.path.join(ROOT, "checkpoints")
+    if os.path.isdir(ckdir) and ModelRegistry(ckdir, "cpu").names("detection"):
+        return ckdir
+    import fpn
+
+    ckdir = str(tmp_path_factory.mktemp("ck"))
+    torch.manual_seed(0)
+    for variant in ("fpn", "c5"):
+        m = fpn.build_detector(variant, "resnet18", num_classes=4, min_size=320, max_size=400, box_score_thresh=0.0,
+                               class_names=["__background__", "a", "b", "c"])
+        fpn.save_checkpoint(m, os.path.join(ckdir, f"{variant}_r18_random"), {"metrics": {"bbox": {"AP": 0.0}}})
+    return ckdir
+
+
+def serve(tmp_path_factory):
+    """Launch the app on a free 127.0.0.1 port; yields its URL, closes it after."""
+    from app.server import create_app, launch_options
+
+    demo, explorer = create_app(checkpoints(tmp_path_factory), "cpu")
+    port = free_port()
+    demo.queue().launch(**launch_options(explorer, "127.0.0.1", port, False, 20.0), prevent_thread_lock=True,
+                        quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def browse(url: str, width: int = 1400, height: int = 1000):
+    """A headless Chromium page on `url` (yields the page, closes the browser after)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": width, "height": height})
+        pg.set_default_timeout(60_000)
+        pg.goto(url)
+        yield pg
+        browser.close()
+
+
+def errors(page) -> list[str]:
+    """Texts of the error toasts on the page."""
+    toasts = page.locator("[data-testid='toast-body']")
+    return [t for t in toasts.all_inner_texts() if "error" in t.lower()]
+
+
+def wait_image(page, elem_id: str) -> None:
+    page.locator(f"#{elem_id} img").first.wait_for(state="visible")
