@@ -21,9 +21,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import fpn  # noqa: E402
-from fpn.torchvision_interop import (find_coco_weights, randomize_for_comparison,  # noqa: E402
+import fpn
+from fpn.torchvision_interop import (find_coco_weights, randomize_for_comparison,
                                      torchvision_reference)
 
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg"]

@@ -12,8 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fpn.checkpoint import load_checkpoint, read_metadata, save_checkpoint  # noqa: E402
+from fpn.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
