@@ -3,27 +3,22 @@
 A model checkpoint ``CK`` is two files:
     ``CK.safetensors``  the weights (optionally stored as fp16, loaded back as fp32); with ``max_shard_mb`` a large
                         model is split the safetensors way instead: ``CK-00001-of-0000N.safetensors`` ... plus
-                        ``CK.safetensors.index.json`` ({"weight_map": {tensor name: shard file}}); a tensor larger
-                        than a shard is stored in row blocks named ``NAME::partIofN`` and joined on load;
+                        ``CK.safetensors.index.json`` (the layout: fpn.checkpoint_shards);
     ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``, class names included),
                         "training" {...}, "metrics" {...}, ...}.
 ``load_checkpoint(CK)`` rebuilds the architecture from the JSON alone and loads the weights.
-
-Training state for ``--resume`` (weights, optimizer, scheduler, step, epoch, RNG states, sampler position) is
-one ``torch.save`` file of tensors and plain Python values, read back with ``torch.load(weights_only=True)``.
 All writes go to a temporary file first and are moved into place with ``os.replace``.
+(The training state for ``--resume`` is fpn.training.state.)
 """
 from __future__ import annotations
 
 import json
 import os
-import random
-import re
 from typing import Any
 
-import numpy as np
 import torch
 
+from .checkpoint_shards import index_path, join_parts, shard_files, shard_index, shard_names, split_shards
 from .tasks import TASKS, build_model, task_of
 
 FORMAT_VERSION = 1
@@ -48,16 +43,12 @@ def checkpoint_files(path: str) -> list[str]:
     """Every file of checkpoint ``CK`` that exists: ``CK.json``, and ``CK.safetensors`` or the shard index + shards."""
     weights_path, meta_path = checkpoint_paths(path)
     files = [f for f in (meta_path, weights_path) if os.path.isfile(f)]
-    index_path = weights_path + ".index.json"
-    if not os.path.isfile(weights_path) and os.path.isfile(index_path):
-        files.append(index_path)
+    if not os.path.isfile(weights_path) and os.path.isfile(index_path(weights_path)):
+        files.append(index_path(weights_path))
         try:
-            with open(index_path) as f:
-                names = dict.fromkeys(json.load(f)["weight_map"].values())
-        except (json.JSONDecodeError, KeyError, TypeError, OSError):
-            names = {}
-        folder = os.path.dirname(weights_path)
-        files += [p for p in (os.path.join(folder, n) for n in names) if os.path.isfile(p)]
+            files += [p for p in shard_files(weights_path) if os.path.isfile(p)]
+        except (ValueError, OSError):
+            pass  # a broken index still names its own file, for deletion or copying
     return files
 
 
@@ -67,7 +58,7 @@ def is_checkpoint(meta_path: str) -> bool:
     weights_path, own_meta = checkpoint_paths(meta_path)
     if os.path.abspath(own_meta) != os.path.abspath(meta_path):
         return False
-    return os.path.isfile(weights_path) or os.path.isfile(weights_path + ".index.json")
+    return os.path.isfile(weights_path) or os.path.isfile(index_path(weights_path))
 
 
 def find_checkpoints(folder: str, max_depth: int = 3) -> list[str]:
@@ -137,74 +128,20 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
     weights_path, meta_path = checkpoint_paths(path)
     os.makedirs(os.path.dirname(os.path.abspath(weights_path)), exist_ok=True)
     header = {"format": "fpn-explorer", "task": task}
-    shards = _split(tensors, max_shard_mb)
-    index_path = weights_path + ".index.json"
-    stem = weights_path[: -len(".safetensors")]
+    shards = split_shards(tensors, max_shard_mb)
+    index = index_path(weights_path)
     if len(shards) == 1:
         _atomic_write_bytes(weights_path, st_save(tensors, metadata=header))
-        _remove_if_exists(index_path)
+        _remove_if_exists(index)
     else:
-        weight_map = {}
-        for i, shard in enumerate(shards, 1):
-            name = f"{os.path.basename(stem)}-{i:05d}-of-{len(shards):05d}.safetensors"
+        names = shard_names(weights_path, len(shards))
+        for name, shard in zip(names, shards):
             _atomic_write_bytes(os.path.join(os.path.dirname(weights_path), name), st_save(shard, metadata=header))
-            weight_map.update({k: name for k in shard})
-        total = sum(v.numel() * v.element_size() for v in tensors.values())
-        index = {"metadata": {"total_size": total}, "weight_map": weight_map}
-        _atomic_write_bytes(index_path, json.dumps(index, indent=1).encode("utf-8"))
+        _atomic_write_bytes(index, json.dumps(shard_index(shards, names), indent=1).encode("utf-8"))
         _remove_if_exists(weights_path)  # an older single-file save of the same name would shadow the shards
-        weights_path = index_path
+        weights_path = index
     _atomic_write_bytes(meta_path, meta_text.encode("utf-8"))
     return weights_path, meta_path
-
-
-_PART = re.compile(r"^(?P<key>.+)::part(?P<i>\d+)of(?P<n>\d+)$")
-
-
-def _split(tensors: dict[str, torch.Tensor], max_shard_mb: float | None) -> list[dict[str, torch.Tensor]]:
-    """Greedy split into shards of at most max_shard_mb MiB. A tensor larger than a shard is cut along its first
-    dimension into pieces named ``KEY::partIofN`` (0-based I), joined again by ``_join_parts`` on load."""
-    if not max_shard_mb:
-        return [tensors]
-    limit = max_shard_mb * 2 ** 20 - 64 * 1024  # room for the safetensors header
-    pieces: dict[str, torch.Tensor] = {}
-    for k, v in tensors.items():
-        nbytes = v.numel() * v.element_size()
-        if nbytes <= limit or v.dim() == 0 or v.shape[0] < 2:
-            pieces[k] = v
-            continue
-        rows = max(1, int(limit // (nbytes / v.shape[0])))
-        chunks = v.split(rows)
-        pieces.update({f"{k}::part{i}of{len(chunks)}": c.contiguous() for i, c in enumerate(chunks)})
-    shards: list[dict[str, torch.Tensor]] = [{}]
-    size = 0
-    for k, v in pieces.items():
-        nbytes = v.numel() * v.element_size()
-        if shards[-1] and size + nbytes > limit:
-            shards.append({})
-            size = 0
-        shards[-1][k] = v
-        size += nbytes
-    return shards
-
-
-def _join_parts(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Undo the cutting of oversized tensors done by ``_split``."""
-    parts: dict[str, dict[int, torch.Tensor]] = {}
-    counts: dict[str, int] = {}
-    out = {}
-    for k, v in state.items():
-        m = _PART.match(k)
-        if m is None:
-            out[k] = v
-            continue
-        parts.setdefault(m["key"], {})[int(m["i"])] = v
-        counts[m["key"]] = int(m["n"])
-    for key, got in parts.items():
-        if sorted(got) != list(range(counts[key])):
-            raise CheckpointError(f"tensor {key} is incomplete: parts {sorted(got)} of {counts[key]}")
-        out[key] = torch.cat([got[i] for i in range(counts[key])])
-    return out
 
 
 def _remove_if_exists(path: str) -> None:
@@ -239,15 +176,11 @@ def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     files = [weights_path]
-    index_path = weights_path + ".index.json"
-    if not os.path.isfile(weights_path) and os.path.isfile(index_path):
+    if not os.path.isfile(weights_path) and os.path.isfile(index_path(weights_path)):
         try:
-            with open(index_path) as f:
-                weight_map = json.load(f)["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{index_path} is not a safetensors shard index: {e}") from e
-        folder = os.path.dirname(weights_path)
-        files = [os.path.join(folder, name) for name in dict.fromkeys(weight_map.values())]
+            files = shard_files(weights_path)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from e
     state: dict[str, torch.Tensor] = {}
     for file in files:
         if not os.path.isfile(file):
@@ -256,7 +189,10 @@ def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
             state.update(load_file(file, device="cpu"))
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{file} is not a readable safetensors file: {e}") from e
-    return _join_parts(state)
+    try:
+        return join_parts(state)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from e
 
 
 def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "") -> None:
@@ -309,56 +245,3 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> torc
         raise CheckpointError(f"{checkpoint_paths(path)[1]}: cannot build a {task} model from its config: {e}") from e
     load_state_dict_checked(model, state, weights_path)
     return model.to(map_location).eval()
-
-
-# ------------------------------------------------------------------------------------------- training state
-def capture_rng_state() -> dict[str, Any]:
-    """RNG states of python, numpy, torch (and CUDA) as tensors and plain values (weights_only-loadable)."""
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        "python": {"version": int(py[0]), "state": torch.tensor(py[1], dtype=torch.int64),
-                   "gauss": py[2]},
-        "numpy": {"name": str(np_state[0]), "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_training_state(path: str, state: dict[str, Any]) -> str:
-    """Atomically ``torch.save`` a dict of tensors and plain values (model/optimizer/scheduler state dicts,
-    step, epoch, RNG states from :func:`capture_rng_state`, ...)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def load_training_state(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a file written by :func:`save_training_state` without executing code (``weights_only=True``)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"training state not found: {path}")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises several types for corrupt / unsafe files
-        raise CheckpointError(f"cannot read training state {path}: {e}") from e
-    if not isinstance(state, dict) or "step" not in state:
-        raise CheckpointError(f"{path} is not a training state file (no 'step')")
-    return state

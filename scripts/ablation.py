@@ -26,9 +26,6 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 # Paper numbers (NOTES.md).  Table 1: AR100, AR1k, AR_s, AR_m, AR_l.  Table 3: AP50, AP, AP_s, AP_m, AP_l.
 TABLE1 = {
     "c4": ("(a)", "baseline on conv4", "C4", (36.1, 48.3, 32.0, 58.7, 62.2)),
@@ -164,12 +161,12 @@ def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, e
             model_overrides: dict | None = None, task: str = "detection") -> dict:
     """Train (unless a final checkpoint exists) and evaluate one row; returns its metrics."""
     import torch
-    from train import load_config
 
     from fpn.checkpoint import checkpoint_paths, load_checkpoint
     from fpn.data.coco import CocoDetection, find_coco_split
-    from fpn.engine import FINAL_NAME, train
     from fpn.evaluation import evaluate_model, write_report
+    from fpn.training import FINAL_NAME, train
+    from fpn.training.cli import load_config
 
     cfg = load_config(train_args + ["--out", out_dir, "--task", task, "--no-final-eval"])
     if model_overrides:

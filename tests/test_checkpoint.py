@@ -1,4 +1,5 @@
-"""Checkpoints: safetensors + JSON round trip, fp16 storage, clear errors, training state with RNG."""
+"""Checkpoints: safetensors + JSON round trip, fp16 storage, sharded weights, clear errors; the training state
+(fpn.training.state) with RNG."""
 from __future__ import annotations
 
 import json
@@ -13,15 +14,14 @@ from toy_coco import read_json
 import fpn
 from fpn.checkpoint import (
     CheckpointError,
-    capture_rng_state,
+    checkpoint_files,
     checkpoint_paths,
     load_checkpoint,
-    load_training_state,
     read_metadata,
-    restore_rng_state,
     save_checkpoint,
-    save_training_state,
 )
+from fpn.checkpoint_shards import join_parts, split_shards
+from fpn.training.state import capture_rng_state, load_training_state, restore_rng_state, save_training_state
 
 SMALL = {"min_size": 64, "max_size": 64, "pyramid_channels": 32, "representation_size": 64}
 
@@ -97,16 +97,41 @@ def test_sharded_weights(model, tmp_path):
     assert index.endswith("model.safetensors.index.json") and not os.path.exists(ck + ".safetensors")
     shards = sorted(f for f in os.listdir(tmp_path) if f.startswith("model-") and f.endswith(".safetensors"))
     assert len(shards) >= 3 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
-    weight_map = read_json(index)["weight_map"]
+    index_json = read_json(index)
+    weight_map = index_json["weight_map"]
     assert sorted(set(weight_map.values())) == shards
+    assert index_json["metadata"]["total_size"] == sum(v.numel() * v.element_size() for v in model.state_dict().values())
     assert all(os.path.getsize(tmp_path / f) <= 2 * 2 ** 20 for f in shards)
     # tensors larger than a shard (layer4's 3x3 convs: 9 MiB) are stored in pieces and joined on load
     assert any("::part0of" in k for k in weight_map)
+    assert sorted(checkpoint_files(ck)) == sorted([ck + ".json", index] + [str(tmp_path / f) for f in shards])
     for name in (ck, index, ck + ".json"):
         _same_state(model, load_checkpoint(name))
     os.remove(tmp_path / shards[-1])
     with pytest.raises(FileNotFoundError, match=shards[-1]):
         load_checkpoint(ck)
+    _write_json(index, {"weights": "no weight_map"})
+    with pytest.raises(CheckpointError, match="not a safetensors shard index"):
+        load_checkpoint(ck)
+    assert sorted(checkpoint_files(ck)) == sorted([ck + ".json", index])  # the broken index is still listed
+
+
+def test_shards_split_and_join():
+    """Row blocks of a tensor larger than a shard are joined in order; a missing block is an error, not a short
+    tensor."""
+    big, small = torch.arange(40 * 2 ** 14, dtype=torch.float32).reshape(40, -1), torch.ones(3)  # 2.5 MiB, 12 B
+    shards = split_shards({"big": big, "small": small, "scalar": torch.tensor(1.0)}, max_shard_mb=1)
+    pieces = {k: v for shard in shards for k, v in shard.items()}
+    # a shard holds 1 MiB - 64 KiB of tensors: 15 rows of 64 KiB; the small tensors follow the last block
+    assert [list(shard) for shard in shards] == [["big::part0of3"], ["big::part1of3"],
+                                                 ["big::part2of3", "small", "scalar"]]
+    assert all(sum(v.numel() * v.element_size() for v in shard.values()) <= 2 ** 20 for shard in shards)
+    joined = join_parts(pieces)
+    assert joined.keys() == {"big", "small", "scalar"} and torch.equal(joined["big"], big)
+    assert split_shards({"big": big}, None) == [{"big": big}]
+    del pieces["big::part1of3"]
+    with pytest.raises(ValueError, match=r"tensor big is incomplete: parts \[0, 2\] of 3"):
+        join_parts(pieces)
 
 
 def test_errors(model, tmp_path):
@@ -193,7 +218,7 @@ def test_training_state_refuses_code(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"step": 1, "x": Evil()}, path)
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="cannot read training state"):
         load_training_state(str(path))
 
 

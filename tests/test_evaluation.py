@@ -1,4 +1,5 @@
-"""COCO evaluation: ground truth given as predictions scores AP 100 / AR 100; the CLI writes the JSON and PNGs."""
+"""COCO evaluation: ground truth given as predictions scores AP 100 / AR 100; both models are predicted through their
+`predict`; the CLI writes the JSON and PNGs."""
 from __future__ import annotations
 
 import os
@@ -17,8 +18,10 @@ from fpn.evaluation import (
     SEGM_PROPOSAL_KEYS,
     compute_metrics,
     evaluate_model,
+    predict_dataset,
     write_report,
 )
+from fpn.mask_proposals import build_mask_proposer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -74,7 +77,7 @@ def test_empty_predictions(shapes):
     preds = {t["image_id"]: {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
                              "scores": torch.zeros(0)} for _, t in (shapes[i] for i in range(len(shapes)))}
     metrics, _ = compute_metrics(shapes, preds)
-    assert all(v == 0.0 for v in metrics["bbox"].values())
+    assert set(metrics) == {"bbox"} and metrics["bbox"] == {k: 0.0 for k in BBOX_KEYS}
 
 
 class GroundTruthModel(torch.nn.Module):
@@ -96,17 +99,89 @@ class GroundTruthModel(torch.nn.Module):
 
 def test_evaluation_path_with_ground_truth_model(shapes, tmp_path):
     """The same calls scripts/evaluate.py makes: predict every image, COCOeval, JSON + pictures."""
-    metrics, evals = evaluate_model(GroundTruthModel(shapes), shapes, "cpu", progress=False)
+    model = GroundTruthModel(shapes)
+    metrics, evals = evaluate_model(model, shapes, "cpu", progress=False)
     out = write_report(metrics, evals, str(tmp_path / "eval.json"), {"checkpoint": "gt"})
     data = read_json(tmp_path / "eval.json")
+    assert model.calls == 3 and data == out and data["checkpoint"] == "gt"
     assert data["bbox"] == {k: 100.0 for k in BBOX_KEYS}
     assert data["proposals"] == {k: 100.0 for k in PROPOSAL_KEYS}
-    assert data["num_images"] == 3 and data["inference_ms"]["mean"] >= 0 and data["inference_ms"]["median"] >= 0
+    assert data["num_images"] == 3 and data["inference_ms"]["device"] == "cpu"
+    assert 0 <= data["inference_ms"]["mean"] < 1000 and 0 <= data["inference_ms"]["median"] < 1000
+    assert out["pictures"] == {"sizes": "eval_sizes.png", "pr_curves": "eval_pr.png"}
     for name in out["pictures"].values():
         assert os.path.getsize(tmp_path / name) > 1000
-    assert set(out["pictures"]) == {"sizes", "pr_curves"}
 
 
+def _count_predict_calls(model, monkeypatch) -> list[int]:
+    """Route the model's `predict` through a counter (one entry per call: its number of images); its `forward`
+    outside `predict` fails, so a prediction loop that calls the model directly is caught."""
+    calls, predict, forward = [], model.predict, model.forward
+    inside = []
+
+    def counted(images):
+        calls.append(len(images))
+        inside.append(True)
+        try:
+            return predict(images)
+        finally:
+            inside.pop()
+
+    def guarded(*args, **kwargs):
+        assert inside, "called the model directly instead of through predict"
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "predict", counted)
+    monkeypatch.setattr(model, "forward", guarded)
+    return calls
+
+
+def test_predict_dataset_calls_predict_of_detector_and_mask_proposer(shapes, monkeypatch):
+    """Both models go through `predict`; a detector gives detections + ranked box proposals, a mask proposer ranked
+    mask proposals as RLEs of the image."""
+    import fpn
+
+    torch.manual_seed(0)
+    detector = fpn.build_detector("fpn", "resnet18", num_classes=11, min_size=96, max_size=96, pyramid_channels=32,
+                                  representation_size=64)
+    proposer = build_mask_proposer("resnet18", hidden=16, min_size=96, max_size=96, num_proposals=40,
+                                   num_masks_pasted=3)
+    sizes = {shapes[i][1]["image_id"]: tuple(shapes[i][0].shape[-2:]) for i in range(2)}
+    keys = {"detector": {"boxes", "scores", "labels", "proposals", "proposal_scores"},
+            "proposer": {"mask_rles", "mask_scores"}}
+    for name, model in (("detector", detector), ("proposer", proposer)):
+        model.train()  # predict_dataset puts it in eval mode
+        calls = _count_predict_calls(model, monkeypatch)
+        predictions, times = predict_dataset(model, shapes, max_images=2, max_proposals=30, progress=False)
+        assert calls == [1, 1] and len(times) == 2 and not model.training
+        assert set(predictions) == set(sizes)
+        for image_id, p in predictions.items():
+            assert set(p) == keys[name], (name, set(p))
+            scores = p["proposal_scores"] if name == "detector" else p["mask_scores"]
+            assert 0 < len(scores) <= 30 and bool((scores[:-1] >= scores[1:]).all())  # the best first
+            if name == "detector":
+                assert p["proposals"].shape == (len(scores), 4) and p["boxes"].shape == (len(p["labels"]), 4)
+            else:
+                assert len(p["mask_rles"]) == len(scores)
+                assert all(tuple(r["size"]) == sizes[image_id] for r in p["mask_rles"])
+    metrics, _ = compute_metrics(shapes, predictions)  # the proposer's, scored as segment proposals
+    assert set(metrics) == {"segm_proposals"} and set(metrics["segm_proposals"]) == set(SEGM_PROPOSAL_KEYS)
+
+
+def test_mask_proposer_predict_is_eval_forward_in_any_mode(shapes):
+    torch.manual_seed(0)
+    model = build_mask_proposer("resnet18", hidden=16, min_size=96, max_size=96, num_proposals=20,
+                                num_masks_pasted=2).train()
+    image = shapes[0][0]
+    out = model.predict([image])[0]
+    assert model.training  # the mode is restored
+    with torch.no_grad():
+        expected = model.eval()([image])[0]
+    assert set(out) == set(expected) >= {"scores", "regions", "mask_probs"}
+    assert all(torch.equal(out[k], expected[k]) for k in out) and not out["mask_probs"].requires_grad
+
+
+@pytest.mark.slow
 def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     import fpn
     from fpn.checkpoint import save_checkpoint
@@ -123,7 +198,9 @@ def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     assert r.returncode == 0, r.stderr
     data = read_json(out)
     assert set(data["bbox"]) == set(BBOX_KEYS) and set(data["proposals"]) == set(PROPOSAL_KEYS)
-    assert data["num_images"] == 2 and data["variant"] == "fpn"
+    values = list(data["bbox"].values()) + list(data["proposals"].values())
+    assert all(v is None or 0.0 <= v <= 100.0 for v in values), values
+    assert data["num_images"] == 2 and data["variant"] == "fpn" and data["task"] == "detection"
     assert os.path.isfile(tmp_path / "res" / "eval_sizes.png")
     r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "missing"), "--data",
                         data_root, "--json", str(out)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
@@ -148,6 +225,7 @@ def test_mask_proposals_given_as_rles(shapes):
     assert metrics["segm_proposals"]["AR@1000"] == 100.0 and metrics["segm_proposals"]["AR@100"] == 100.0
 
 
+@pytest.mark.slow
 def test_ablation_tables_and_reuse(tmp_path):
     """Two variants under one protocol: Table 1 / Table 3 rows with the paper's numbers; a rerun reuses them."""
     from toy_coco import make_toy_coco

@@ -1,7 +1,9 @@
-"""Training: the tiny-model overfit, exact resume, NaN stop, SIGTERM, torchrun on 2 CPU processes, config."""
+"""Training: the tiny-model overfit, exact resume, NaN stop, SIGTERM, torchrun on 2 CPU processes, config, and
+checkpoint metadata without absolute paths."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -12,27 +14,28 @@ import pytest
 import torch
 from toy_coco import make_toy_coco, read_json
 
-from fpn import engine
-from fpn.checkpoint import load_training_state
-from fpn.engine import (
+from fpn.training import (
     ResumableBatchSampler,
     TrainConfig,
     TrainingDiverged,
     TrainingInterrupted,
     WarmupMultiStep,
+    load_training_state,
     milestones_for,
     train,
 )
+from fpn.training import run as training_run
+from fpn.training.cli import load_config
+from fpn.training.cli import main as train_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 # A detector small enough to train on a CPU in seconds.
 TINY = {"pyramid_channels": 64, "representation_size": 256, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 64,
             "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 300, "rpn_pre_nms_top_n_test": 300,
             "rpn_post_nms_top_n_test": 100}
 TINY_FLAGS = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
-SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # fpn comes from the installed package
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +65,7 @@ def _log(out):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits(toy, tmp_path):
     """Loss falls and box AP on the training images rises well above 0 (about 20 s on one core)."""
     result = train(_cfg(toy, tmp_path, iters=150, steps=[0.8], log_every=10, final_eval=True))
@@ -108,10 +112,10 @@ def test_resume_refuses_other_settings(toy, tmp_path):
 
 
 def _nan_at_step(n):
-    real = engine.build_model
+    real = training_run.build_model
 
-    def build(cfg, *args):
-        model = real(cfg, *args)
+    def build(task, config):
+        model = real(task, config)
         forward, calls = model.forward, [0]
 
         def poisoned(images, targets=None):
@@ -128,19 +132,18 @@ def _nan_at_step(n):
 
 
 def test_nan_loss_stops_cleanly(toy, tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "build_model", _nan_at_step(3))
+    monkeypatch.setattr(training_run, "build_model", _nan_at_step(3))
     with pytest.raises(TrainingDiverged, match=r"step 3 .*loss_classifier=nan"):
         train(_cfg(toy, tmp_path, iters=6, checkpoint_every=2))
     assert load_training_state(str(tmp_path / "resume.pt"))["step"] == 2  # the last good state is intact
     assert not (tmp_path / "model.json").exists()
-    import train as train_script
-
-    monkeypatch.setattr(engine, "build_model", _nan_at_step(1))
-    rc = train_script.main(["--data", toy, "--out", str(tmp_path / "cli"), "--backbone", "resnet18", "--min-size",
+    monkeypatch.setattr(training_run, "build_model", _nan_at_step(1))
+    rc = train_main(["--data", toy, "--out", str(tmp_path / "cli"), "--backbone", "resnet18", "--min-size",
                             "128", "--max-size", "128", "--iters", "3", "--workers", "0", "--quiet", *TINY_FLAGS])
     assert rc == 3
 
 
+@pytest.mark.slow
 def test_sigterm_saves_resume_state_then_resume_finishes(toy, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "scripts/train.py", "--data", toy, "--out", str(out), "--backbone", "resnet18",
@@ -166,6 +169,7 @@ def test_sigterm_saves_resume_state_then_resume_finishes(toy, tmp_path):
     assert read_json(out / "model.json")["training"]["iters"] == step + 2
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(toy, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "scripts/train.py",
@@ -202,26 +206,23 @@ def test_schedule_warmup_steps_and_lr_scaling():
 
 
 def test_yaml_config_and_cli_override(tmp_path):
-    import train as train_script
-
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text("variant: c4\nbackbone: resnet18\ndata: /d\nout: /o\niters: 100\nlr: 0.01\n"
                         "steps: '0.5,0.9'\nmodel: {pyramid_channels: 128}\npretrained-backbone: true\n")
-    cfg = train_script.load_config(["--config", str(cfg_file), "--lr", "0.04", "--set", "box_nms_thresh=0.6",
+    cfg = load_config(["--config", str(cfg_file), "--lr", "0.04", "--set", "box_nms_thresh=0.6",
                                     "--no-hflip"])
     assert cfg.variant == "c4" and cfg.lr == 0.04 and cfg.iters == 100 and cfg.steps == [0.5, 0.9]
     assert cfg.model == {"pyramid_channels": 128, "box_nms_thresh": 0.6}
     assert cfg.backbone_weights == "imagenet" and cfg.hflip == 0.0
     cfg_file.write_text("data: /d\nout: /o\niters: 1\nlearning_rate: 3\n")
     with pytest.raises(SystemExit):
-        train_script.load_config(["--config", str(cfg_file)])
+        load_config(["--config", str(cfg_file)])
     with pytest.raises(SystemExit):
-        train_script.load_config(["--data", "/d", "--out", "/o"])  # neither --iters nor --epochs
+        load_config(["--data", "/d", "--out", "/o"])  # neither --iters nor --epochs
 
 
 def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
     """--task mask_proposals: masks as targets, fpn.mask_proposals.build_mask_proposer, segment AR at the end."""
-    pytest.importorskip("fpn.mask_proposals")
     cfg = _cfg(toy, tmp_path, task="mask_proposals", iters=2, final_eval=True, eval_max_images=2,
                model={"d": 32, "hidden": 64, "mlps": "5x5", "num_proposals": 100})
     result = train(cfg)
@@ -231,3 +232,39 @@ def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
 
     model = load_checkpoint(str(tmp_path / "model"))
     assert read_metadata(str(tmp_path / "model"))["task"] == "mask_proposals" and model.config["d"] == 32
+
+
+def _strings(value):
+    """Every string inside a JSON value (keys included)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_checkpoint_metadata_holds_no_absolute_paths(toy, tmp_path, monkeypatch):
+    """Absolute --data / --out / script paths, typed or given to train(), are written relative to the working
+    directory in model.json."""
+    monkeypatch.chdir(tmp_path)
+    train(_cfg(toy, tmp_path / "api", iters=1, min_size=96, max_size=96, batch_size=1))
+    out = tmp_path / "cli"
+    monkeypatch.setattr(sys, "argv", [os.path.join(ROOT, "scripts", "train.py"), "--data", toy, f"--out={out}",
+                                      "--backbone", "resnet18", "--min-size", "96", "--max-size", "96",
+                                      "--batch-size", "1", "--iters", "1", "--workers", "0", "--no-final-eval",
+                                      "--quiet", *TINY_FLAGS])
+    assert train_main() == 0
+    base = os.path.dirname(str(tmp_path))  # holds the toy data set too
+    for run in ("api", "cli"):
+        with open(tmp_path / run / "model.json") as f:
+            meta = json.load(f)
+        bad = [s for s in _strings(meta) if s.startswith("/") or base in s]
+        assert not bad, (run, bad)
+        training = meta["training"]
+        assert os.path.samefile(training["data"], toy) and os.path.samefile(training["config"]["out"], run)
+        assert training["command"].startswith("python ")
+    assert f"--out={out.name}" in training["command"]

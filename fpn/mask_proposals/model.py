@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
@@ -34,6 +35,7 @@ class MaskProposer(nn.Module):
     Eval:   model(images) -> list of dicts, input-image pixels: "scores" [P], "boxes" [P, 4], "regions" [P, 4],
             "mask_probs" [P, M, M], "levels" [P], "mlps" [P] (0 = 5x5, 1 = 7x7), "masks" Bool [min(P, pasted), H, W]
             (see inference.py; paste.encode_proposals gives RLEs of all P).
+    predict(images): the eval outputs in any mode, without gradients (the method fpn.evaluation calls).
     `trace`, when a dict, receives the internals that fpn.mask_proposals.explore draws.
     """
 
@@ -94,6 +96,18 @@ class MaskProposer(nn.Module):
         if self.training:
             return self.loss(self.scales, dense, self.heads, image_list.image_sizes, targets)
         return self.postprocess(self.scales, dense, self.heads, image_list.image_sizes, original_sizes, trace)
+
+    @torch.no_grad()
+    def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
+        """Eval-mode proposals, whatever the current mode (restored afterwards), as FasterRCNN.predict gives
+        detections: per image the eval dict of the class docstring (input-image pixels); fpn.evaluation scores its
+        "mask_probs" [P, M, M], "regions" [P, 4] and "scores" [P]."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self(images)
+        finally:
+            self.train(was_training)
 
 
 def build_mask_proposer(

@@ -1,0 +1,97 @@
+"""Prediction over a dataset, image by image, and the metrics of those predictions.
+
+Every model evaluated here has ``predict(images) -> list[dict[str, Tensor]]`` (eval mode, no gradients, one dict
+per image, input-image pixels); the keys of its dicts say what it predicts:
+
+    detections      "boxes" [D, 4] (x1, y1, x2, y2), "scores" [D], "labels" [D] int64 (1..K)     FasterRCNN.predict
+    box proposals   "proposals" [P, 4] (x1, y1, x2, y2), "proposal_scores" [P]                    FasterRCNN.predict
+    mask proposals  "mask_probs" [P, M, M] in [0, 1], "regions" [P, 4] (the windows the M x M     MaskProposer.predict
+                    masks cover), "scores" [P]
+
+A dict has "labels" only for detections and "mask_probs" only for mask proposals, so a mask proposer's "boxes" /
+"scores" (mask bounding boxes and proposal scores) are never read as detections.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from ..mask_proposals.paste import encode_proposals
+from .metrics import compute_metrics
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _ranked(scores: torch.Tensor, max_proposals: int) -> torch.Tensor:
+    """Indices [min(P, max_proposals)] of the best-scored proposals, best first."""
+    return torch.argsort(scores.cpu(), descending=True)[:max_proposals]
+
+
+def prediction_of(out: dict[str, torch.Tensor], image_size: tuple[int, int], max_proposals: int = 1000,
+                  mask_threshold: float = 0.5) -> dict[str, Any]:
+    """What :func:`fpn.evaluation.metrics.predictions_to_results` scores, from one dict of ``model.predict``.
+
+    Returns, on the CPU, "boxes" / "scores" / "labels" for detections, "proposals" / "proposal_scores" for box
+    proposals (the best ``max_proposals``, best first) and "mask_rles" (COCO RLEs of the (H, W) = ``image_size``
+    image, masks thresholded at ``mask_threshold``) / "mask_scores" for mask proposals (the best ``max_proposals``).
+    """
+    pred: dict[str, Any] = {}
+    if "labels" in out:
+        pred.update(boxes=out["boxes"].cpu(), scores=out["scores"].cpu(), labels=out["labels"].cpu())
+    if "proposals" in out:
+        order = _ranked(out["proposal_scores"], max_proposals)
+        pred.update(proposals=out["proposals"].cpu()[order], proposal_scores=out["proposal_scores"].cpu()[order])
+    if "mask_probs" in out:
+        # A mask proposer pastes only its best few masks in "masks"; encode all proposals from their windows.
+        order = _ranked(out["scores"], max_proposals)
+        ranked = {"mask_probs": out["mask_probs"].cpu()[order], "regions": out["regions"].cpu()[order]}
+        pred.update(mask_rles=encode_proposals(ranked, image_size, mask_threshold),
+                    mask_scores=out["scores"].cpu()[order])
+    return pred
+
+
+@torch.no_grad()
+def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
+                    max_images: int | None = None, max_proposals: int = 1000,
+                    progress: bool = True) -> tuple[dict[int, dict[str, Any]], list[float]]:
+    """Run ``model.predict`` over ``dataset`` (a :class:`fpn.data.CocoDetection`) one image at a time.
+
+    Returns (predictions by image id, see :func:`prediction_of`; per-image inference times in ms, ``predict`` only).
+    """
+    from tqdm import tqdm
+
+    device = torch.device(device)
+    model.eval()
+    mask_threshold = float(getattr(model, "config", {}).get("mask_threshold", 0.5))
+    n = len(dataset) if not max_images else min(len(dataset), int(max_images))
+    predictions, times = {}, []
+    for i in tqdm(range(n), desc="evaluating", unit="img", disable=not progress):
+        image, target = dataset[i]
+        image = image.to(device)
+        _sync(device)
+        t0 = time.perf_counter()
+        out = model.predict([image])[0]
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        predictions[int(target["image_id"])] = prediction_of(out, tuple(image.shape[-2:]), max_proposals,
+                                                             mask_threshold)
+    return predictions, times
+
+
+def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
+                   max_images: int | None = None, progress: bool = True) -> tuple[dict[str, Any], dict]:
+    """Predict and score: metrics dict (JSON-ready; percent, plus "num_images" and "inference_ms" {"mean",
+    "median", "device"}) + the COCOeval objects by section."""
+    predictions, times = predict_dataset(model, dataset, device, max_images, progress=progress)
+    metrics, evals = compute_metrics(dataset, predictions)
+    metrics["num_images"] = len(predictions)
+    metrics["inference_ms"] = {"mean": round(statistics.fmean(times), 2) if times else None,
+                               "median": round(statistics.median(times), 2) if times else None,
+                               "device": str(device)}
+    return metrics, evals

@@ -1,0 +1,187 @@
+"""Everything one training run holds (data, model, optimizer, schedule, step, logs) and how it is built, resumed
+and saved for ``--resume``."""
+from __future__ import annotations
+
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from fpn.checkpoint import load_state_dict_checked
+from fpn.data.coco import CocoDetection, collate, find_coco_split
+from fpn.tasks import build_model
+
+from .distributed import dist_env, setup_process, teardown
+from .config import REFERENCE_BATCH, RESUME_FILE, TrainConfig, amp_dtype, model_options, total_iters
+from .log import RunLogs
+from .sampling import ResumableBatchSampler, TrainingView, ignore_sigint
+from .schedule import WarmupMultiStep, make_optimizer, make_scheduler, milestones_for
+from .state import capture_rng_state, load_training_state, save_training_state
+
+
+@dataclass
+class Run:
+    """One run's parts.  ``model`` is the bare module (what is saved); ``ddp_model`` the one to call (the same
+    module, or its DistributedDataParallel wrapper).  ``step`` counts optimizer steps done."""
+
+    cfg: TrainConfig
+    rank: int
+    world_size: int
+    device: torch.device
+    dataset: CocoDetection
+    val_dataset: CocoDetection | None
+    sampler: ResumableBatchSampler
+    loader: DataLoader
+    model: torch.nn.Module
+    ddp_model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupMultiStep
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp_dtype: torch.dtype | None
+    total_iters: int
+    lr: float  # for the total batch
+    step: int = 0
+    resume_rng: dict[str, Any] | None = None  # RNG states to restore right before the first step
+    logs: RunLogs | None = None  # rank 0 only
+    losses: dict[str, float] = field(default_factory=dict)  # the last step's loss terms, mean over ranks
+    metrics: dict[str, Any] = field(default_factory=dict)  # the latest validation metrics (percent)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def total_batch(self) -> int:
+        """Images per optimizer step, all processes together."""
+        return self.cfg.batch_size * self.world_size
+
+    @property
+    def resume_path(self) -> str:
+        return os.path.join(self.cfg.out, RESUME_FILE)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings a resumed run must share with the run it continues."""
+        return {"model": self.model.config, "batch_size": self.cfg.batch_size, "world_size": self.world_size,
+                "total_iters": self.total_iters, "seed": self.cfg.seed, "task": self.cfg.task}
+
+    def save_resume(self) -> None:
+        """Write ``resume.pt`` (rank 0 only): everything :meth:`load_resume` needs to continue bit-exactly."""
+        if not self.is_main:
+            return
+        per_epoch = self.sampler.batches_per_epoch
+        save_training_state(self.resume_path, {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "step": self.step,
+            "epoch": self.step // per_epoch,
+            "batch_in_epoch": self.step % per_epoch,
+            "rng": capture_rng_state(),
+            "fingerprint": self.fingerprint(),
+        })
+
+    def load_resume(self) -> None:
+        """Continue from ``resume.pt``: weights, optimizer, scheduler, scaler, step; RNG states kept for later."""
+        out = self.cfg.out
+        if not os.path.isfile(self.resume_path):
+            raise FileNotFoundError(f"--resume: no {RESUME_FILE} in {out} (nothing to resume)")
+        state = load_training_state(self.resume_path)
+        saved, now = state.get("fingerprint", {}), self.fingerprint()
+        diff = [k for k in ("model", "batch_size", "seed", "task") if k in saved and saved[k] != now[k]]
+        if diff:
+            raise ValueError(f"--resume: the run in {out} was started with different settings for {diff}; resume "
+                             f"with the same command (or start a new --out)")
+        if len(state["optimizer"]["param_groups"]) != len(self.optimizer.param_groups):
+            raise ValueError(f"--resume: {self.resume_path} was written by an older version of the trainer (two "
+                             f"parameter groups); start a new --out")
+        load_state_dict_checked(self.model, state["model"], self.resume_path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.resume_rng = state["rng"]
+        if self.is_main:
+            print(f"resuming {out} at step {self.step}/{self.total_iters}", file=sys.stderr)
+
+    def evaluate(self) -> dict[str, Any]:
+        """Validation metrics (percent) of the current weights; {} without a validation split."""
+        from fpn.evaluation import evaluate_model
+
+        if self.val_dataset is None:
+            return {}
+        metrics, _ = evaluate_model(self.model, self.val_dataset, self.device, self.cfg.eval_max_images,
+                                    progress=self.cfg.progress)
+        self.model.train()
+        return metrics
+
+    def close(self) -> None:
+        if self.logs is not None:
+            self.logs.close()
+        teardown(self.world_size)
+
+
+def _datasets(cfg: TrainConfig) -> tuple[CocoDetection, CocoDetection | None]:
+    dataset = CocoDetection(*find_coco_split(cfg.data, "train"), masks=cfg.task == "mask_proposals")
+    if cfg.max_images:
+        dataset.images = dataset.images[: cfg.max_images]
+        dataset.ids = dataset.ids[: cfg.max_images]
+    val = None
+    if cfg.eval_every or cfg.final_eval:
+        try:
+            val = CocoDetection(*find_coco_split(cfg.data, "val"), masks=False)
+        except FileNotFoundError:
+            val = None
+    return dataset, val
+
+
+def setup_run(cfg: TrainConfig) -> Run:
+    """Build (or, with ``cfg.resume``, restore) everything for :func:`fpn.training.train`.
+
+    The order matters for exact resume: the seeds are set right before the model is built, and a resumed run
+    restores its RNG states only after all of this (see ``Run.resume_rng``).
+    """
+    rank, world_size, local_rank = dist_env()
+    device = setup_process(cfg.device, world_size, local_rank)
+    if rank == 0:
+        os.makedirs(cfg.out, exist_ok=True)
+    dataset, val_dataset = _datasets(cfg)
+    sampler = ResumableBatchSampler(len(dataset), cfg.batch_size, cfg.seed, rank, world_size)
+    iters = total_iters(cfg, sampler.batches_per_epoch)
+    lr = cfg.lr * cfg.batch_size * world_size / REFERENCE_BATCH
+
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed % 2 ** 32)
+    model = build_model(cfg.task, model_options(cfg, dataset.num_classes, dataset.class_names)).to(device)
+    if cfg.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, lr, cfg.momentum, cfg.weight_decay)
+    schedule = WarmupMultiStep(min(cfg.warmup_iters, iters), cfg.warmup_factor, milestones_for(cfg.steps, iters),
+                               cfg.gamma)
+    scheduler = make_scheduler(optimizer, schedule)
+    dtype = amp_dtype(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    ddp_model = model
+    if world_size > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    generator = torch.Generator()  # drawing worker seeds from it leaves the global RNG (saved for resume) alone
+    generator.manual_seed(cfg.seed)
+    loader = DataLoader(TrainingView(dataset, cfg.hflip), batch_sampler=sampler, collate_fn=collate,
+                        num_workers=cfg.workers, generator=generator, pin_memory=device.type == "cuda",
+                        worker_init_fn=ignore_sigint)
+    run = Run(cfg, rank, world_size, device, dataset, val_dataset, sampler, loader, model, ddp_model, optimizer,
+              schedule, scheduler, scaler, dtype, iters, lr)
+    if cfg.resume:
+        run.load_resume()
+    if run.is_main:
+        run.logs = RunLogs(cfg.out, run.step if cfg.resume else None)
+    return run

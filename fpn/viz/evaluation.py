@@ -1,0 +1,87 @@
+"""Pictures of COCO evaluation numbers, from plain numbers and arrays (fpn.evaluation.report extracts them from its
+metrics dict and pycocotools' COCOeval): AP / AR bars per object size, and precision-recall curves."""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+SIZE_LABELS = ("small", "medium", "large", "all")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_size_bars(groups: Mapping[str, Sequence[float | None]], path: str, title: str = "",
+                   sizes: Sequence[str] = SIZE_LABELS) -> str:
+    """Grouped bar chart saved as PNG at ``path``; returns ``path``.
+
+    groups: bar series name (e.g. "box AP") -> one value in percent per entry of ``sizes`` (None: no ground truth of
+        that size, drawn as an empty bar labelled "n/a").
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(len(groups), 1)
+    for j, (name, vals) in enumerate(groups.items()):
+        xs = np.arange(len(sizes)) + (j - (len(groups) - 1) / 2) * width
+        v = [0.0 if x is None else x for x in vals]
+        bars = ax.bar(xs, v, width, label=name)
+        for rect, val in zip(bars, vals):
+            ax.annotate("n/a" if val is None else f"{val:.1f}", (rect.get_x() + rect.get_width() / 2,
+                        rect.get_height()), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(len(sizes)), list(sizes))
+    ax.set_ylabel("percent")
+    ax.set_ylim(0, 105)
+    ax.set_title(title or "COCO metrics by object size")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_pr_curves(precision: np.ndarray, recall: np.ndarray, iou_thresholds: np.ndarray,
+                   area_labels: Sequence[str], path: str, title: str = "") -> str:
+    """Precision-recall curves saved as PNG at ``path``; returns ``path``.
+
+    precision: [T, R, K, A] precision at each IoU threshold, recall threshold, class and area range (-1 where
+        undefined: COCOeval's ``eval["precision"]`` at one detection limit). recall: [R] recall thresholds in [0, 1].
+    iou_thresholds: [T]. area_labels: [A] names of the area ranges, the first one covering every size.
+    Left: curves at IoU 0.5, 0.75 and the mean over all T (area 0); right: the mean curve per area range.
+    Curves are means over classes (and IoU thresholds) of the defined values.
+    """
+    plt = _pyplot()
+
+    def curve(t_idx, a_idx):
+        s = precision[t_idx][:, :, :, a_idx] if isinstance(t_idx, slice) else precision[t_idx][None, :, :, a_idx]
+        s = np.where(s > -1, s, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (no ground truth) stay NaN
+            return np.nanmean(s, axis=(0, 2))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label, t in (("IoU 0.50", int(np.argmin(abs(iou_thresholds - 0.5)))),
+                     ("IoU 0.75", int(np.argmin(abs(iou_thresholds - 0.75)))), ("IoU 0.50:0.95", slice(None))):
+        axes[0].plot(recall, curve(t, 0), label=label)
+    for a, name in enumerate(area_labels):
+        axes[1].plot(recall, curve(slice(None), a), label=name)
+    for ax, sub in zip(axes, ("by IoU threshold (all sizes)", "by object size (IoU 0.50:0.95)")):
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.set_title(sub)
+    fig.suptitle(title or "precision-recall")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
