@@ -235,3 +235,24 @@ def test_class_names_of_older_checkpoints_move_into_the_config(model, tmp_path):
         fpn.build_detector("fpn", "resnet18", num_classes=3, class_names=["w", "x", "y", "z"])
     assert fpn.build_detector("fpn", "resnet18", num_classes=3, class_names=["x", "y"]).config["class_names"] == [
         "__background__", "x", "y"]
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_bundled_checkpoints_hold_no_absolute_paths():
+    """Metadata travels with the checkpoint: a path of the machine that trained it means nothing elsewhere."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
+    stems = fpn.find_checkpoints(folder)
+    assert stems, f"no bundled checkpoint in {folder}"
+    for stem in stems:
+        bad = [s for s in _strings(fpn.read_metadata(stem)) if s.startswith("/") or " /" in s or "\\" in s]
+        assert not bad, f"{stem}.json holds machine paths: {bad}"
