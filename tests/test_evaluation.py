@@ -250,6 +250,20 @@ def test_ablation_tables_and_reuse(tmp_path):
     md = (out / "tables.md").read_text()
     assert "| (c) | FPN (`fpn`) | {P_k} |" in md and "(44.0)" in md and "(56.3)" in md  # Table 1, paper's FPN row
     assert "| (b) | baseline on conv5 (`c5`) |" in md and "(51.7)" in md  # Table 3, paper's C5 row
+    assert "share features" in md and "the paper's Table 1 trains the RPN alone" in md  # each table's protocol
     results = read_json(out / "results.json")["detection"]
     assert set(results) == {"fpn", "c5"} and set(results["fpn"]["proposals"]) == set(PROPOSAL_KEYS)
     assert os.path.isfile(out / "ablation.png")
+    # Table 1 from RPNs trained alone (the paper's protocol): one more run per variant, task "rpn"
+    try:
+        torch.set_num_threads(1)
+        assert ablation.main(argv + ["--table1", "rpn"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert read_json(out / "fpn_rpn" / "model.json")["task"] == "rpn"
+    md = (out / "tables.md").read_text()
+    assert "each RPN trained alone" in md
+    saved = read_json(out / "results.json")
+    assert set(saved["rpn"]) == {"fpn", "c5"} and set(saved["rpn"]["fpn"]["proposals"]) == set(PROPOSAL_KEYS)
+    row = next(line for line in md.splitlines() if line.startswith("| (c) | FPN (`fpn`) | {P_k} |"))
+    assert row.split(" | ")[3] == ablation._cell(saved["rpn"]["fpn"]["proposals"]["AR@100"], 44.0)

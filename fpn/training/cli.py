@@ -24,6 +24,8 @@ import os
 import sys
 from dataclasses import fields
 
+from fpn.tasks import TASKS
+
 from .config import TrainConfig, TrainingDiverged, TrainingInterrupted
 from .loop import train
 from .metadata import command_line
@@ -53,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter, argument_default=S)
     p.add_argument("--config", help="YAML file of settings (flags given here override it)")
     g = p.add_argument_group("model")
-    g.add_argument("--task", choices=["detection", "mask_proposals"])
+    g.add_argument("--task", choices=list(TASKS),
+                   help="detection (Faster R-CNN), rpn (the RPN alone: Table 1's protocol, evaluated for proposal "
+                        "AR) or mask_proposals (Sec. 6)")
     g.add_argument("--variant", help="fpn, bottom_up, no_lateral, p2_only, c4 or c5 (fpn.VARIANTS)")
     g.add_argument("--backbone", help="resnet18 / resnet34 / resnet50 / resnet101")
     g.add_argument("--pretrained-backbone", action="store_const", const="imagenet", dest="backbone_weights",
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="horizontal-flip probability (default 0.5)")
     g.add_argument("--no-hflip", action="store_const", const=0.0, dest="hflip")
     g.add_argument("--workers", type=int, help="DataLoader worker processes")
-    g = p.add_argument_group("schedule (the paper's recipe)")
+    g = p.add_argument_group("schedule (the paper's recipe: SGD, lr 0.02 per 16 images, one x0.1 drop at 3/4 of the run)")
     g.add_argument("--epochs", type=float)
     g.add_argument("--iters", type=int, help="optimizer steps (overrides --epochs)")
     g.add_argument("--batch-size", type=int, help="images per process per step")
@@ -79,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--momentum", type=float)
     g.add_argument("--weight-decay", type=float)
     g.add_argument("--warmup-iters", type=int)
-    g.add_argument("--steps", type=_parse_steps, help="lr x gamma at these steps (<=1: fractions of the run)")
+    g.add_argument("--steps", type=_parse_steps, help="lr x gamma at these steps (<=1: fractions of the run; default 0.75, the paper's; "
+                   "Detectron's 1x schedule: 0.667,0.889)")
     g.add_argument("--gamma", type=float)
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
     g = p.add_argument_group("hardware")
