@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: app test test-all venv benchmark screenshots clean-venv
+.PHONY: app test test-all venv benchmark screenshots weights clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,9 +27,15 @@ test-all: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py $(ARGS)
 
-# Refresh docs/screenshots/*.png (the README's pictures): the browser test, saving its screenshots there.
+# Refresh docs/screenshots/*.png (the README's pictures): the browser tests that walk the views, saving there.
 screenshots: $(STAMP)
-	FPN_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/test_app_e2e.py -k test_upload_and_every_view $(ARGS)
+	FPN_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/test_app_e2e.py tests/test_app_e2e_insight.py \
+		tests/test_app_e2e_why.py -k "test_upload_and_every_view or test_sweep_an_object or test_click_a_detection" $(ARGS)
+
+# torchvision's COCO R50-FPN weights (160 MB, sha256-checked) into torch's hub cache: the app's COCO model.
+# ARGS="imagenet resnet50" fetches an ImageNet backbone instead; ARGS="--url URL" downloads from a mirror.
+weights: $(STAMP)
+	$(PY) scripts/download_weights.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,5 +1,6 @@
 """Example images available offline: real photos shipped inside scikit-image's and matplotlib's packages, and images
-of the bundled dataset (PyramidShapes, COCO JSON) with their ground truth when it has been generated."""
+of the bundled dataset (PyramidShapes, COCO JSON) with their ground truth when it has been generated; small
+thumbnails of all of them for the page's gallery."""
 from __future__ import annotations
 
 import os
@@ -7,13 +8,15 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import torch
+from PIL import Image
 
-from .images import file_sha1
+from .images import ImageError, file_sha1, load_image
 
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg")
 # data/ holds a generated dataset when there is one (scripts/make_dataset.py); examples/ ships six held-out
 # PyramidShapes images (seed 1, never used for training) so a fresh clone has ground-truth examples too.
 DATASET_DIRS = ("data/pyramid_shapes", "examples/pyramid_shapes")
+THUMBNAIL_PX = 128  # longest side of a gallery thumbnail
 
 
 @dataclass
@@ -25,6 +28,13 @@ class Example:
     kind: str  # "photo" or "dataset"
     gt: Optional[dict] = None
     class_names: Optional[list[str]] = None
+
+    @property
+    def caption(self) -> str:
+        """Its label under a thumbnail, short enough to fit: "astronaut" (photo) or "17 objects" (with ground truth)."""
+        if self.kind == "photo":
+            return self.name.removeprefix("photo: ")
+        return f"{len(self.gt['labels']) if self.gt else 0} objects"
 
 
 def photo_examples() -> list[Example]:
@@ -84,9 +94,22 @@ class ExampleLibrary:
             for ex in dataset_examples(root, limit=limit):
                 self.examples[ex.name] = ex
         self._by_hash: Optional[dict[str, Example]] = None
+        self._thumbnails: dict[str, Image.Image] = {}
 
-    def names(self) -> list[str]:
-        return list(self.examples)
+    def names(self, kind: Optional[str] = None) -> list[str]:
+        """Names of all examples, or of one kind ("photo" or "dataset")."""
+        return [n for n, e in self.examples.items() if kind is None or e.kind == kind]
+
+    def thumbnail(self, name: str) -> Image.Image:
+        """An RGB thumbnail of the example, at most THUMBNAIL_PX a side; made once."""
+        if name not in self._thumbnails:
+            try:
+                im = Image.fromarray(load_image(self.path(name)).array)
+            except (ImageError, OSError):  # a damaged package file: a grey square, its caption still shows
+                im = Image.new("RGB", (THUMBNAIL_PX, THUMBNAIL_PX), (200, 200, 200))
+            im.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+            self._thumbnails[name] = im
+        return self._thumbnails[name]
 
     def path(self, name: str) -> str:
         if name not in self.examples:

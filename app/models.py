@@ -1,18 +1,25 @@
 """Model registry: every checkpoint under a folder (found by its JSON metadata, loaded with fpn.load_checkpoint) and
-torchvision's COCO Faster R-CNN R50-FPN when its weights file is present. Models load lazily and stay cached."""
+torchvision's COCO Faster R-CNN R50-FPN, always offered: its weights are downloaded (fpn.coco_weights) the first time
+it is picked. Models load lazily and stay cached."""
 from __future__ import annotations
 
 import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
 import fpn
 
-TORCHVISION_COCO = "torchvision COCO R50-FPN"
+from .errors import AppError
+
+TORCHVISION_COCO = "torchvision COCO R50-FPN (91 classes)"
+COCO_MEGABYTES = 160  # size of torchvision's COCO_V1 file, for the notes
+
+#: The views' progress callback: (fraction 0..1, text).
+Progress = Optional[Callable[[float, str], None]]
 
 
 @dataclass
@@ -25,6 +32,11 @@ class ModelEntry:
     task: str  # "detection" | "mask_proposals"
     path: str
     metadata: dict = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        """Its weights are on disk (False only for torchvision's COCO model before its download)."""
+        return self.kind != "torchvision" or os.path.isfile(self.path)
 
     @property
     def config(self) -> dict:
@@ -56,16 +68,20 @@ class ModelEntry:
 
 class ModelRegistry:
     """Args: checkpoint_dir: folder searched (recursively, 3 levels) for CK.json + CK.safetensors pairs;
-    device: "auto" | "cpu" | "cuda"; max_loaded: models kept in memory (least recently used dropped)."""
+    device: "auto" | "cpu" | "cuda"; max_loaded: models kept in memory (least recently used dropped);
+    coco_url: where the COCO weights are downloaded from (default: torchvision's URL, or $FPN_WEIGHTS_MIRROR's)."""
 
-    def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6) -> None:
+    def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6,
+                 coco_url: Optional[str] = None) -> None:
         self.checkpoint_dir = checkpoint_dir
         self.device = fpn.resolve_device(device)
         self.max_loaded = max_loaded
+        self.coco_url = coco_url
         self.entries: dict[str, ModelEntry] = {}
         self.notes: list[str] = []
         self._loaded: "OrderedDict[str, torch.nn.Module]" = OrderedDict()
         self._lock = threading.Lock()
+        self._download_lock = threading.Lock()  # one download at a time; other models keep loading meanwhile
         self.scan()
 
     def scan(self) -> None:
@@ -81,15 +97,14 @@ class ModelRegistry:
             name = os.path.relpath(stem, self.checkpoint_dir).replace(os.sep, "/")
             self.entries[name] = ModelEntry(name, "checkpoint", meta.get("task", "detection"), stem, meta)
         coco = self._find_coco()
-        if coco is not None:
-            self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection", coco,
-                                                        _coco_metadata())
-        else:
+        self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection",
+                                                    coco or str(fpn.hub_dir() / fpn.COCO_FILENAME), _coco_metadata())
+        if coco is None:
             self.notes.append(
-                f"torchvision's COCO R50-FPN is not listed: its weights file {fpn.COCO_FILENAME} was not found. To add "
-                f"it, download https://download.pytorch.org/models/{fpn.COCO_FILENAME} into {self.checkpoint_dir}/ "
-                f"(or {os.path.join(torch.hub.get_dir(), 'checkpoints')}/) and restart the app.")
-        if not any(e.task == "detection" for e in self.entries.values()):
+                f"{TORCHVISION_COCO}: picking it the first time downloads its weights ({fpn.COCO_FILENAME}, "
+                f"{COCO_MEGABYTES} MB) into {fpn.hub_dir()}/ (or beforehand: `make weights`). Offline, put the file "
+                f"there or in {self.checkpoint_dir}/.")
+        if not any(e.task == "detection" and e.ready for e in self.entries.values()):
             self.notes.append(f"No detection checkpoint found in {self.checkpoint_dir}/: train one with "
                               "scripts/train.py (it writes CK.json + CK.safetensors) or pass --checkpoints DIR.")
 
@@ -100,15 +115,17 @@ class ModelRegistry:
         found = fpn.find_coco_weights()
         return str(found) if found is not None else None
 
-    def names(self, task: Optional[str] = "detection") -> list[str]:
-        """Model names, the full FPN first, then the paper's other variants in Table order, then by name."""
+    def names(self, task: Optional[str] = "detection", downloadable: bool = False) -> list[str]:
+        """Model names, the full FPN first, then the paper's other variants in Table order, then by name. Only models
+        whose weights are on disk, unless `downloadable` (the model picker: COCO is downloaded when picked)."""
         order = list(fpn.VARIANTS)
 
         def rank(name: str) -> tuple:
             v = self.entries[name].config.get("variant")
             return (order.index(v) if v in order else len(order), name)
 
-        return sorted((n for n, e in self.entries.items() if task is None or e.task == task), key=rank)
+        return sorted((n for n, e in self.entries.items() if (task is None or e.task == task)
+                       and (downloadable or e.ready)), key=rank)
 
     def entry(self, name: str) -> ModelEntry:
         if name not in self.entries:
@@ -116,9 +133,13 @@ class ModelRegistry:
             raise KeyError(f"Unknown model {name!r}. Available: {known}")
         return self.entries[name]
 
-    def get(self, name: str) -> torch.nn.Module:
-        """The model (eval mode, on self.device), loaded on first use."""
+    def get(self, name: str, progress: Progress = None) -> torch.nn.Module:
+        """The model (eval mode, on self.device), loaded on first use; COCO's weights are downloaded first when
+        missing, reporting progress(fraction, text). A failed download raises AppError (its message says why and
+        where to put the file by hand)."""
         entry = self.entry(name)
+        if not entry.ready:
+            self._download(entry, progress)
         with self._lock:
             if name in self._loaded:
                 self._loaded.move_to_end(name)
@@ -131,10 +152,28 @@ class ModelRegistry:
 
     def _load(self, entry: ModelEntry) -> torch.nn.Module:
         if entry.kind == "torchvision":
-            model = fpn.from_torchvision(entry.path, class_names=entry.config["class_names"])
+            try:
+                model = fpn.from_torchvision(entry.path, class_names=entry.config["class_names"])
+            except Exception as e:  # noqa: BLE001 - whatever a bad file raises (pickle, zip, keys), say which file
+                raise AppError(f"{entry.path} does not hold torchvision's COCO weights ({type(e).__name__}: "
+                               f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
         else:
             model = fpn.load_checkpoint(entry.path)
         return model.to(self.device).eval()
+
+    def _download(self, entry: ModelEntry, progress: Progress) -> None:
+        def report(done: int, total: Optional[int]) -> None:
+            if progress:
+                mb = f"{done / 2 ** 20:.0f}" + (f" / {total / 2 ** 20:.0f}" if total else "")
+                progress(done / total if total else 0.0, f"downloading {os.path.basename(entry.path)}: {mb} MB")
+
+        with self._download_lock:
+            if entry.ready:  # another request downloaded it meanwhile
+                return
+            try:
+                entry.path = str(fpn.coco_weights(progress=report, url=self.coco_url))
+            except fpn.WeightsDownloadError as e:
+                raise AppError(f"{entry.name} is not available yet: {e}") from None
 
     def device_info(self) -> str:
         if self.device.type == "cuda":

@@ -1,4 +1,4 @@
-"""The app's page: a header, the input row (image, example, model, score threshold), then the tabs of app/tabs/.
+"""The app's page: a header, the input row (image, example galleries, model, score threshold), then the tabs.
 
 Every view is also an API endpoint (api_name): load_image here; detect, mask_proposals, pyramid, anchors, roi_levels
 and compare in their tabs. Every handler runs through app.guard: one bad request never stops the server.
@@ -6,6 +6,7 @@ and compare in their tabs. Every handler runs through app.guard: one bad request
 from __future__ import annotations
 
 import os
+from typing import Any, Callable, Optional
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -15,6 +16,9 @@ from .guard import guard  # noqa: E402
 from .tabs import TABS, Inputs  # noqa: E402
 from .views import Explorer  # noqa: E402
 
+#: The example galleries of the input row: (kind of ExampleLibrary, label).
+GALLERIES = (("photo", "... or click a photo"),
+             ("dataset", "... or an image with ground truth (PyramidShapes: the Anchors view labels against it)"))
 HEADER = ("# FPN Explorer\nFeature Pyramid Networks for Object Detection (Lin et al., CVPR 2017), on your image. "
           "Pick an image and a model, then open the views.")
 
@@ -30,17 +34,17 @@ def build_ui(explorer: Explorer) -> gr.Blocks:
 
 
 def input_row(explorer: Explorer) -> Inputs:
-    """Header, upload / example / model / score threshold, the input preview; the load_image endpoint."""
+    """Header, upload / example gallery / model / score threshold, the input preview; the load_image endpoint."""
     registry = explorer.registry
-    models = registry.names("detection")
+    models = registry.names("detection", downloadable=True)
+    ready = registry.names("detection")
     notes = "".join(f"\n\n*{n}*" for n in registry.notes)
     gr.Markdown(HEADER)
     with gr.Row():
-        image = gr.File(label="Upload an image", type="filepath", elem_id="image-file")
-        with gr.Column():
-            example = gr.Dropdown(explorer.examples.names(), value=None, label="... or pick an example",
-                                  elem_id="example")
-            model = gr.Dropdown(models, value=models[0] if models else None, label="Model", elem_id="model")
+        image = gr.File(label="Upload an image", type="filepath", elem_id="image-file", scale=1)
+        with gr.Column(scale=2):
+            galleries = {kind: example_gallery(explorer, kind, label) for kind, label in GALLERIES}
+            model = gr.Dropdown(models, value=ready[0] if ready else None, label="Model", elem_id="model")
             score = gr.Slider(0.0, 1.0, 0.5, step=0.01, label="Score threshold", elem_id="score",
                               info="detections shown, pseudo ground truth (Anchors), boxes (RoI -> level)")
             gr.Markdown(f"**Device**: {registry.device_info()}{notes}")
@@ -60,10 +64,29 @@ def input_row(explorer: Explorer) -> Inputs:
             text += f" Dataset image with {len(example_of.gt['labels'])} ground-truth boxes (used by the Anchors view)."
         return loaded.array, text
 
-    @guard
-    def pick_example(name):
-        return explorer.examples.path(name) if name else gr.skip()
-
-    example.change(pick_example, example, image, api_visibility="private")
+    for kind, gallery in galleries.items():
+        if gallery is not None:
+            gallery.select(example_picker(explorer, kind), None, image, api_visibility="private")
     image.change(load_image, image, [preview, message], api_name="load_image")
     return Inputs(image, model, score)
+
+
+def example_gallery(explorer: Explorer, kind: str, label: str) -> Optional[gr.Gallery]:
+    """Thumbnails of the examples of one kind (clicking one loads that image), or None when there are none."""
+    names = explorer.examples.names(kind)
+    if not names:
+        return None
+    thumbs = [(explorer.examples.thumbnail(n), explorer.examples.examples[n].caption) for n in names]
+    return gr.Gallery(thumbs, label=label, columns=6, height=160, allow_preview=False, interactive=False,
+                      object_fit="cover", buttons=[], elem_id=f"examples-{kind}")
+
+
+def example_picker(explorer: Explorer, kind: str) -> Callable[[gr.SelectData], Any]:
+    """The select handler of a gallery: the clicked example's file path, for the upload widget."""
+    names = explorer.examples.names(kind)
+
+    @guard
+    def pick_example(evt: gr.SelectData):
+        return explorer.examples.path(names[evt.index]) if evt.index is not None else gr.skip()
+
+    return pick_example

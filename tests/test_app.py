@@ -13,7 +13,7 @@ from PIL import Image
 import fpn
 import fpn.viz as V
 from app.analysis import Analyzer
-from app.choices import AGGREGATIONS, GT_SOURCES, ROI_SOURCES
+from app.choices import GT_SOURCES, ROI_SOURCES
 from app.errors import AppError
 from app.examples import ExampleLibrary
 from app.images import ImageError
@@ -74,17 +74,20 @@ def test_registry(explorer):
     assert reg.get("fpn_tiny").config["class_names"] == CLASSES
 
 
-def test_registry_notes_the_missing_coco_file(ckdir, no_coco_anywhere):
+def test_registry_offers_coco_before_its_download(ckdir, no_coco_anywhere):
     reg = ModelRegistry(ckdir, "cpu")
-    assert TORCHVISION_COCO not in reg.entries
-    assert [n for n in reg.notes if fpn.COCO_FILENAME in n and "not found" in n]
+    assert TORCHVISION_COCO == "torchvision COCO R50-FPN (91 classes)"
+    assert reg.names("detection", downloadable=True) == ["fpn_tiny", TORCHVISION_COCO, "c5_tiny"]
+    assert TORCHVISION_COCO not in reg.names("detection")  # views that pick models themselves never download
+    assert not reg.entry(TORCHVISION_COCO).ready
+    assert [n for n in reg.notes if fpn.COCO_FILENAME in n and "picking it the first time downloads" in n]
 
 
 def test_registry_lists_a_coco_file(tmp_path, no_coco_anywhere):
     (tmp_path / "ck").mkdir()
     (tmp_path / "ck" / fpn.COCO_FILENAME).write_bytes(b"listing never loads it")
     reg = ModelRegistry(str(tmp_path / "ck"), "cpu")
-    assert reg.names("detection") == [TORCHVISION_COCO]
+    assert reg.names("detection") == [TORCHVISION_COCO] and reg.entry(TORCHVISION_COCO).ready
     assert not [n for n in reg.notes if fpn.COCO_FILENAME in n]
     entry = reg.entry(TORCHVISION_COCO)
     assert entry.config["class_names"][1] == "person" and entry.metrics()["bbox AP"] > 30
@@ -107,6 +110,17 @@ def test_examples_are_real_offline_photos():
     assert all(os.path.isfile(e.path) for e in photo_examples())
 
 
+def test_example_thumbnails_are_small_and_labelled():
+    library = ExampleLibrary(dataset_dirs=[os.path.join(os.path.dirname(__file__), "..", "examples", "pyramid_shapes")])
+    photos, with_gt = library.names("photo"), library.names("dataset")
+    assert len(photos) >= 2 and len(with_gt) == 6 and sorted(photos + with_gt) == sorted(library.names())
+    thumb = library.thumbnail(with_gt[1])
+    assert thumb is library.thumbnail(with_gt[1])  # made once
+    assert all(max(library.thumbnail(n).size) <= 128 and library.thumbnail(n).mode == "RGB" for n in library.names())
+    assert library.examples["photo: astronaut"].caption == "astronaut"
+    assert library.examples[with_gt[1]].caption == "2 objects"  # 000000000002.png
+
+
 def test_model_runs_once_per_image_and_model(explorer, photo):
     before = explorer.analyzer.runs
     explorer.detect(photo, "fpn_tiny", 0.0)
@@ -119,73 +133,6 @@ def test_model_runs_once_per_image_and_model(explorer, photo):
 
 
 # ------------------------------------------------------------------------------------------- views
-def test_detect(explorer, photo):
-    img, info = explorer.detect(photo, "fpn_tiny", 0.0)
-    assert img.dtype == np.uint8 and info["image_size"] == list(PHOTO_SIZE) and info["detections"]
-    assert all(set(d) == {"box", "score", "label", "class"} for d in info["detections"])
-    assert {d["class"] for d in info["detections"]} <= set(CLASSES[1:])  # names from the model's config
-    _, none = explorer.detect(photo, "fpn_tiny", 1.01)
-    assert none["detections"] == []
-
-
-def test_pyramid(explorer, photo):
-    for mode in AGGREGATIONS:
-        pyr, merge = explorer.pyramid(photo, "fpn_tiny", mode, 3, "p4")
-        assert pyr.ndim == 3 and merge.ndim == 3
-    pyr_c5, merge_c5 = explorer.pyramid(photo, "c5_tiny", "l2", 0, "p3")
-    assert pyr_c5.shape[0] < pyr.shape[0]  # single scale: the bottom-up row only, no P row
-    assert merge_c5.shape[0] < merge.shape[0] / 2  # a one-line note instead of Fig. 3's panels
-    with pytest.raises(AppError, match="Unknown aggregation"):
-        explorer.pyramid(photo, "fpn_tiny", "max", 0, "p3")
-
-
-def test_anchors(explorer, photo):
-    img, chart, md = explorer.anchors(photo, "fpn_tiny", "p2", "all", "density", -1, -1, GT_SOURCES[0], 0.0)
-    assert img.ndim == 3 and chart.ndim == 3
-    assert "no ground truth" in md and "as pseudo ground truth" in md and "P6" in md
-    _, _, md = explorer.anchors(photo, "fpn_tiny", "p3", "1:2", "point", 20, 30, GT_SOURCES[1], 1.01)
-    assert "every anchor is negative" in md and "around (20, 30) px" in md
-    _, _, md = explorer.anchors(photo, "c5_tiny", "p3", "1:1 (1)", "point", -1, -1, GT_SOURCES[1], 0.0)
-    assert "P3 is not an RPN map of the 'c5' variant; showing C5" in md
-    with pytest.raises(AppError, match="Unknown aspect ratio"):
-        explorer.anchors(photo, "fpn_tiny", "p3", "wide", "point", -1, -1, GT_SOURCES[1], 0.0)
-    with pytest.raises(AppError, match="Unknown mode"):
-        explorer.anchors(photo, "fpn_tiny", "p3", "all", "heat", -1, -1, GT_SOURCES[1], 0.0)
-
-
-def test_roi_levels(explorer, photo):
-    img, hist, md, pooled, idx = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 2, 10, 0.0)
-    assert "k = floor(4 + log2(" in md and "Pooled from P" in md and pooled.ndim == 3 and idx == 2
-    *_, md, _, _ = explorer.roi_levels(photo, "c5_tiny", ROI_SOURCES[1], 0, 10, 0.0)
-    assert "Pooled from C5" in md
-    # a click selects the smallest of the shown boxes that contains it
-    ex = explorer.analysis(photo, "fpn_tiny").exploration
-    boxes = ex.proposals[torch.argsort(ex.proposal_scores, descending=True)[:10]]
-    cx, cy = float(boxes[3, 0] + boxes[3, 2]) / 2, float(boxes[3, 1] + boxes[3, 3]) / 2
-    inside = (boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
-    area = torch.where(inside, (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), torch.tensor(float("inf")))
-    *_, md, _, idx = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[0], 0, 10, 0.0, click=(cx, cy))
-    assert idx == int(area.argmin()) and f"**Box #{idx}**" in md
-    *_, md, _, idx = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 0, 10, 1.01)
-    assert idx == 0 and "No detection with score >= 1.01" in md
-
-
-def test_compare(explorer, photo):
-    grid, table, headers = explorer.compare(photo, ["fpn_tiny", "c5_tiny"], 0.0)
-    assert grid.ndim == 3 and [row[0] for row in table] == ["fpn_tiny", "c5_tiny"]
-    assert headers[4:] == ["bbox AP"] and [row[4] for row in table] == [1.5, 1.5]
-    with pytest.raises(AppError, match="2 to 6"):
-        explorer.compare(photo, ["fpn_tiny"], 0.5)
-
-
-def test_mask_proposals(explorer, photo):
-    img = explorer.mask_proposals(photo, None, 5)  # None: the first mask-proposal model
-    assert img.dtype == np.uint8 and img.shape[0] >= PHOTO_SIZE[0] and img.shape[1] >= PHOTO_SIZE[1]
-    assert not np.array_equal(img, V.note_image(V.NO_MASK_MODEL, 320, 70))
-    with pytest.raises(AppError, match="is a detection model"):
-        explorer.mask_proposals(photo, "fpn_tiny", 5)
-
-
 def test_views_give_clear_errors(explorer, photo, tmp_path):
     with pytest.raises(AppError, match="No image"):
         explorer.detect(None, "fpn_tiny", 0.5)
@@ -207,9 +154,9 @@ def test_one_sharded_model_compares_alone_and_no_mask_model_is_explained(tmp_pat
     reg = ModelRegistry(str(tmp_path), "cpu")
     assert reg.names(None) == ["only"]  # the shard index is not a second model
     explorer = Explorer(reg, Analyzer(reg), ExampleLibrary(dataset_dirs=()))
-    grid, table, headers = explorer.compare(photo, [], 0.5)  # nothing picked: the one installed model
-    assert grid.ndim == 3 and len(table) == 1 and table[0][0] == "only"
-    note = explorer.mask_proposals(photo, None, 5)
+    result = explorer.compare(photo, [], 0.5)  # nothing picked: the one installed model
+    assert result.image.ndim == 3 and len(result.data["rows"]) == 1 and result.data["rows"][0][0] == "only"
+    note = explorer.mask_proposals(photo, None, 5).image
     assert np.array_equal(note, V.note_image(V.NO_MASK_MODEL, 320, 70))  # 320: the narrowest note
 
 
@@ -222,13 +169,15 @@ def test_ui_endpoints_choices_and_png_outputs(explorer):
 
     demo = build_ui(explorer)
     public = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
-    assert public == {"detect", "mask_proposals", "pyramid", "anchors", "roi_levels", "compare", "load_image"}
-    choices = {b.label: [v for _, v in b.choices] for b in demo.blocks.values() if hasattr(b, "choices")}
-    assert choices["Channel aggregation"] == list(V.AGGREGATIONS)
-    assert choices["Level for Fig. 3"] == list(MERGE_LEVELS) and choices["Level"] == list(ANCHOR_LEVELS)
-    assert choices["Aspect ratio (h:w)"] == list(RATIOS) and len(RATIOS) == len(fpn.DEFAULTS["aspect_ratios"]) + 1
+    assert {"detect", "mask_proposals", "pyramid", "anchors", "roi_levels", "compare", "load_image"} <= public
+    choices = {b.elem_id: [v for _, v in b.choices] for b in demo.blocks.values() if hasattr(b, "choices")}
+    assert choices["aggregation"] == list(V.AGGREGATIONS)
+    assert choices["merge-level"] == list(MERGE_LEVELS) and choices["anchor-level"] == list(ANCHOR_LEVELS)
+    assert choices["anchor-ratio"] == list(RATIOS) and len(RATIOS) == len(fpn.DEFAULTS["aspect_ratios"]) + 1
     outputs = [b for b in demo.blocks.values() if isinstance(b, gr.Image) and (b.elem_id or "").startswith("out-")]
-    assert len(outputs) == 10 and {b.format for b in outputs} == {"png"}
+    assert {"out-detect", "out-masks", "out-pyramid", "out-merge", "out-anchors", "out-positives", "out-roi",
+            "out-roi-hist", "out-pooled", "out-compare", "out-tour"} <= {b.elem_id for b in outputs}
+    assert {b.format for b in outputs} == {"png"}
 
 
 def test_guard_turns_errors_into_toasts():

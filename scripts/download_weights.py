@@ -1,0 +1,48 @@
+#!/usr/bin/env python
+"""Download pretrained weights into torch's hub cache (torch.hub.get_dir()/checkpoints), sha256-checked.
+
+    python scripts/download_weights.py                      # torchvision's COCO R50-FPN (160 MB): the app's COCO model
+    python scripts/download_weights.py imagenet resnet50    # an ImageNet backbone for backbone_weights="imagenet"
+    python scripts/download_weights.py coco --url https://my.mirror/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth
+
+The file's sha256 must start with the hex digits in torchvision's file name, whatever --url says; nothing
+half-written is left behind. Exit status 0: the file is there (its path is printed); 2: it could not be downloaded
+(the message says how to place it by hand). $FPN_WEIGHTS_MIRROR (a base URL) replaces download.pytorch.org.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import fpn
+
+DEPTHS = ("resnet18", "resnet34", "resnet50", "resnet101")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("what", nargs="?", default="coco", choices=["coco", "imagenet"],
+                   help="coco: torchvision's fasterrcnn_resnet50_fpn COCO_V1; imagenet: a ResNet backbone")
+    p.add_argument("depth", nargs="?", default="resnet50", choices=DEPTHS, help="the ResNet (imagenet only)")
+    p.add_argument("--url", default=None, help="download from this mirror URL instead (the hash is still checked)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = not args.quiet
+    try:
+        if args.what == "coco":
+            path = fpn.coco_weights(progress=progress, url=args.url)
+        else:
+            path = fpn.imagenet_weights(args.depth, progress=progress, url=args.url)
+    except fpn.WeightsDownloadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
