@@ -55,7 +55,10 @@ def _xyxy_to_xywh(boxes: torch.Tensor) -> list[list[float]]:
 
 
 def _run_cocoeval(gt, results: list[dict[str, Any]], iou_type: str, use_cats: bool,
-                  max_dets: list[int] | None, image_ids: list[int]):
+                  max_dets: list[int] | None, image_ids: list[int],
+                  area_ranges: dict[str, tuple[float, float]] | None = None):
+    """An accumulated COCOeval (None without results). area_ranges: label -> (low, high) box areas in px^2 replacing
+    COCO's all / small / medium / large."""
     from pycocotools.cocoeval import COCOeval
 
     if not results:
@@ -67,6 +70,9 @@ def _run_cocoeval(gt, results: list[dict[str, Any]], iou_type: str, use_cats: bo
         ev.params.useCats = int(use_cats)
         if max_dets is not None:
             ev.params.maxDets = list(max_dets)
+        if area_ranges is not None:
+            ev.params.areaRng = [[float(lo), float(hi)] for lo, hi in area_ranges.values()]
+            ev.params.areaRngLbl = list(area_ranges)
         ev.evaluate()
         ev.accumulate()
     return ev

@@ -21,6 +21,7 @@ import torch
 
 from ..mask_proposals.paste import encode_proposals
 from .metrics import compute_metrics
+from .per_level import per_level_metrics
 
 
 def _sync(device: torch.device) -> None:
@@ -34,12 +35,14 @@ def _ranked(scores: torch.Tensor, max_proposals: int) -> torch.Tensor:
 
 
 def prediction_of(out: dict[str, torch.Tensor], image_size: tuple[int, int], max_proposals: int = 1000,
-                  mask_threshold: float = 0.5) -> dict[str, Any]:
+                  mask_threshold: float = 0.5, per_level: bool = False) -> dict[str, Any]:
     """What :func:`fpn.evaluation.metrics.predictions_to_results` scores, from one dict of ``model.predict``.
 
     Returns, on the CPU, "boxes" / "scores" / "labels" for detections, "proposals" / "proposal_scores" for box
     proposals (the best ``max_proposals``, best first) and "mask_rles" (COCO RLEs of the (H, W) = ``image_size``
     image, masks thresholded at ``mask_threshold``) / "mask_scores" for mask proposals (the best ``max_proposals``).
+    With ``per_level``, also "proposal_levels" (the RPN map of each kept proposal) and "input_scale" when the model
+    gives them (:mod:`fpn.evaluation.per_level` reads them).
     """
     pred: dict[str, Any] = {}
     if "labels" in out:
@@ -47,6 +50,10 @@ def prediction_of(out: dict[str, torch.Tensor], image_size: tuple[int, int], max
     if "proposals" in out:
         order = _ranked(out["proposal_scores"], max_proposals)
         pred.update(proposals=out["proposals"].cpu()[order], proposal_scores=out["proposal_scores"].cpu()[order])
+        if per_level and "proposal_levels" in out:
+            pred["proposal_levels"] = out["proposal_levels"].cpu()[order]
+    if per_level and "input_scale" in out:
+        pred["input_scale"] = out["input_scale"].cpu()
     if "mask_probs" in out:
         # A mask proposer pastes only its best few masks in "masks"; encode all proposals from their windows.
         order = _ranked(out["scores"], max_proposals)
@@ -59,10 +66,11 @@ def prediction_of(out: dict[str, torch.Tensor], image_size: tuple[int, int], max
 @torch.no_grad()
 def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
                     max_images: int | None = None, max_proposals: int = 1000,
-                    progress: bool = True) -> tuple[dict[int, dict[str, Any]], list[float]]:
+                    progress: bool = True, per_level: bool = False) -> tuple[dict[int, dict[str, Any]], list[float]]:
     """Run ``model.predict`` over ``dataset`` (a :class:`fpn.data.CocoDetection`) one image at a time.
 
-    Returns (predictions by image id, see :func:`prediction_of`; per-image inference times in ms, ``predict`` only).
+    Returns (predictions by image id, see :func:`prediction_of` (``per_level`` is passed on); per-image inference
+    times in ms, ``predict`` only).
     """
     from tqdm import tqdm
 
@@ -80,16 +88,20 @@ def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device 
         _sync(device)
         times.append((time.perf_counter() - t0) * 1000.0)
         predictions[int(target["image_id"])] = prediction_of(out, tuple(image.shape[-2:]), max_proposals,
-                                                             mask_threshold)
+                                                             mask_threshold, per_level)
     return predictions, times
 
 
 def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
                    max_images: int | None = None, progress: bool = True) -> tuple[dict[str, Any], dict]:
-    """Predict and score: metrics dict (JSON-ready; percent, plus "num_images" and "inference_ms" {"mean",
-    "median", "device"}) + the COCOeval objects by section."""
-    predictions, times = predict_dataset(model, dataset, device, max_images, progress=progress)
+    """Predict and score: metrics dict (JSON-ready; percent, plus "per_level" (:mod:`fpn.evaluation.per_level`) for a
+    detector, "num_images" and "inference_ms" {"mean", "median", "device"}) + the COCOeval objects by section."""
+    predictions, times = predict_dataset(model, dataset, device, max_images, progress=progress, per_level=True)
     metrics, evals = compute_metrics(dataset, predictions)
+    rpn_maps = (getattr(model, "config", None) or {}).get("anchor_sizes")
+    per_level = per_level_metrics(dataset, predictions, [int(m[1:]) for m in rpn_maps] if rpn_maps else None)
+    if per_level:
+        metrics["per_level"] = per_level
     metrics["num_images"] = len(predictions)
     metrics["inference_ms"] = {"mean": round(statistics.fmean(times), 2) if times else None,
                                "median": round(statistics.median(times), 2) if times else None,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint import checkpoint_paths, read_metadata
 from ..viz.evaluation import plot_pr_curves, plot_size_bars
 
 # (metrics section, bar series name, keys of the small / medium / large / all values)
@@ -45,8 +46,22 @@ def write_report(metrics: dict[str, Any], evals: dict, json_path: str, extra: di
         pictures["pr_curves"] = plot_pr_curves(**precision_arrays(evals["bbox"]), path=stem + "_pr.png",
                                                title="box AP precision-recall")
     out["pictures"] = {k: os.path.basename(v) for k, v in pictures.items()}
-    tmp = json_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(out, f, indent=2)
-    os.replace(tmp, json_path)
+    _write_json_atomically(json_path, out)
     return out
+
+
+def store_in_metadata(checkpoint: str, report: dict[str, Any]) -> str:
+    """Merge an evaluation report (``write_report``'s JSON content) into the "metrics" of checkpoint ``CK``'s JSON
+    metadata, as scripts/bundle_checkpoint.py does; the weights are not touched. Returns the JSON's path."""
+    meta = read_metadata(checkpoint)
+    meta["metrics"] = {**(meta.get("metrics") or {}), **report}
+    path = checkpoint_paths(checkpoint)[1]
+    _write_json_atomically(path, meta)
+    return path
+
+
+def _write_json_atomically(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)

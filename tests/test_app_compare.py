@@ -1,0 +1,90 @@
+"""The Compare view's per-level part (app/compare_view.py): each checkpoint's stored numbers per level as grouped
+bars, a model without them shown as "n/a", and on a dataset image each model's recall per level; its Python redraws
+every picture pixel for pixel. Tiny models from test_app.py, one of them given per-level metadata here."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fpn.viz as V
+from app.analysis import Analyzer
+from app.compare_view import level_metrics
+from app.examples import ExampleLibrary
+from app.models import ModelRegistry
+from app.views import Explorer
+from fpn.viz.level_metrics import PLOT_HEIGHT, PLOT_TOP, bar_span, series_color
+from test_app import ckdir, photo  # noqa: F401 - pytest fixtures: tiny models as checkpoints, a photo
+
+DATASET = Path(__file__).resolve().parents[1] / "examples" / "pyramid_shapes"
+PER_LEVEL = {"proposal_AR@1000": {"P2": 40.0, "P3": 55.5, "P4": 60.0, "P5": 20.0, "P6": 5.0},
+             "bbox_AP": {"P2": 30.0, "P3": 35.0, "P4": 25.0, "P5": None}}
+STORED = {"bbox": {"AP": 26.3, "AP_s": 32.3, "AP_m": 33.5, "AP_l": 16.4},
+          "proposals": {"AR@1000": 58.7, "AR_s@1000": 54.6, "AR_m@1000": 60.5, "AR_l@1000": 62.2},
+          "per_level": PER_LEVEL, "num_images": 200}
+
+
+@pytest.fixture(scope="module")
+def levels_explorer(ckdir, tmp_path_factory):  # noqa: F811 - test_app's fixture
+    """fpn_tiny with per-level metrics in its metadata (as evaluate.py --write-metadata leaves them), c5_tiny
+    without; the dataset examples give their ground truth."""
+    folder = tmp_path_factory.mktemp("ck_levels")
+    for name in ("fpn_tiny", "c5_tiny"):
+        for f in os.listdir(ckdir):
+            if f.startswith(name):
+                shutil.copyfile(os.path.join(ckdir, f), folder / f)
+    meta = json.loads((folder / "fpn_tiny.json").read_text())
+    meta["metrics"] = STORED
+    (folder / "fpn_tiny.json").write_text(json.dumps(meta))
+    registry = ModelRegistry(str(folder), "cpu")
+    return Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs=[str(DATASET)]))
+
+
+@pytest.fixture(scope="module")
+def gt_photo(tmp_path_factory):
+    """A byte-identical copy of a dataset image keeps its ground truth; snippets save beside it."""
+    path = tmp_path_factory.mktemp("gt") / "shapes.png"
+    shutil.copyfile(DATASET / "val" / "000000000002.png", path)
+    return str(path)
+
+
+def _redraws(result, folder, monkeypatch):
+    monkeypatch.chdir(folder)
+    scope: dict = {}
+    exec(compile(result.code, f"<snippet {result.name}>", "exec"), scope)  # noqa: S102 - our own generated code
+    return {stem: np.array_equal(scope[stem], img) for stem, img in result.images.items()}
+
+
+def _has_colour(img, x1, x2, y1, y2, colour):
+    return bool((img[y1:y2, x1:x2 + 1] == np.array(colour, dtype=np.uint8)).all(axis=-1).any())
+
+
+def test_compare_draws_the_stored_numbers_per_level_and_this_images_recall(levels_explorer, gt_photo, monkeypatch):
+    result = levels_explorer.compare(gt_photo, ["fpn_tiny", "c5_tiny"], 0.0, 20)
+    assert list(result.images) == ["compare", "level_metrics", "image_recall"]
+    assert result.data["metrics"]["fpn_tiny"]["per_level"] == PER_LEVEL
+    assert result.data["metrics"]["c5_tiny"]["per_level"] is None
+    assert set(result.data["image_recall"]) == {"fpn_tiny", "c5_tiny"}
+    assert set(result.data["image_recall"]["c5_tiny"]["proposals"]) == {"C5"}
+    assert "n/a: no per-level numbers in the metadata of c5_tiny" in result.text and "fpn_tiny" not in result.text
+    recall = result.images["image_recall"]
+    assert recall.shape[0] > 120 and np.array_equal(recall, V.image_recall_view(result.data["image_recall"]))
+    # the first chart (AR@1000 per RPN level, top left): fpn_tiny's P3 bar is drawn, c5_tiny's is not (n/a), at P3
+    bars, base = result.images["level_metrics"], PLOT_TOP + PLOT_HEIGHT
+    assert _has_colour(bars, *bar_span(1, 0, 2), base - 40, base, series_color(0))
+    assert not _has_colour(bars, *bar_span(1, 1, 2), PLOT_TOP, base, series_color(1))
+    assert all(_redraws(result, os.path.dirname(gt_photo), monkeypatch).values())
+    # the same numbers as the level_metrics endpoint (one computation, two views)
+    alone = level_metrics(levels_explorer, gt_photo, ["fpn_tiny", "c5_tiny"], 0.0)
+    assert all(np.array_equal(alone.images[k], result.images[k]) for k in ("level_metrics", "image_recall"))
+
+
+def test_compare_without_ground_truth_notes_it(levels_explorer, photo):  # noqa: F811 - test_app's fixture
+    result = levels_explorer.compare(photo, ["c5_tiny", "fpn_tiny"], 0.5, 20)
+    assert "image_recall" not in result.data and "needs a dataset image with ground truth" in result.text
+    assert result.images["image_recall"].shape[0] < 120  # a one-line note
+    bars, base = result.images["level_metrics"], PLOT_TOP + PLOT_HEIGHT
+    assert not _has_colour(bars, *bar_span(1, 0, 2), PLOT_TOP, base, series_color(0))  # c5_tiny first: n/a
+    assert _has_colour(bars, *bar_span(1, 1, 2), base - 40, base, series_color(1))
