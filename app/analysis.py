@@ -1,8 +1,10 @@
 """Run a model once per (image, model) and keep the result: every view draws from the cached `Exploration`.
 
-An LRU cache bounded by `max_entries` (an Exploration of a 512 px image with a 256-channel pyramid and 1000 pooled
-RoIs takes ~100 MB). Anchor labels against pseudo ground truth (detections) are derived from the cached anchors
-with the model's own labeller (Sec. 4.1 rule), so changing the score threshold never re-runs the network.
+An LRU cache bounded by `max_entries` and by the explorations' tensor bytes, `max_bytes`: a 512 px image takes ~50 MB
+with the bundled R18 FPN (half of it the 1000 RoIs' pooled features), ~200 MB with a C4 head (14x14x256 per RoI)
+and several hundred MB with torchvision's R50 at 800 px. Anchor labels against pseudo ground truth (detections) and
+pooled features of other boxes are derived from the cached anchors and maps with the model's own rules, so changing
+the score threshold never re-runs the network; each analysis keeps its last `MAX_DERIVED` derived results.
 """
 from __future__ import annotations
 
@@ -19,18 +21,45 @@ import fpn
 from .images import LoadedImage
 from .models import ModelRegistry
 
+#: Analyses the Analyzer keeps by default, and the most bytes of tensors they may hold together (the newest is kept
+#: even when it alone is larger).
+MAX_ENTRIES = 8
+MAX_BYTES = 1 << 30
+#: Derived results (pseudo-GT labels, pooled boxes) kept per analysis, least recently used dropped.
+MAX_DERIVED = 8
+
+
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of the distinct tensor storages reachable from obj (dataclass fields, dicts, lists, tuples)."""
+    seen: dict[int, int] = {}
+    stack = [obj]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, torch.Tensor):
+            storage = x.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif hasattr(x, "__dataclass_fields__"):
+            stack.extend(getattr(x, name) for name in x.__dataclass_fields__)
+    return sum(seen.values())
+
 
 @dataclass
 class Analysis:
     """One model run on one image. gt: {"boxes" [G, 4] original px, "labels" [G]} when the image has ground truth
-    (then exploration.rpn[*].labels are against it). seconds: model time."""
+    (then exploration.rpn[*].labels are against it). seconds: model time. nbytes: the exploration's tensors.
+    cache: derived results (pseudo-GT labels, pooled boxes), at most MAX_DERIVED (Analyzer.derived)."""
 
     model_name: str
     image: LoadedImage
     exploration: Any
     gt: Optional[dict]
     seconds: float
-    cache: dict = field(default_factory=dict)  # derived results (pseudo-GT labels, pooled boxes)
+    nbytes: int = 0
+    cache: "OrderedDict[tuple, Any]" = field(default_factory=OrderedDict)
 
     @property
     def class_names(self) -> Optional[list[str]]:
@@ -38,14 +67,23 @@ class Analysis:
 
 
 class Analyzer:
-    """analyze(image, model_name, gt) -> Analysis, computed once per (image hash, model, with/without GT)."""
+    """analyze(image, model_name, gt) -> Analysis, computed once per (image hash, model, with/without GT); the least
+    recently used analyses are dropped beyond max_entries or max_bytes (see MAX_ENTRIES, MAX_BYTES)."""
 
-    def __init__(self, registry: ModelRegistry, max_entries: int = 8) -> None:
+    def __init__(self, registry: ModelRegistry, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
         self.registry = registry
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
         self._cache: "OrderedDict[tuple, Analysis]" = OrderedDict()
         self._lock = threading.Lock()
+        self._derived_lock = threading.Lock()
         self.runs = 0  # model forward passes made (tests check the cache with it)
+
+    @property
+    def cached(self) -> list[Analysis]:
+        """The analyses held now, least recently used first."""
+        with self._lock:
+            return list(self._cache.values())
 
     def analyze(self, image: LoadedImage, model_name: str, gt: Optional[dict] = None,
                 progress: Optional[Callable[[float, str], None]] = None) -> Analysis:
@@ -56,41 +94,58 @@ class Analyzer:
                 return self._cache[key]
             if progress:
                 progress(0.1, f"loading {model_name}")
-            model = self.registry.get(model_name)
+            model = self.registry.get(model_name, progress)  # COCO: downloaded first when missing
             if progress:
                 progress(0.4, f"running {model_name} on {image.array.shape[1]}x{image.array.shape[0]} px")
             start = time.perf_counter()
             ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's own explore
             seconds = time.perf_counter() - start
             self.runs += 1
-            result = Analysis(model_name, image, ex, gt, seconds)
+            result = Analysis(model_name, image, ex, gt, seconds, tensor_bytes(ex))
             self._cache[key] = result
-            while len(self._cache) > self.max_entries:
+            while len(self._cache) > max(self.max_entries, 1) or (
+                    len(self._cache) > 1 and sum(a.nbytes for a in self._cache.values()) > self.max_bytes):
                 self._cache.popitem(last=False)
             if progress:
                 progress(1.0, "done")
             return result
 
     # ------------------------------------------------------------------ derived results (no network re-run)
+    def derived(self, analysis: Analysis, key: tuple, compute: Callable[[], Any]) -> Any:
+        """analysis.cache[key], computed by compute() on a miss; the cache keeps the MAX_DERIVED most recent."""
+        with self._derived_lock:
+            if key in analysis.cache:
+                analysis.cache.move_to_end(key)
+                return analysis.cache[key]
+        value = compute()  # outside the lock: other requests go on meanwhile
+        with self._derived_lock:
+            analysis.cache[key] = value
+            while len(analysis.cache) > MAX_DERIVED:
+                analysis.cache.popitem(last=False)
+        return value
+
     def anchor_labels(self, analysis: Analysis, score_thresh: float) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Labels of every RPN anchor against pseudo ground truth = the detections with score >= score_thresh.
 
         Returns ({level: labels [H*W*A]}, pseudo-GT boxes [G, 4] in resized-input pixels). The labeller is the
-        model's own (same IoU thresholds), run on all levels' anchors together as in training.
+        model's own (same IoU thresholds), run on all levels' anchors together as in training. Keyed by the set of
+        detections kept, so a threshold slider that keeps the same detections costs nothing.
         """
-        key = ("pseudo", round(float(score_thresh), 4))
-        if key in analysis.cache:
-            return analysis.cache[key]
         det = analysis.exploration.detections
-        boxes = analysis.exploration.to_resized(det["boxes"][det["scores"] >= score_thresh])
-        out = fpn.label_anchors(self.registry.get(analysis.model_name), analysis.exploration, boxes)
-        analysis.cache[key] = (out, boxes)
-        return out, boxes
+        keep = det["scores"] >= score_thresh
+        boxes = analysis.exploration.to_resized(det["boxes"][keep])
+
+        def compute():
+            return fpn.label_anchors(self.registry.get(analysis.model_name), analysis.exploration, boxes), boxes
+
+        return self.derived(analysis, ("pseudo", keep.numpy().tobytes()), compute)
 
     def pool_boxes(self, analysis: Analysis, boxes_resized: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features [N, C, S, S] and Eq. (1) levels [N] of boxes (resized-input px), with the model's own
         RoI pooler on the cached feature maps."""
-        return fpn.pool_boxes(self.registry.get(analysis.model_name), analysis.exploration, boxes_resized)
+        boxes = torch.as_tensor(boxes_resized, dtype=torch.float32).reshape(-1, 4)
+        return self.derived(analysis, ("pool", boxes.numpy().tobytes()),
+                            lambda: fpn.pool_boxes(self.registry.get(analysis.model_name), analysis.exploration, boxes))
 
     def clear(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ palette, RGBA / LA (composited on white), 16-bit and 32-bit integer / float imag
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -122,6 +123,21 @@ def load_image(source: Union[str, os.PathLike, bytes, Image.Image, np.ndarray, N
             raise ImageError(f"{label} is truncated or corrupt ({msg}); upload the complete file.") from None
         raise ImageError(f"{label} could not be decoded: {msg}") from None
     return _finish(im, name, [])
+
+
+def load_image_file(path: Union[str, os.PathLike]) -> LoadedImage:
+    """`load_image(path)`, decoded once per file version: every view of one image reads the same path, and decoding
+    plus hashing a photo costs ~8 ms a call. The result is shared between calls: do not modify its array."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return load_image(path)  # its message names the problem
+    return _load_file_version(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_file_version(path: str, mtime_ns: int, size: int) -> LoadedImage:
+    return load_image(path)
 
 
 def _finish(im: Image.Image, name: str, notes: list[str]) -> LoadedImage:

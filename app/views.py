@@ -1,25 +1,28 @@
-"""What each tab of the app computes: image path + model name + widget values -> pictures and tables.
+"""What each tab of the app computes: image path + model name + widget values -> a `ViewResult` (pictures, the numbers
+they show, the Python that redraws them, a note).
 
 No Gradio here (the modules of app/tabs/ bind these to widgets, and the same functions are the API endpoints). Every
 method raises AppError (or app.images.ImageError) with a message meant for the user; app.guard turns them into
-toasts.
+toasts. Boxes are in pixels of the resized input (what the anchors and RoI views draw on) unless said otherwise.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
 
 import fpn.viz as V
 
+from . import snippets as S
 from .analysis import Analysis, Analyzer
-from .choices import (AGGREGATIONS, ANCHOR_MODES, GT_SOURCES, MAX_COMPARE, MIN_COMPARE, ROI_SOURCES, SQUARE,
-                      parse_ratio)
+from .choices import AGGREGATIONS, ANCHOR_MODES, GT_SOURCES, ROI_SOURCES, SQUARE, parse_ratio
+from .compare_view import compare_models
 from .errors import AppError
 from .examples import ExampleLibrary, as_targets
-from .images import LoadedImage, load_image
+from .export import ViewResult
+from .images import LoadedImage, load_image_file
 from .models import ModelRegistry
+from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -37,7 +40,7 @@ class Explorer:
     def load(self, path: Optional[str]) -> LoadedImage:
         if not path:
             raise AppError("No image yet: upload an image or pick an example (at the top of the page).")
-        return load_image(path)
+        return load_image_file(path)
 
     def _model(self, name: Optional[str], task: str = "detection") -> str:
         if not name:
@@ -66,11 +69,16 @@ class Explorer:
         except (ValueError, RuntimeError) as e:
             raise AppError(f"{name} could not process this image: {e}") from e
 
+    def setup_code(self, a: Analysis, path: str) -> str:
+        """The snippet's first lines: this model, this image (as the app read it), `ex = fpn.explore(...)`."""
+        entry = self.registry.entry(a.model_name)
+        return S.setup(entry.kind, entry.path, path, S.working_size(a.image), a.gt)
+
     # ------------------------------------------------------------------ views
     def detect(self, path: Optional[str], model: Optional[str], score_thresh: float = 0.5,
-               progress: Progress = None) -> tuple[np.ndarray, dict]:
-        """Annotated image + JSON: {"model", "image_size" [h, w], "seconds", "detections": [{"box" (x1, y1, x2, y2,
-        image pixels), "score", "label", "class"}]} (scores >= score_thresh)."""
+               progress: Progress = None) -> ViewResult:
+        """Annotated image; data {"model", "image_size" [h, w], "seconds", "score_thresh", "detections": [{"box"
+        (x1, y1, x2, y2, original-image pixels), "score", "label", "class"}]} (scores >= score_thresh)."""
         a = self.analysis(path, model, progress)
         det = a.exploration.detections
         keep = det["scores"] >= float(score_thresh)
@@ -81,32 +89,58 @@ class Explorer:
                 for b, s, l in zip(det["boxes"][keep], det["scores"][keep], det["labels"][keep])]
         info = {"model": a.model_name, "image_size": list(a.image.array.shape[:2]), "seconds": round(a.seconds, 3),
                 "score_thresh": float(score_thresh), "detections": dets}
-        return img, info
+        code = S.join(self.setup_code(a, path), S.detect(score_thresh), S.save(["detections"]))
+        return ViewResult("detections", {"detections": img}, info, code)
 
     def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
-                       progress: Progress = None) -> np.ndarray:
+                       progress: Progress = None) -> ViewResult:
+        """The top_n mask proposals (Sec. 6); data: their scores and bounding boxes (image pixels)."""
         if not self.registry.names("mask_proposals"):
             image = self.load(path)
-            return V.note_image(V.NO_MASK_MODEL, min(max(image.array.shape[1], 320), 640), 70)
+            note = V.note_image(V.NO_MASK_MODEL, min(max(image.array.shape[1], 320), 640), 70)
+            return ViewResult("mask_proposals", {"masks": note}, {"note": V.NO_MASK_MODEL})
         a = self.analysis(path, model, progress, task="mask_proposals")
         props = a.exploration.proposals
         if "masks" not in props or props["masks"].shape[0] == 0:
-            return V.note_image("The mask-proposal model returned no proposals for this image.", 520, 60)
-        return V.draw_mask_proposals(a.image.array, props["masks"].cpu().numpy(), props["scores"].cpu().numpy(),
-                                     int(top_n))
+            msg = "The mask-proposal model returned no proposals for this image."
+            return ViewResult("mask_proposals", {"masks": V.note_image(msg, 520, 60)}, {"note": msg})
+        masks, scores = props["masks"].cpu().numpy(), props["scores"].cpu().numpy()
+        img = V.draw_mask_proposals(a.image.array, masks, scores, int(top_n))
+        code = S.join(self.setup_code(a, path), S.mask_proposals(top_n), S.save(["masks"]))
+        return ViewResult("mask_proposals", {"masks": img}, mask_data(a.model_name, masks, scores, int(top_n)), code)
 
     def pyramid(self, path: Optional[str], model: Optional[str], aggregation: str = "l2", channel: int = 0,
-                level: str = "p4", progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
+                level: str = "p4", progress: Progress = None,
+                click: Optional[Sequence[float]] = None) -> ViewResult:
+        """C2..C5 / P2..P6 (Fig. 1d) and one level's merge (Fig. 3). click: a pixel (x, y) of the pyramid figure:
+        the cell under it is read (data["cell"], the Markdown) and its place outlined on every map."""
         if aggregation not in AGGREGATIONS:
             raise AppError(f"Unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}.")
         a = self.analysis(path, model, progress)
         ex = a.exploration
-        return (V.pyramid_view(ex, aggregation, int(channel), highlight=str(level).lower()),
-                V.merge_view(ex, str(level).lower(), aggregation, int(channel)))
+        level, channel = str(level).lower(), int(channel)
+        figure = V.pyramid_figure(ex, aggregation, channel, highlight=level)
+        cell, mark = None, None
+        hit = figure.locate(*click) if click is not None else None
+        if hit is not None:
+            panel, row, col = hit
+            cell = V.map_cell(ex, panel.name, row, col, aggregation, channel)
+            mark = tuple(float(v) for v in cell["centre"])
+            figure = V.pyramid_figure(ex, aggregation, channel, highlight=level, mark=mark)
+        maps = {**ex.bottom_up, **ex.pyramid}
+        data = {"model": a.model_name, "variant": ex.variant, "aggregation": aggregation, "channel": channel,
+                "resized_size": list(ex.resized_size), "original_size": list(ex.original_size),
+                "maps": [{**s, "stride": ex.strides.get(s["map"])} for s in V.map_stats(maps, aggregation, channel)],
+                "merge_level": level, "cell": cell}
+        text = cell_markdown(cell, ex) if cell else "Click a cell of any map to read its value and position."
+        code = S.join(self.setup_code(a, path), S.pyramid(aggregation, channel, level, mark),
+                      S.save(["pyramid", "merge"]))
+        merge = V.merge_view(ex, level, aggregation, channel)
+        return ViewResult("pyramid", {"pyramid": figure.image, "merge": merge}, data, code, text)
 
     def anchors(self, path: Optional[str], model: Optional[str], level: str = "p3", ratio: str = SQUARE,
                 mode: str = ANCHOR_MODES[0], x: float = -1, y: float = -1, gt_source: str = GT_SOURCES[0],
-                score_thresh: float = 0.5, progress: Progress = None) -> tuple[np.ndarray, np.ndarray, str]:
+                score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
         """Anchors of one level / ratio around (x, y) (resized-input pixels, as shown; -1: centre) or as a density,
         coloured by their label against GT or pseudo-GT; + positives per level; + a Markdown note."""
         if mode not in ANCHOR_MODES:
@@ -147,7 +181,10 @@ class Explorer:
               f"Positives per level: " + ", ".join(f"{k.upper()} {v}" for k, v in counts.items()) + ".")
         if mode == ANCHOR_MODES[0]:
             md += f" Anchors drawn around ({point[0]:.0f}, {point[1]:.0f}) px; click the image to move the point."
-        return img, chart, "\n\n".join([md] + notes)
+        data = anchors_data(ex, level, ratio_value, point, mode, labels, gt_boxes, what, counts)
+        code = S.join(self.setup_code(a, path), S.anchors(level, ratio_value, point, mode, use_gt, score_thresh),
+                      S.save(["anchors", "positives"]))
+        return ViewResult("anchors", {"anchors": img, "positives": chart}, data, code, "\n\n".join([md] + notes))
 
     def _roi_boxes(self, a: Analysis, source: str, top_n: int, score_thresh: float):
         ex = a.exploration
@@ -167,9 +204,10 @@ class Explorer:
 
     def roi_levels(self, path: Optional[str], model: Optional[str], source: str = ROI_SOURCES[0], index: int = 0,
                    top_n: int = 100, score_thresh: float = 0.5, progress: Progress = None,
-                   click: Optional[Sequence[float]] = None) -> tuple[np.ndarray, np.ndarray, str, np.ndarray, int]:
+                   click: Optional[Sequence[float]] = None) -> ViewResult:
         """RoIs coloured by their Eq. (1) level, the histogram of levels, the formula for the selected box (index
-        into the list, best first; or the smallest box containing `click` (x, y)), and its pooled features."""
+        into the list, best first; or the smallest box containing `click` (x, y)), and its pooled features.
+        data["selected"]["index"]: the selected box."""
         a = self.analysis(path, model, progress)
         ex = a.exploration
         boxes, levels, pooled, names = self._roi_boxes(a, source, top_n, float(score_thresh))
@@ -177,7 +215,8 @@ class Explorer:
             msg = (f"No detection with score >= {score_thresh:.2f}; lower the threshold or show proposals."
                    if source == ROI_SOURCES[1] else "The RPN returned no proposals.")
             note = V.note_image(msg, 520, 60)
-            return note, note, msg, note, 0
+            return ViewResult("roi_levels", {"roi_levels": note, "histogram": note, "pooled": note},
+                              {"source": source, "boxes": [], "selected": {"index": 0}, "note": msg}, "", msg)
         if click is not None:
             cx, cy = click
             inside = (boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
@@ -193,47 +232,16 @@ class Explorer:
         formula = V.eq1_text(w, h, *ex.roi_level_range)
         md = (f"**Box #{index}** ({names[index]}): x1 {float(b[0]):.0f}, y1 {float(b[1]):.0f}, w {w:.1f}, h {h:.1f} px "
               f"(resized input, {ex.resized_size[1]}x{ex.resized_size[0]}).\n\n`{formula}`\n\n"
-              f"Pooled from {_map_of(ex.roi_maps, int(levels[index])).upper()}; its "
-              f"{pooled.shape[-1]}x{pooled.shape[-1]} features feed the box head.")
-        return img, hist, md, V.pooled_view(pooled[index]), index
+              f"Pooled from {map_of(ex.roi_maps, int(levels[index])).upper()}; its "
+              f"{pooled.shape[-1]}x{pooled.shape[-1]} features feed the box head. Click a box to select it.")
+        data = roi_data(ex, source, boxes, levels, names, index, formula, counts)
+        code = S.join(self.setup_code(a, path), S.roi_levels(source == ROI_SOURCES[1], top_n, score_thresh, index),
+                      S.save(["roi_levels", "histogram", "pooled"]))
+        return ViewResult("roi_levels", {"roi_levels": img, "histogram": hist, "pooled": V.pooled_view(pooled[index])},
+                          data, code, md)
 
     def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
-                top_proposals: int = 50, progress: Progress = None) -> tuple[np.ndarray, list[list], list[str]]:
-        """MIN_COMPARE to MAX_COMPARE (2-6) detection models side by side (detections, proposals, per-level
-        objectness) + a table of each checkpoint's evaluation numbers from its JSON metadata. With no pick, the first
-        MAX_COMPARE available models; when only one detection model is installed, that one alone (its title says how
-        to add more)."""
-        available = self.registry.names("detection")
-        models = [m for m in (models or []) if m] or available[:MAX_COMPARE]
-        fewest = min(MIN_COMPARE, len(available))
-        if not fewest <= len(models) <= MAX_COMPARE:
-            raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
-        columns, titles, rows = [], [], []
-        metric_keys: list[str] = []
-        for i, name in enumerate(models):
-            sub = None
-            if progress:
-                sub = (lambda f, d, i=i: progress((i + f) / len(models), d))
-            a = self.analysis(path, name, sub)
-            ex = a.exploration
-            det = ex.detections
-            dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                     float(score_thresh), box_scale=ex.scale)
-            pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals),
-                                    ex.proposal_rpn_level)
-            columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
-            entry = self.registry.entry(name)
-            titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
-                          " - the only detection model installed: add checkpoints to checkpoints/ to compare"))
-            metrics = entry.metrics()
-            metric_keys += [k for k in metrics if k not in metric_keys]
-            rows.append((name, entry.description, round(a.seconds, 3),
-                         int((det["scores"] >= score_thresh).sum()), metrics))
-        headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
-        table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
-        return V.side_by_side(columns, titles), table, headers
+                top_proposals: int = 50, progress: Progress = None) -> ViewResult:
+        """2-6 detection models side by side (app.compare_view); data {"headers", "rows"}: each model's numbers."""
+        return compare_models(self, path, models, score_thresh, top_proposals, progress)
 
-
-def _map_of(roi_maps: Sequence[str], k: int) -> str:
-    """The map of level k among the maps Fast R-CNN pools from ("p4" for 4 on FPN, "c4" on the C4 baseline)."""
-    return next((m for m in roi_maps if int(m[1:]) == k), f"p{k}")

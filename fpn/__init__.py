@@ -2,7 +2,7 @@
 
 Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `fpn.mask_proposals`):
     build_detector(variant="fpn", backbone="resnet50", num_classes=91, **options) -> FasterRCNN
-    build_model(task, config) -> model          ("detection" or "mask_proposals"; config = model.config)
+    build_model(task, config) -> model          ("detection", "rpn" or "mask_proposals"; config = model.config)
     explore(model, image, targets=None) -> Exploration      (every internal the paper talks about)
     label_anchors(model, exploration, boxes) -> {level: labels}   (anchors against other boxes, e.g. detections)
     pool_boxes(model, exploration, boxes) -> (pooled, levels)     (Eq. (1) and RoI pooling of other boxes)
@@ -10,6 +10,12 @@ Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `f
     load_checkpoint(path) / read_metadata(path) / save_checkpoint(model, path, metadata)   (safetensors + JSON)
     find_checkpoints(folder), find_coco_weights()
     as_image_tensor(image), resolve_device(name)
+    why(exploration, detection) -> Provenance       (a detection's anchor, proposal, Eq. (1) level, class scores)
+    lost_where(exploration, gt_box) -> LostGT       (the stage that lost a ground-truth box; STAGES)
+    recall_per_level(exploration, gt_boxes)         (one image's recall per RPN level / Eq. (1) level)
+    scale_sweep(model, image, box, scales) -> ScaleSweep      (an object's level as the image is rescaled)
+    receptive_field(model, image, level, cell) -> ReceptiveField   (theoretical + effective receptive field of a cell)
+    download_weights(url, folder) / coco_weights() / imagenet_weights("resnet50")   (hash-checked, torch hub cache)
 """
 from .build import DEFAULTS, build_detector
 from .checkpoint import CheckpointError, find_checkpoints, load_checkpoint, read_metadata, save_checkpoint
@@ -17,7 +23,12 @@ from .detector import FasterRCNN
 from .devices import resolve_device
 from .exploration import Exploration, RPNLevel
 from .explore import explore, label_anchors, pool_boxes
+from .hub import WeightsDownloadError, coco_weights, download_weights, hub_dir, imagenet_weights
 from .images import as_image_tensor
+from .level_recall import recall_per_level
+from .provenance import STAGES, LostGT, Provenance, lost_where, why
+from .receptive_field import RF_LEVELS, ReceptiveField, receptive_field, receptive_field_levels
+from .scale_sweep import DEFAULT_SCALES, ScaleSweep, SweepRow, scale_sweep
 from .tasks import TASKS, build_model
 from .torchvision_interop import COCO_FILENAME, find_coco_weights, from_torchvision
 from .variants import VARIANTS
@@ -25,4 +36,8 @@ from .variants import VARIANTS
 __all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision",
            "explore", "label_anchors", "pool_boxes", "Exploration", "RPNLevel", "as_image_tensor", "resolve_device",
            "load_checkpoint", "read_metadata", "save_checkpoint", "find_checkpoints", "CheckpointError",
-           "COCO_FILENAME", "find_coco_weights"]
+           "COCO_FILENAME", "find_coco_weights",
+           "scale_sweep", "ScaleSweep", "SweepRow", "DEFAULT_SCALES",
+           "receptive_field", "receptive_field_levels", "ReceptiveField", "RF_LEVELS",
+           "download_weights", "coco_weights", "imagenet_weights", "hub_dir", "WeightsDownloadError",
+           "why", "lost_where", "Provenance", "LostGT", "STAGES", "recall_per_level"]

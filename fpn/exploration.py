@@ -12,6 +12,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from .lineage import Lineage
 from .rpn.anchor_labels import POSITIVE
 
 
@@ -60,6 +61,8 @@ class Exploration:
     alone, whose rois / roi_levels / pooled are empty and detections have no boxes).
     detections: {"boxes" [D, 4] ORIGINAL-image pixels, "scores", "labels"}; targets: GT resized to the input, if given.
     class_names: label -> name (0 = background) from the model's config, if it has them.
+    lineage: the indices linking each detection to its proposal and anchor, and the fates of the candidates the
+    selections dropped (`fpn.lineage`; `fpn.provenance` reads them).
     """
 
     variant: str
@@ -84,6 +87,7 @@ class Exploration:
     detections: dict[str, Tensor]
     targets: Optional[dict[str, Tensor]] = None
     class_names: Optional[list[str]] = None
+    lineage: Optional[Lineage] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

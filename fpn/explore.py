@@ -14,6 +14,7 @@ from torch import Tensor
 from .detector import FasterRCNN
 from .exploration import Exploration, RPNLevel
 from .images import as_image_tensor, unnormalize
+from .lineage import lineage_of
 from .mask_proposals import MaskProposalExploration, MaskProposer, explore_mask_proposals
 
 __all__ = ["explore", "label_anchors", "pool_boxes"]
@@ -126,8 +127,8 @@ def explore(model: Union[FasterRCNN, MaskProposer], image: Any, targets: Optiona
         merged={k: v[0] for k, v in t.get("merged", {}).items()},
         strides=strides, rpn=rpn,
         proposals=rpn_t["proposals"][0], proposal_scores=rpn_t["proposal_scores"][0],
-        proposal_rpn_level=[rpn_t["levels"][int(i)] for i in rpn_t["proposal_levels"][0]],
+        proposal_rpn_level=[rpn_t["levels"][i] for i in rpn_t["proposal_levels"][0].tolist()],
         rois=roi["rois"][0], roi_levels=roi["levels"], pooled=roi["pooled"], roi_maps=tuple(model.roi_maps),
         detections=_cpu(detections[0]), targets=targets_resized,
-        class_names=model.config.get("class_names"),
+        class_names=model.config.get("class_names"), lineage=lineage_of(trace),
     )

@@ -131,9 +131,17 @@ def _handlers_calls(photo: str, gt_photo: str) -> list[tuple[str, tuple]]:
                       ("anchors", (image, model, "p3", SQUARE, "point", -1, -1, GT_SOURCES[0], 0.0)),
                       ("anchors", (image, model, "p4", "all", "density", -1, -1, GT_SOURCES[1], 0.0))]
             calls += [("roi_levels", (image, model, source, 0, 10, 0.0)) for source in ROI_SOURCES]
+            calls += [("scale_sweep", (image, model, "ground truth", 0, -1, -1, [], 0.0)),
+                      ("receptive_field", (image, model, "c3", -1, -1, "linear"))]
+            calls += [("why_box", (image, model, -1, -1, 0.0)), ("lost_gt", (image, model, -1, 0.0))]
     select = gr.SelectData(None, {"index": [12, 20], "value": None})
     calls += [("anchors_click", (photo, "fpn_tiny", "p3", SQUARE, GT_SOURCES[1], 0.0, select)),
-              ("roi_click", (photo, "fpn_tiny", ROI_SOURCES[1], 0, 10, 0.0, select))]
+              ("roi_click", (photo, "fpn_tiny", ROI_SOURCES[1], 0, 10, 0.0, select)),
+              ("scale_sweep", (photo, "fpn_tiny", "detections", 0, -1, -1, ["c5_tiny"], 0.0)),
+              ("sweep_click", (photo, "fpn_tiny", "detections", 0, [], 0.0, select)),
+              ("rf_click", (photo, "fpn_tiny", "p4", "log", select)),
+              ("why_click", (photo, "fpn_tiny", 0.0, select)),
+              ("level_metrics", (gt_photo, ["fpn_tiny", "c5_tiny"], 0.0))]
     return calls
 
 

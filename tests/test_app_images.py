@@ -89,3 +89,17 @@ def test_exif_rotation(tmp_path):
     assert img.array.shape == (40, 20, 3)  # upright: portrait
     assert img.array[5, 10, 0] > 200 and img.array[35, 10, 0] < 60  # red (old left) now on top
     assert "EXIF" in img.message
+
+
+def test_a_file_is_decoded_once_per_version(tmp_path):
+    from app.images import load_image_file
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path)
+    first = load_image_file(str(path))
+    assert load_image_file(str(path)) is first  # every view of one image reuses the decoded file
+    Image.fromarray(np.full((24, 30, 3), 200, np.uint8)).save(path)  # same path, new content (size differs)
+    again = load_image_file(str(path))
+    assert again is not first and again.array.shape == (24, 30, 3) and int(again.array[0, 0, 0]) == 200
+    with pytest.raises(ImageError, match="not found"):
+        load_image_file(str(tmp_path / "missing.png"))

@@ -54,10 +54,10 @@ def test_positive_anchor_drawn_in_positive_colour():
 def test_density_tints_positions_by_label():
     image = np.full((64, 64, 3), 255, np.uint8)
     img = _rgb(V.anchors_view(image, _level([1, 0, 0, 0]), 1.0, mode="density", show_all_positives=False))
-    pos = img[4, 4].astype(int)   # round(4/16) = 0 -> position (0, 0): positive, green tint
-    neg = img[40, 40].astype(int)  # position (1, 1): negative, red tint
-    assert pos[1] > pos[0] and pos[1] > pos[2]
-    assert neg[0] > neg[1] and neg[0] > neg[2]
+    pos = img[4, 4].astype(int)   # round(4/16) = 0 -> position (0, 0): positive, blue tint
+    neg = img[40, 40].astype(int)  # position (1, 1): negative, vermillion tint
+    assert pos[2] > pos[0] and pos[2] > pos[1]
+    assert neg[0] > neg[1] > neg[2]
 
 
 def test_anchor_point_mode_without_labels_uses_level_colour():
@@ -67,11 +67,10 @@ def test_anchor_point_mode_without_labels_uses_level_colour():
     assert tuple(img[10, 32]) == V.level_color("p3")
 
 
-def test_pyramid_view_shows_every_level_at_relative_size(ex):
-    img = _rgb(V.pyramid_view(ex, "l2", target_width=64))
-    assert img.shape[0] > 2 * 64 and img.shape[1] >= 4 * 64 / 2
+def test_pyramid_view_draws_every_aggregation(ex):
     for mode in V.AGGREGATIONS:
-        _rgb(V.pyramid_view(ex, mode, channel=5))
+        img = _rgb(V.pyramid_view(ex, mode, channel=5))
+        assert img.shape[0] > 2 * 64 and img.shape[1] > 5 * 64
 
 
 def test_aggregate_and_pca():
@@ -135,3 +134,110 @@ def test_compare_helpers(ex):
     assert both.shape[1] >= 400
     chart = _rgb(V.positives_chart(ex.positives_per_level()))
     assert chart.shape[0] == 200
+
+
+# ------------------------------------------------------------------------------------------- legible maps
+def test_every_map_is_drawn_cell_by_cell_and_readable(ex):
+    """Each cell is a uniform square of >= 4 px (P6 included); maps at zoom 1 share one px-per-cell factor (their
+    true relative sizes), smaller ones are zoomed by an integer; the stride grid is drawn only on big cells."""
+    fig = V.pyramid_figure(ex, "l2")
+    img = _rgb(fig.image)
+    names = [p.name for p in fig.panels]
+    assert names == ["c2", "c3", "c4", "c5", "p2", "p3", "p4", "p5", "p6"]
+    factor = fig.panel("c2").cell
+    for p in fig.panels:
+        assert p.cell >= 4 and p.cell == factor * p.zoom and p.width >= 64, p
+        feature = ex.pyramid[p.name] if p.name in ex.pyramid else ex.bottom_up[p.name]
+        assert (p.rows, p.cols) == tuple(feature.shape[-2:])
+        blocks = img[p.y: p.y + p.height, p.x: p.x + p.width].reshape(p.rows, p.cell, p.cols, p.cell, 3)
+        inner = blocks[:, 1:, :, 1:].astype(int)  # the first row / column of a cell may be a grid line
+        assert (inner == inner[:, :1, :, :1]).all(), f"{p.name}: a cell is not one colour"
+    assert fig.panel("p6").zoom > 1 and fig.panel("p2").zoom == 1
+    assert fig.panel("p5").stride == 32 and fig.panel("p6").stride == 64
+
+
+def test_grey_bars_keep_the_true_relative_widths(ex):
+    fig = V.pyramid_figure(ex, "l2")
+    factor = fig.panel("p2").cell
+    widths = {}
+    for p in fig.panels:
+        row = fig.image[p.y + p.height + 5, p.x: p.x + p.width + 8]
+        widths[p.name] = int(np.all(row == (110, 110, 110), axis=1).sum())
+        assert widths[p.name] == p.cols * factor, p.name  # its width at the common scale, whatever the zoom
+    assert widths["p2"] > widths["p4"] > widths["p6"]
+
+
+def test_a_figure_pixel_maps_back_to_its_cell(ex):
+    fig = V.pyramid_figure(ex, "mean")
+    for p in fig.panels:
+        for r, c in ((0, 0), (p.rows - 1, p.cols - 1), (p.rows // 2, p.cols // 3)):
+            x1, y1, x2, y2 = p.cell_rect(r, c)
+            assert fig.locate(x2 - 1, y2 - 1) == (p, r, c) and fig.locate(x1, y1) == (p, r, c)
+    assert fig.locate(0, 0) is None  # the margin
+    cell = V.map_cell(ex, "p4", 1, 2, "mean")
+    assert cell["value"] == pytest.approx(float(ex.pyramid["p4"][:, 1, 2].mean()), abs=1e-4)
+    assert cell["l2"] == pytest.approx(float(ex.pyramid["p4"][:, 1, 2].norm()), abs=1e-3)
+    assert cell["stride"] == 16 and cell["centre"] == [32, 16] and cell["box"] == [24, 8, 40, 24]
+    assert cell["grid"] == list(ex.pyramid["p4"].shape[-2:]) and 0 <= cell["percentile"] <= 100
+
+
+def test_mark_outlines_the_same_input_point_on_every_map(ex):
+    point = (70.0, 50.0)
+    fig = V.pyramid_figure(ex, "l2", mark=point)
+    for p in fig.panels:
+        r, c = p.cell_of_input(*point)
+        x1, y1, x2, y2 = p.cell_rect(r, c)
+        assert tuple(fig.image[y1 - 1, x1 + 1]) == (255, 255, 255) and tuple(fig.image[y1 - 2, x1 + 1]) == (0, 0, 0)
+        assert (r, c) == (round(point[1] / p.stride), round(point[0] / p.stride))
+
+
+def test_colour_bars_say_what_the_colour_means():
+    bar = _rgb(V.colorbar("l2", "colour = L2 norm", width=300))
+    ramp = bar[-8]  # a row through the gradient
+    coloured = ramp[np.any(ramp != 255, axis=1) & (np.ptp(ramp.astype(int), axis=1) > 20)]
+    assert len(coloured) > 150
+    assert tuple(V.colorize(np.array([[0.0]]), 0, 1)[0, 0]) == (68, 1, 84)  # viridis: dark purple = low
+    div = _rgb(V.colorbar("mean", "colour = mean", width=300, lo=-2.0, hi=2.0))
+    middle = div[-8, div.shape[1] // 2 - 10: div.shape[1] // 2 + 10].astype(int)
+    assert (middle > 200).all(axis=1).any()  # white at 0
+    assert "L2 norm of the 256 channels" in V.meaning("l2", 0, 256) and "blue negative" in V.meaning("channel", 3)
+    assert _rgb(V.colorbar("pca", "colour = PCA")).shape[0] < bar.shape[0]  # words only, no scale
+
+
+def test_designs_view_draws_fig1_with_the_images_maps(ex):
+    img = _rgb(V.designs_view(ex))
+    assert img.shape[0] > 600 and img.shape[1] > 900  # 2 x 2 panels
+    for k in (2, 3, 4, 5):  # each level's thumbnail is framed in its level colour
+        assert np.all(img == V.level_color(k), axis=2).sum() > 40
+
+
+# Machado, Oliveira & Fernandes (2009), severity 1: linear-RGB matrices of the three dichromacies.
+_CVD = {"protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                       [-0.003882, -0.048116, 1.051998]],
+        "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                         [-0.011820, 0.042940, 0.968881]],
+        "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                       [0.004733, 0.691367, 0.303900]]}
+
+
+def _seen(color, matrix):
+    """CIELAB (D65) of an sRGB colour as a dichromat sees it."""
+    c = np.array(color) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ np.clip(
+        np.array(matrix) @ lin, 0, 1) / np.array([0.9505, 1.0, 1.089])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("deficiency", list(_CVD))
+def test_label_and_level_colours_stay_apart_for_colour_blind_eyes(deficiency):
+    """Colour differences (CIELAB Delta E) as a dichromat sees them: > 25 between positive / negative / ignored
+    (green / grey, the former choice, fell to 18 for deuteranopes), > 15 between levels (the former tab10 ones: 5)."""
+    labels = [V.POSITIVE_COLOR, V.NEGATIVE_COLOR, V.IGNORED_COLOR]
+    levels = [V.level_color(k) for k in range(2, 7)]
+    assert set(labels[:2] + levels) <= set(V.OKABE_ITO.values())
+    for group, least in ((labels, 25), (levels, 15)):
+        seen = [_seen(c, _CVD[deficiency]) for c in group]
+        gaps = [np.linalg.norm(a - b) for i, a in enumerate(seen) for b in seen[i + 1:]]
+        assert min(gaps) > least, (deficiency, group, min(gaps))

@@ -1,4 +1,5 @@
-"""Compare tab (Tables 1-3): 2-6 models side by side and their checkpoints' evaluation numbers. Endpoint: compare."""
+"""Compare tab (Tables 1-3): 2-6 models side by side, their checkpoints' evaluation numbers as a table and per level
+(grouped bars), and on a dataset image each model's recall per level. Endpoint: compare (app/compare_view.py)."""
 from __future__ import annotations
 
 import gradio as gr
@@ -6,24 +7,45 @@ import gradio as gr
 from ..choices import MAX_COMPARE, MIN_COMPARE
 from ..guard import guard
 from ..views import Explorer
-from .shared import Inputs, analytic_image, report
+from .shared import Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
+
+ID = "compare"
 
 
 def build(explorer: Explorer, inputs: Inputs) -> None:
     """The tab's widgets and events (inside the app's gr.Tabs)."""
     models = explorer.registry.names("detection")
-    with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
+    with gr.Tab("Compare", id=ID, elem_id="tab-compare") as tab:
         with gr.Row():
             picked = gr.CheckboxGroup(models, value=models[:3], label=f"Models ({MIN_COMPARE} to {MAX_COMPARE})")
             top_proposals = gr.Slider(1, 300, 50, step=1, label="Top-N proposals")
-            button = gr.Button("Compare", variant="primary", elem_id="btn-compare")
-        image = analytic_image("Side by side: detections / proposals / objectness per level", "out-compare")
+        image = analytic_image("Side by side: detections / proposals / objectness per level", "out-compare",
+                               show_label=False)
         table = gr.Dataframe(label="Evaluation numbers (checkpoint metadata)", interactive=False,
                              elem_id="out-compare-table")
+        levels = analytic_image("Per level (checkpoint metadata, scripts/evaluate.py --write-metadata): proposal "
+                                "AR@1000 per RPN level, box AP per Eq. (1) level, AR_s/m/l, AP_s/m/l",
+                                "out-compare-levels")
+        recall = analytic_image("This image: each model's recall per level (dataset images)", "out-compare-recall")
+        levels_text = gr.Markdown(elem_id="compare-levels-text")
+        export = export_panel("compare")
+
+    def table_of(result):
+        return {"headers": result.data["headers"], "data": result.data["rows"]}
 
     @guard
     def compare(path, models, score_thresh, top_proposals, progress=gr.Progress()):
-        grid, rows, headers = explorer.compare(path, models, score_thresh, top_proposals, report(progress))
-        return grid, {"headers": headers, "data": rows}
+        result = explorer.compare(path, models, score_thresh, top_proposals, report(progress))
+        return result.image, table_of(result)
 
-    button.click(compare, [inputs.image, picked, inputs.score, top_proposals], [image, table], api_name="compare")
+    @guard
+    def show_compare(path, models, score_thresh, top_proposals, progress=gr.Progress()):
+        result = explorer.compare(path, models, score_thresh, top_proposals, report(progress))
+        return (result.image, table_of(result), result.images["level_metrics"], result.images["image_recall"],
+                result.text, *exported(result))
+
+    args = [inputs.image, picked, inputs.score, top_proposals]
+    api_endpoint(compare, args, [image, table], "compare")
+    track(inputs, tab, ID)
+    live(inputs, tab, ID, show_compare, args, [image, table, levels, recall, levels_text, *export.outputs],
+         controls=[picked], sliders=[top_proposals], row=["image", "score"])

@@ -5,37 +5,51 @@ import gradio as gr
 
 from ..guard import guard
 from ..views import Explorer
-from .shared import PRIVATE, Inputs, analytic_image, if_image, report
+from .shared import Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
+
+ID = "detections"
 
 
 def build(explorer: Explorer, inputs: Inputs) -> None:
-    """The tab's widgets and events (inside the app's gr.Tabs)."""
+    """The tab's widgets and events (inside the app's gr.Tabs): both views redraw by themselves."""
     mask_models = explorer.registry.names("mask_proposals")
-    with gr.Tab("Detections", id="detections", elem_id="tab-detections") as tab:
-        button = gr.Button("Show detections", variant="primary", elem_id="btn-detect")
+    with gr.Tab("Detections", id=ID, elem_id="tab-detections") as tab:
         with gr.Row():
-            image = analytic_image("Detections", "out-detect")
-            table = gr.JSON(label="Detections (JSON, image pixels)")
+            image = analytic_image("Detections", "out-detect", show_label=False, scale=3)
+            table = gr.JSON(label="Detections (JSON, image pixels)", scale=2, max_height=480)
+        det_export = export_panel("detect")
         gr.Markdown("### Mask proposals (Sec. 6)")
         with gr.Row():
             mask_model = gr.Dropdown(mask_models, value=mask_models[0] if mask_models else None,
                                      label="Mask-proposal model", elem_id="mask-model")
             top_n = gr.Slider(1, 50, 10, step=1, label="Top-N mask proposals")
-            mask_button = gr.Button("Show mask proposals", elem_id="btn-masks")
-        masks = analytic_image("Mask proposals", "out-masks")
+        masks = analytic_image("Mask proposals", "out-masks", show_label=False)
+        mask_export = export_panel("masks")
 
     @guard
     def detect(path, model, score_thresh, progress=gr.Progress()):
-        return explorer.detect(path, model, score_thresh, report(progress))
+        result = explorer.detect(path, model, score_thresh, report(progress))
+        return result.image, result.data
+
+    @guard
+    def show_detections(path, model, score_thresh, progress=gr.Progress()):
+        result = explorer.detect(path, model, score_thresh, report(progress))
+        return (result.image, result.data, *exported(result))
 
     @guard
     def mask_proposals(path, model, top_n, progress=gr.Progress()):
-        return explorer.mask_proposals(path, model, top_n, report(progress))
+        return explorer.mask_proposals(path, model, top_n, report(progress)).image
 
-    det_in, det_out = [inputs.image, inputs.model, inputs.score], [image, table]
-    button.click(detect, det_in, det_out, api_name="detect")
-    tab.select(if_image(detect), det_in, det_out, **PRIVATE)
-    inputs.score.release(if_image(detect), det_in, det_out, **PRIVATE)
+    @guard
+    def show_mask_proposals(path, model, top_n, progress=gr.Progress()):
+        result = explorer.mask_proposals(path, model, top_n, report(progress))
+        return (result.image, *exported(result))
+
+    det_in = [inputs.image, inputs.model, inputs.score]
+    api_endpoint(detect, det_in, [image, table], "detect")
+    track(inputs, tab, ID)
+    live(inputs, tab, ID, show_detections, det_in, [image, table, *det_export.outputs])
     mask_in = [inputs.image, mask_model, top_n]
-    mask_button.click(mask_proposals, mask_in, masks, api_name="mask_proposals")
-    top_n.release(if_image(mask_proposals), mask_in, masks, **PRIVATE)
+    api_endpoint(mask_proposals, mask_in, [masks], "mask_proposals")
+    live(inputs, tab, ID, show_mask_proposals, mask_in, [masks, *mask_export.outputs], controls=[mask_model],
+         sliders=[top_n], row=["image"])

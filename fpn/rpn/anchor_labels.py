@@ -26,7 +26,14 @@ class AnchorLabeler:
     def __call__(self, anchors: Tensor, gt_boxes: Tensor) -> tuple[Tensor, Tensor]:
         if gt_boxes.numel() == 0:
             return anchors.new_zeros(anchors.shape[0]), torch.zeros_like(anchors)
-        matched = self.matcher(box_iou(gt_boxes, anchors))
+        iou = box_iou(gt_boxes, anchors)
+        # A box that no anchor overlaps has no "highest-IoU anchor": the best-match rule would tie all anchors at
+        # IoU 0 and make every one of them positive (torchvision's Matcher does). Such a box labels nothing.
+        overlapped = iou.amax(dim=1) > 0
+        if not overlapped.any():
+            return anchors.new_zeros(anchors.shape[0]), torch.zeros_like(anchors)
+        gt_boxes = gt_boxes[overlapped]
+        matched = self.matcher(iou[overlapped])
         labels = (matched >= 0).to(anchors.dtype)
         labels[matched == Matcher.BELOW_LOW_THRESHOLD] = NEGATIVE
         labels[matched == Matcher.BETWEEN_THRESHOLDS] = IGNORED

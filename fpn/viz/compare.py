@@ -7,20 +7,24 @@ import numpy as np
 
 from .draw import add_title, fit, hstack, level_color, to_rgb_uint8, upscale_nearest, vstack
 from .features import colorize
+from .map_grid import zoom_for
 
 
-def objectness_maps(ex: Any, target_width: int = 192) -> np.ndarray:
+def objectness_maps(ex: Any, target_width: int = 192, min_width: int = 40) -> np.ndarray:
     """Each RPN map's objectness (max over its anchors at each position, sigmoid, 0..1 on one colour scale) at
-    the maps' true relative resolutions."""
+    the maps' true relative resolutions; a map narrower than `min_width` px is zoomed by an integer factor, marked
+    "xN" (P6 of a small input would be a few pixels wide)."""
     levels = list(ex.rpn.values())
     widest = max(lv.grid_size[1] for lv in levels)
     factor = max(1, int(round(target_width / widest)))
     panels = []
     for lv in levels:
-        pic = upscale_nearest(colorize(lv.objectness.max(0).values.numpy(), 0.0, 1.0), factor)
-        panels.append(add_title(pic, [f"{lv.name.upper()} s{lv.stride}", f"max {float(lv.objectness.max()):.2f}"],
-                                min_width=70, color=level_color(lv.name)))
-    return add_title(hstack(panels, gap=6), "RPN objectness per level (0..1)")
+        zoom = zoom_for(lv.grid_size[1], factor, min_width)
+        pic = upscale_nearest(colorize(lv.objectness.max(0).values.numpy(), 0.0, 1.0), factor * zoom)
+        name = f"{lv.name.upper()} s{lv.stride}" + (f" x{zoom}" if zoom > 1 else "")
+        panels.append(add_title(pic, [name, f"max {float(lv.objectness.max()):.2f}"], min_width=70,
+                                color=level_color(lv.name)))
+    return add_title(hstack(panels, gap=6), "RPN objectness per level (0..1; xN: zoomed N times)")
 
 
 def draw_proposals(image: Any, proposals: Any, scores: Any, top_n: int = 50, rpn_levels: Sequence[str] = ()) -> np.ndarray:

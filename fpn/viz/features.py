@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .draw import BLACK, WHITE, blank, put_text, text_size
+
 AGGREGATIONS = ("l2", "pca", "channel", "mean")
 
 _DIVERGING = np.stack([np.interp(np.linspace(0, 1, 256), [0, 0.5, 1], c) for c in
@@ -20,12 +22,12 @@ def colorize(values: np.ndarray, vmin: Optional[float] = None, vmax: Optional[fl
     blue-white-red symmetric around 0 when diverging."""
     v = np.asarray(values, dtype=np.float32)
     if diverging:
-        m = float(np.percentile(np.abs(v), 99)) if vmax is None else float(vmax)
+        m = value_range([v], True)[1] if vmax is None else float(vmax)
         m = m if m > 0 else 1.0
         idx = np.clip((v / m + 1) * 127.5, 0, 255).astype(np.uint8)
         return _DIVERGING[idx]
-    lo = float(np.percentile(v, 1)) if vmin is None else float(vmin)
-    hi = float(np.percentile(v, 99)) if vmax is None else float(vmax)
+    lo, hi = value_range([v]) if vmin is None or vmax is None else (0.0, 0.0)
+    lo, hi = lo if vmin is None else float(vmin), hi if vmax is None else float(vmax)
     u8 = np.clip((v - lo) / (hi - lo if hi > lo else 1.0) * 255, 0, 255).astype(np.uint8)
     return cv2.applyColorMap(u8, cv2.COLORMAP_VIRIDIS)[..., ::-1].copy()
 
@@ -87,14 +89,27 @@ def render(features: Sequence[Tensor], mode: str = "l2", channel: int = 0, share
             return pca_rgb(features, basis_from=features[-1])
         return [pca_rgb([f])[0] for f in features]
     values = [aggregate(f, mode, channel) for f in features]
-    diverging = mode in ("channel", "mean")
+    diverging = is_diverging(mode)
     if not shared_scale:
         return [colorize(v, diverging=diverging) for v in values]
-    allv = np.concatenate([v.ravel() for v in values])
+    lo, hi = value_range(values, diverging)
+    return [colorize(v, lo, hi, diverging=diverging) for v in values]
+
+
+def is_diverging(mode: str) -> bool:
+    """Signed aggregates (one channel, the mean) get the blue-white-red map centred on 0; the L2 norm viridis."""
+    return mode in ("channel", "mean")
+
+
+def value_range(values: Sequence[np.ndarray], diverging: bool = False) -> tuple[float, float]:
+    """The colour scale `colorize` uses by default, over all `values` together: (1st, 99th) percentile, or
+    (-m, m) with m the 99th percentile of |value| when diverging."""
+    allv = np.concatenate([np.asarray(v, dtype=np.float32).ravel() for v in values])
     if diverging:
-        return [colorize(v, vmax=float(np.percentile(np.abs(allv), 99)), diverging=True) for v in values]
-    lo, hi = float(np.percentile(allv, 1)), float(np.percentile(allv, 99))
-    return [colorize(v, lo, hi) for v in values]
+        m = float(np.percentile(np.abs(allv), 99))
+        m = m if m > 0 else 1.0
+        return -m, m
+    return float(np.percentile(allv, 1)), float(np.percentile(allv, 99))
 
 
 def describe(mode: str, channel: int, num_channels: int) -> str:
@@ -102,3 +117,38 @@ def describe(mode: str, channel: int, num_channels: int) -> str:
     if mode == "channel":
         return f"ch {min(max(int(channel), 0), num_channels - 1)}/{num_channels}"
     return {"l2": "L2 over {} ch", "mean": "mean of {} ch", "pca": "PCA of {} ch"}[mode].format(num_channels)
+
+
+def meaning(mode: str, channel: int = 0, num_channels: Optional[int] = None) -> str:
+    """What the colour of a rendered map means, in words (the caption of its colour bar)."""
+    chans = f"the {num_channels} channels" if num_channels else "the channels"
+    if mode == "pca":
+        return f"colour = the 3 principal components of {chans} of each cell, as R, G, B"
+    if mode == "l2":
+        return f"colour = L2 norm of {chans} of each cell (how strongly it responds)"
+    what = f"channel {int(channel)}" if mode == "channel" else f"mean of {chans}"
+    return f"colour = {what} of each cell: blue negative, white 0, red positive"
+
+
+def colorbar(mode: str, label: str, width: int = 360, lo: Optional[float] = None,
+             hi: Optional[float] = None) -> np.ndarray:
+    """A labelled colour bar ([H, width, 3] uint8) for maps rendered with `mode`: the gradient with its ends
+    (`lo` / `hi` when one scale is shared, else "low" / "high"), and `label` (what the colour means) above it.
+    PCA colours have no scale: the label alone."""
+    h_text = text_size("Ag", 0.42)[1] + 4
+    if mode == "pca":
+        img = blank(h_text + 2, max(width, text_size(label, 0.42)[0] + 8), WHITE)
+        put_text(img, label, (2, 1), BLACK, 0.42)
+        return img
+    diverging = is_diverging(mode)
+    left = f"{lo:.3g}" if lo is not None else ("negative" if diverging else "low")
+    right = f"{hi:.3g}" if hi is not None else ("positive" if diverging else "high")
+    lw, rw = text_size(left, 0.42)[0] + 8, text_size(right, 0.42)[0] + 8
+    bar_w = max(width - lw - rw, 64)
+    img = blank(h_text + 18, max(lw + bar_w + rw, text_size(label, 0.42)[0] + 8), WHITE)
+    put_text(img, label, (2, 1), BLACK, 0.42)
+    ramp = np.linspace(-1.0 if diverging else 0.0, 1.0, bar_w, dtype=np.float32)[None, :].repeat(12, 0)
+    img[h_text + 3: h_text + 15, lw: lw + bar_w] = colorize(ramp, vmin=0.0, vmax=1.0, diverging=diverging)
+    put_text(img, left, (2, h_text), BLACK, 0.42)
+    put_text(img, right, (lw + bar_w + 4, h_text), BLACK, 0.42)
+    return img
