@@ -29,7 +29,7 @@ benchmark: $(STAMP)
 
 # Refresh docs/screenshots/*.png (the README's pictures): the browser tests that walk the views, saving there.
 screenshots: $(STAMP)
-	FPN_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q tests/test_app_e2e.py tests/test_app_e2e_insight.py \
+	FPN_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -m "slow or not slow" tests/test_app_e2e.py tests/test_app_e2e_insight.py \
 		tests/test_app_e2e_why.py -k "test_upload_and_every_view or test_sweep_an_object or test_click_a_detection" $(ARGS)
 
 # torchvision's COCO R50-FPN weights (160 MB, sha256-checked) into torch's hub cache: the app's COCO model.

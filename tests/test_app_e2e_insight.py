@@ -41,6 +41,7 @@ def screenshot(page, tmp_path, name: str) -> None:
     page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=True)
 
 
+@pytest.mark.slow
 def test_sweep_an_object_and_look_through_a_cell(page, tmp_path):
     photo = tmp_path / "shapes.png"
     shutil.copyfile(SHAPES, photo)  # byte-identical: the app recognises the dataset image and uses its ground truth

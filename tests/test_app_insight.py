@@ -34,6 +34,7 @@ def test_scale_sweep_on_detections_with_a_compared_model(explorer, photo):  # no
     assert "**fpn_tiny** (fpn): positive anchors from P" in result.text and "one map C5" in result.text
 
 
+@pytest.mark.slow
 def test_scale_sweep_picks_the_object_under_a_click_and_explains_what_it_cannot_do(explorer, photo):  # noqa: F811
     boxes = insight.scale_sweep(explorer, photo, "c5_tiny", "detections", 0, -1, -1, [], 0.0).data
     box = boxes["object"]["box"]
