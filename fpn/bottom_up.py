@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from functools import partial
 from pathlib import Path
 from typing import Optional, Union
 
@@ -14,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torchvision import models
 from torchvision.ops import misc
+
+from .fast_conv import fast_path_active, fused_conv, fused_stage, to_channels_last
 
 DEPTHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 STRIDES = {"c2": 4, "c3": 8, "c4": 16, "c5": 32}
@@ -50,16 +53,6 @@ class FrozenBatchNorm2d(misc.FrozenBatchNorm2d):
         return x.mul_(scale).add_(shift)
 
 
-def _imagenet_weights(depth: str):
-    enum = {
-        "resnet18": models.ResNet18_Weights,
-        "resnet34": models.ResNet34_Weights,
-        "resnet50": models.ResNet50_Weights,
-        "resnet101": models.ResNet101_Weights,
-    }[depth]
-    return enum.IMAGENET1K_V1
-
-
 def _load_state_dict_file(path: Union[str, os.PathLike]) -> dict[str, Tensor]:
     """Read a state dict without executing code: safetensors, or torch.load(weights_only=True)."""
     path = Path(path)
@@ -78,22 +71,21 @@ def _load_state_dict_file(path: Union[str, os.PathLike]) -> dict[str, Tensor]:
 
 
 def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
-    """ImageNet weights of torchvision's ResNet: from torch's hub cache if present, else downloaded.
+    """ImageNet weights of torchvision's ResNet: from torch's hub cache if present, else downloaded there (sha256
+    checked, tqdm progress on stderr; `fpn.imagenet_weights`).
 
-    Offline and without the file, raises a RuntimeError that names the file and the folder to put it in.
+    Offline and without the file, raises fpn.WeightsDownloadError (a RuntimeError) that names the file and the
+    folder to put it in.
     """
+    from .hub import WeightsDownloadError, imagenet_weights
+
     _check_depth(depth)
-    weights = _imagenet_weights(depth)
-    filename = os.path.basename(weights.url)
-    cache_dir = Path(torch.hub.get_dir()) / "checkpoints"
     try:
-        return weights.get_state_dict(progress=True, check_hash=False)
-    except Exception as err:  # URLError, socket errors, HTTP errors: all mean "could not download"
-        raise RuntimeError(
-            f"could not load ImageNet weights for {depth}: {err}.\n"
-            f"Offline? Download {weights.url} on a machine with internet and put it at {cache_dir / filename} "
-            f"(or pass backbone_weights='/path/to/{filename}')."
-        ) from err
+        path = imagenet_weights(depth)
+    except WeightsDownloadError as err:
+        raise WeightsDownloadError(f"could not load ImageNet weights for {depth}: {err} (Or pass "
+                                   f"backbone_weights='/path/to/the/file'.)") from err
+    return _load_state_dict_file(path)
 
 
 def backbone_defaults(weights: object, norm: Optional[str], trainable_layers: Optional[int]) -> tuple[str, int]:
@@ -108,18 +100,20 @@ def make_resnet(
     depth: str = "resnet50",
     weights: Optional[Union[str, os.PathLike]] = None,
     norm: Optional[str] = None,
+    eps: float = 1e-5,
 ) -> models.ResNet:
     """A torchvision ResNet with `weights` (None: random init, "imagenet", or a state-dict file).
 
     norm: "frozen_bn" (statistics and affine fixed, the paper's fine-tuning setting) or "bn" (trainable BatchNorm).
     Default: "frozen_bn" when weights are given, "bn" when training from scratch.
+    eps: added to the running variance before the square root (torchvision's COCO_V1 detector uses 0).
     """
     _check_depth(depth)
     if norm is None:
         norm = "frozen_bn" if weights is not None else "bn"
     if norm not in ("frozen_bn", "bn"):
         raise ValueError(f"norm must be 'frozen_bn' or 'bn', got {norm!r}")
-    norm_layer = FrozenBatchNorm2d if norm == "frozen_bn" else nn.BatchNorm2d
+    norm_layer = partial(FrozenBatchNorm2d if norm == "frozen_bn" else nn.BatchNorm2d, eps=eps)
     resnet = getattr(models, depth)(weights=None, norm_layer=norm_layer)
     if weights is not None:
         state = load_imagenet_state_dict(depth) if weights == "imagenet" else _load_state_dict_file(weights)
@@ -144,6 +138,8 @@ class BottomUp(nn.Module):
         trainable_layers: how many stages, counted from conv5 down to conv1, receive gradients (0..5), as in torchvision.
 
     Input [N, 3, H, W] (normalised image batch, H and W multiples of 32); output maps [N, C_k, H / 2**k, W / 2**k].
+    `fast_path` (default False; `FasterRCNN.exact(False)` sets it): at inference (eval mode, no autograd) run the
+    stages with BN folded into the convs and ReLU / residual sums fused (`fpn.fast_conv`), maps then channels-last.
     """
 
     def __init__(self, resnet: models.ResNet, last: str = "c5", trainable_layers: int = 3) -> None:
@@ -166,11 +162,18 @@ class BottomUp(nn.Module):
         widths = {"c5": depth_channels, "c4": depth_channels // 2, "c3": depth_channels // 4, "c2": depth_channels // 8}
         self.out_channels = {n: widths[n] for n in self.names}
         self.strides = {n: STRIDES[n] for n in self.names}
+        self.fast_path = False
 
     def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        fast = fast_path_active(self)
+        if fast:
+            x = self.maxpool(fused_conv(to_channels_last(x), self.conv1, self.bn1, relu=True))
+        else:
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         out: "OrderedDict[str, Tensor]" = OrderedDict()
         for name in self.names:
-            x = getattr(self, _STAGE_OF[name])(x)
+            stage = getattr(self, _STAGE_OF[name])
+            # the stem's output is private; a stage output (C_k) is returned, so the next stage must not overwrite it
+            x = fused_stage(stage, x, overwrite_input=not out) if fast else stage(x)
             out[name] = x
         return out

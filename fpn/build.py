@@ -18,7 +18,7 @@ from .variants import get_variant
 
 #: Every option of build_detector with its default (None: derived, see build_detector's docstring).
 DEFAULTS: dict[str, Any] = dict(
-    rpn_only=False, class_names=None, norm=None, trainable_backbone_layers=None, pyramid_channels=256,
+    rpn_only=False, class_names=None, norm=None, bn_eps=1e-5, trainable_backbone_layers=None, pyramid_channels=256,
     min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
     anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, anchor_strides="exact", rpn_hidden_channels=None,
     rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
@@ -51,6 +51,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
             variant's candidates before NMS (2000 / 1000 per pyramid level; 12000 / 6000 on C4 / C5; 2000 / 1000 per
             anchor size on p2_only); rpn_pre_nms_per = the variant's "map" or "anchor_size" (see fpn.variants).
             anchor_strides: "exact" (2**k) or "torchvision" (padded size // grid size; see `fpn.anchors`).
+            bn_eps: the backbone normalisation's epsilon (torchvision's COCO_V1 weights use 0: fpn.torchvision_interop).
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
@@ -73,7 +74,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         raise ValueError(f"anchor_sizes for variant {variant!r} must have the maps {list(v.rpn_anchors)}, "
                          f"got {list(o['anchor_sizes'])}")
 
-    resnet = make_resnet(backbone, backbone_weights, o["norm"])
+    resnet = make_resnet(backbone, backbone_weights, o["norm"], o["bn_eps"])
     bottom_up = BottomUp(resnet, last=v.last_stage, trainable_layers=o["trainable_backbone_layers"])
     d = o["pyramid_channels"]
     pyramid = None

@@ -31,6 +31,13 @@ class FasterRCNN(nn.Module):
         targets (training): list of {"boxes": [G, 4] float (x1, y1, x2, y2, input-image pixels), "labels": [G] int64}.
         returns, in training mode, {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"};
         in eval mode, per image {"boxes": [D, 4] input-image pixels, "scores": [D], "labels": [D]}.
+
+    Inference path: by default the fast one (`exact(False)`): at inference (eval mode under torch.no_grad /
+    inference_mode) the backbone runs with BatchNorm folded into its convolutions and ReLU / residual sums fused
+    into them, on channels-last maps, and the pyramid's and RPN head's 3x3 convolutions as Winograd convolutions
+    (`fpn.fast_conv`); detections move by float rounding only (README: "torchvision weights and speed"). `exact()`
+    runs torchvision's order of operations instead: with torchvision's weights its detections are bit-identical to
+    torchvision's. Training, and eval with autograd on, always take the exact path.
     """
 
     def __init__(self, transform: GeneralizedRCNNTransform, bottom_up: BottomUp, pyramid: Optional[FeaturePyramid],
@@ -45,6 +52,20 @@ class FasterRCNN(nn.Module):
         self.config = dict(config or {})
         self.rpn_maps = list(rpn.anchors.sizes)
         self.roi_maps = list(roi_heads.pooler.strides) if roi_heads is not None else []
+        self.exact(False)
+
+    def exact(self, enabled: bool = True) -> "FasterRCNN":
+        """Choose the inference path: True, torchvision's order of operations (bit-identical detections with
+        torchvision's weights); False, the fast path (`fpn.fast_conv`). Returns self."""
+        for module in self.modules():
+            if hasattr(module, "fast_path"):
+                module.fast_path = not enabled
+        return self
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether inference takes the exact path (see `exact`)."""
+        return not any(getattr(m, "fast_path", False) for m in self.modules())
 
     def forward(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None):
         detections, losses, _ = self.run(images, targets)
@@ -52,7 +73,9 @@ class FasterRCNN(nn.Module):
 
     @torch.no_grad()
     def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
-        """Eval-mode detections plus the RPN's "proposals" [P, 4] (input-image pixels) and "proposal_scores" [P]."""
+        """Eval-mode detections plus the RPN's "proposals" [P, 4] (input-image pixels), "proposal_scores" [P],
+        "proposal_levels" [P] (int64 k of the RPN map each came from: 2..6, or 4 / 5 for C4 / C5) and "input_scale"
+        [2] (sx, sy: resized-input pixels per input-image pixel, the scale Eq. (1) sees boxes at)."""
         was_training = self.training
         self.eval()
         try:
@@ -60,12 +83,15 @@ class FasterRCNN(nn.Module):
             detections, _, _ = self.run(images, trace=trace)
         finally:
             self.train(was_training)
-        for det, props, scores, resized, original in zip(
-            detections, trace["rpn"]["proposals"], trace["rpn"]["proposal_scores"],
+        map_levels = torch.tensor([int(name[1:]) for name in trace["rpn"]["levels"]], dtype=torch.int64)
+        for det, props, scores, levels, resized, original in zip(
+            detections, trace["rpn"]["proposals"], trace["rpn"]["proposal_scores"], trace["rpn"]["proposal_levels"],
             trace["input"]["image_sizes"], trace["input"]["original_sizes"],
         ):
             det["proposals"] = rescale_boxes(props, resized, original)
             det["proposal_scores"] = scores
+            det["proposal_levels"] = map_levels.to(levels.device)[levels]
+            det["input_scale"] = torch.tensor([resized[1] / original[1], resized[0] / original[0]])
         return detections
 
     def run(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None,
@@ -93,7 +119,21 @@ class FasterRCNN(nn.Module):
                                                     image_list.image_sizes, targets, trace)
         if not self.training:
             detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
+        if trace is not None:
+            _standard_layout(trace)
         return detections, {**rpn_losses, **det_losses}, trace
+
+
+def _standard_layout(trace: Any) -> Any:
+    """Every tensor of a trace in the default (row-major) layout, in place: the fast path's maps are channels-last,
+    and readers of a trace may `view` them."""
+    items = trace.items() if isinstance(trace, dict) else enumerate(trace) if isinstance(trace, list) else ()
+    for key, value in items:
+        if isinstance(value, Tensor):
+            trace[key] = value.contiguous()
+        elif isinstance(value, (dict, list)):
+            _standard_layout(value)
+    return trace
 
 
 def _no_detections(like: Tensor) -> dict[str, Tensor]:

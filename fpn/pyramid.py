@@ -15,6 +15,7 @@ from typing import Optional
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .fast_conv import fast_path_active, head_conv
 from .lateral import LateralConnections
 from .top_down import TopDownPathway
 
@@ -33,6 +34,8 @@ class FeaturePyramid(nn.Module):
 
     Input: {"c2": [N, C2, H/4, W/4], ...}. Output: OrderedDict {"p2": [N, d, H/4, W/4], ..., "p6": [N, d, H/64, W/64]}.
     `trace`, when a dict, receives "lateral", "top_down", "merged" (per level, keyed "p2".."p5") and "pyramid".
+    `fast_path` (set with the lateral connections' by `FasterRCNN.exact(False)`): Winograd 3x3 convolutions at
+    inference (`fpn.fast_conv.head_conv`).
     """
 
     def __init__(self, in_channels: dict[str, int], d: int = 256, mode: str = "fpn",
@@ -55,6 +58,7 @@ class FeaturePyramid(nn.Module):
             nn.init.zeros_(conv.bias)
         self.d = d
         self.strides = {name: 2 ** int(name[1:]) for name in outputs}
+        self.fast_path = False  # see fpn.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor], trace: Optional[dict] = None) -> "OrderedDict[str, Tensor]":
         laterals = self.lateral(features)
@@ -65,8 +69,10 @@ class FeaturePyramid(nn.Module):
         else:
             merged = laterals
         out: "OrderedDict[str, Tensor]" = OrderedDict()
+        fast = fast_path_active(self)
         for name in self.output:
-            out[name] = self.output[name](merged["c" + name[1:]])
+            x = merged["c" + name[1:]]
+            out[name] = head_conv(x, self.output[name]) if fast else self.output[name](x)
         if self.p6:
             last = _p(self.levels[-1])
             out["p" + str(int(last[1:]) + 1)] = F.max_pool2d(out[last], kernel_size=1, stride=2, padding=0)

@@ -1,18 +1,20 @@
 #!/usr/bin/env python
-"""Latency of our `fpn` ResNet-50 detector against torchvision's fasterrcnn_resnet50_fpn: same weights, same images,
-same process, interleaved runs. Writes the medians and the ratio ours / torchvision as JSON, and a bar chart as PNG.
+"""Latency of our `fpn` ResNet-50 detector against torchvision's fasterrcnn_resnet50_fpn: same weights, same photos,
+same process, runs interleaved (the models take turns on every photo, in rotating order). Ours is timed twice: on its
+default fast path and on its exact path (`model.exact()`, bit-identical to torchvision). Prints, per photo, the median
+latencies and the ratios ours / torchvision, then the median ratio over the photos, and how far the fast path's
+detections are from the exact ones (order-free matching: largest box difference in pixels, largest score difference).
+Writes it all as JSON, and a bar chart as PNG.
 
-    python scripts/benchmark.py                      # CPU (and CUDA fp32 + bf16 autocast when a GPU is present)
+    python scripts/benchmark.py --threads 2          # CPU (and CUDA fp32 + bf16 autocast when a GPU is present)
     python scripts/benchmark.py --runs 7 --json runs/benchmark.json --weights coco
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +24,8 @@ from PIL import Image
 from tqdm import tqdm
 
 import fpn
-from fpn.torchvision_interop import (find_coco_weights, randomize_for_comparison,
+from fpn.torchvision_interop import (COCO_BN_EPS, compare_detections, find_coco_weights,
+                                     randomize_for_comparison, sorted_detections, torchvision_norm,
                                      torchvision_reference)
 
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "motorcycle_left.png", "rocket.jpg"]
@@ -41,16 +44,17 @@ def load_photos(n: int) -> list[torch.Tensor]:
 
 
 def time_models(models: dict, images: list[torch.Tensor], runs: int, device: torch.device, autocast_dtype=None,
-                desc: str = "") -> dict[str, list[float]]:
-    """Per-image latencies (seconds) of each model; the order of the models alternates between runs."""
+                desc: str = "") -> dict[str, list[list[float]]]:
+    """Latencies (seconds) {model: [per photo: [per run]]}. Every run visits each photo once, and on each photo every
+    model runs back to back, their order rotating between runs, so that machine noise hits all of them alike."""
     images = [im.to(device) for im in images]
-    times: dict[str, list[float]] = {name: [] for name in models}
+    times = {name: [[] for _ in images] for name in models}
     names = list(models)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for run in tqdm(range(runs + 1), desc=desc, unit="run"):  # run 0 warms up
-        order = names if run % 2 == 0 else names[::-1]
-        for name in order:
-            for im in images:
+        order = names[run % len(names):] + names[:run % len(names)]
+        for i, im in enumerate(images):
+            for name in order:
                 with torch.inference_mode(), torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
                                                              enabled=autocast_dtype is not None):
                     sync()
@@ -58,16 +62,34 @@ def time_models(models: dict, images: list[torch.Tensor], runs: int, device: tor
                     models[name]([im])
                     sync()
                 if run > 0:
-                    times[name].append(time.perf_counter() - start)
+                    times[name][i].append(time.perf_counter() - start)
     return times
 
 
-def summarize(times: dict[str, list[float]]) -> dict:
-    med = {name: statistics.median(t) * 1000 for name, t in times.items()}
-    out = {f"{name}_ms": round(v, 1) for name, v in med.items()}
-    for name in med:
-        if name != "torchvision":
-            out[f"ratio_{name}_over_torchvision"] = round(med[name] / med["torchvision"], 3)
+def summarize(times: dict[str, list[list[float]]], photos: list[str]) -> dict:
+    """Per photo the median ms of each model and the ratios ours / torchvision; the median ratio over the photos."""
+    per_photo = []
+    for i, photo in enumerate(photos):
+        row = {"photo": photo, **{f"{name}_ms": round(statistics.median(t[i]) * 1000, 1) for name, t in times.items()}}
+        for name in times:
+            if name != "torchvision":
+                row[f"ratio_{name}"] = round(row[f"{name}_ms"] / row["torchvision_ms"], 3)
+        per_photo.append(row)
+    medians = {key: round(statistics.median(r[key] for r in per_photo), 3) for key in per_photo[0] if key != "photo"}
+    return {"per_photo": per_photo, "median": medians}
+
+
+def fast_path_difference(exact: torch.nn.Module, fast: torch.nn.Module, reference: torch.nn.Module,
+                         images: list[torch.Tensor], names: list[str]) -> dict:
+    """Per photo: whether the exact path equals torchvision bit for bit, and the fast path's distance to it."""
+    out = {}
+    with torch.inference_mode():
+        for name, image in zip(names, images):
+            ref, ex, fa = reference([image])[0], exact([image])[0], fast([image])[0]
+            identical = all(torch.equal(a, b) for a, b in zip(sorted_detections(ref).values(),
+                                                              sorted_detections(ex).values()))
+            out[name] = {"exact_bit_identical_to_torchvision": identical, "detections": len(ex["boxes"]),
+                         **{f"fast_{k}": v for k, v in compare_detections(ex, fa).items()}}
     return out
 
 
@@ -98,27 +120,33 @@ def main(argv=None) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     else:
         state = torch.load(args.weights, map_location="cpu", weights_only=True)
-    reference = torchvision_reference(state, **sizes)
-    ours = fpn.from_torchvision(state, **sizes)
+    reference = torchvision_reference(state, norm=torchvision_norm(state),
+                                      bn_eps=COCO_BN_EPS if args.weights == "coco" else 1e-5, **sizes)
+    bn_eps = {"bn_eps": COCO_BN_EPS} if args.weights == "coco" else {}
+    models = {"torchvision": reference, "ours_fast": fpn.from_torchvision(state, **sizes, **bn_eps),
+              "ours_exact": fpn.from_torchvision(state, **sizes, **bn_eps).exact()}
     images = load_photos(args.images)
+    photos = PHOTOS[: args.images]
 
     devices = [torch.device("cpu")] if args.device in ("auto", "cpu") else []
     if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()):
         devices.append(torch.device("cuda"))
-    result = {"weights": args.weights, "images": PHOTOS[: args.images], "runs": args.runs, **sizes,
+    result = {"weights": args.weights, "images": photos, "runs": args.runs, **sizes,
               "torch": torch.__version__, "cpu_threads": torch.get_num_threads(), "machine": platform.machine(),
-              "results": {}}
+              "results": {}, "fast_path_difference": {}}
     for device in devices:
-        reference.to(device)
-        ours.to(device)
+        for model in models.values():
+            model.to(device)
+        result["fast_path_difference"][device.type] = fast_path_difference(
+            models["ours_exact"], models["ours_fast"], reference, [im.to(device) for im in images], photos)
         precisions = [("fp32", None)] + ([("bf16_autocast", torch.bfloat16)] if device.type == "cuda" else [])
         for label, dtype in precisions:
             key = f"{device.type}_{label}"
-            times = time_models({"torchvision": reference, "ours": ours}, images, args.runs, device, dtype, desc=key)
-            result["results"][key] = summarize(times)
+            times = time_models(models, images, args.runs, device, dtype, desc=key)
+            result["results"][key] = summarize(times, photos)
             if device.type == "cuda":
                 result["gpu"] = torch.cuda.get_device_name(device)
-            print(key, json.dumps(result["results"][key]))
+            _print(key, result["results"][key], result["fast_path_difference"][device.type])
 
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +156,22 @@ def main(argv=None) -> dict:
     return result
 
 
+def _print(key: str, summary: dict, difference: dict) -> None:
+    def line(name: str, r: dict) -> str:
+        return (f"{name:20s} {r['torchvision_ms']:11.0f} {r['ours_exact_ms']:10.0f} {r['ours_fast_ms']:10.0f} "
+                f"{r['ratio_ours_exact']:9.3f} {r['ratio_ours_fast']:8.3f}")
+
+    print(f"\n{key}: median ms per image, ratio ours / torchvision")
+    print(f"{'photo':20s} {'torchvision':>11s} {'ours_exact':>10s} {'ours_fast':>10s} {'exact/tv':>9s} {'fast/tv':>8s}"
+          "  fast vs exact: max box px, max score, unmatched")
+    for row in summary["per_photo"]:
+        d = difference[row["photo"]]
+        exact = "" if d["exact_bit_identical_to_torchvision"] else "  (exact path NOT bit-identical to torchvision)"
+        print(f"{line(row['photo'], row)}  {d['fast_max_box_px']:.1e}, {d['fast_max_score']:.1e}, "
+              f"{d['fast_unmatched']}{exact}")
+    print(line("median over photos", summary["median"]))
+
+
 def _plot(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -135,14 +179,15 @@ def _plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = list(result["results"])
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(keys), 3.2))
-    width = 0.38
-    for i, (name, colour) in enumerate([("torchvision", "#9e9e9e"), ("ours", "#1f77b4")]):
-        vals = [result["results"][k][f"{name}_ms"] for k in keys]
-        bars = ax.bar(np.arange(len(keys)) + (i - 0.5) * width, vals, width, label=name, color=colour)
+    fig, ax = plt.subplots(figsize=(2.2 + 2.0 * len(keys), 3.2))
+    width = 0.27
+    series = [("torchvision", "#9e9e9e"), ("ours_exact", "#9ecae1"), ("ours_fast", "#1f77b4")]
+    for i, (name, colour) in enumerate(series):
+        vals = [result["results"][k]["median"][f"{name}_ms"] for k in keys]
+        bars = ax.bar(np.arange(len(keys)) + (i - 1) * width, vals, width, label=name, color=colour)
         ax.bar_label(bars, fmt="%.0f", fontsize=8)
     ax.set_xticks(np.arange(len(keys)), keys)
-    ax.set_ylabel("median ms / image")
+    ax.set_ylabel("median ms / image (median over photos)")
     ax.set_title(f"Faster R-CNN R50-FPN, {result['min_size']} px shorter side")
     ax.legend()
     fig.tight_layout()

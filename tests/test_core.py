@@ -69,6 +69,16 @@ def test_anchor_labels_hand_made():
     assert matched[0].tolist() == gt[0].tolist()
 
 
+def test_a_box_no_anchor_overlaps_labels_nothing():
+    """The best-match rule needs an overlap: a box at IoU 0 with every anchor must not make them all positive."""
+    anchors = torch.tensor([[0.0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]])
+    far = torch.tensor([[200.0, 200, 210, 210]])
+    labels, _ = AnchorLabeler()(anchors, far)
+    assert labels.tolist() == [NEGATIVE] * 3
+    labels, matched = AnchorLabeler()(anchors, torch.cat([far, torch.tensor([[21.0, 1, 29, 9]])]))
+    assert labels.tolist() == [NEGATIVE, POSITIVE, NEGATIVE] and matched[1].tolist() == [21.0, 1, 29, 9]
+
+
 def test_anchor_labels_without_objects_are_all_negative():
     labels, _ = AnchorLabeler()(torch.tensor([[0.0, 0, 10, 10]]), torch.zeros(0, 4))
     assert labels.tolist() == [NEGATIVE]

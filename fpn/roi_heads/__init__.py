@@ -23,7 +23,7 @@ class FastRCNNHeads(nn.Module):
     """features + proposals -> detections (eval) or losses (training: loss_classifier, loss_box_reg).
 
     Boxes are in padded-input pixels. `trace`, when a dict, receives "roi": the RoIs, their Eq. (1) levels, the pooled
-    features, and the class probabilities.
+    features, the class logits, the box deltas and, in eval mode, the fate of every (RoI, class) pair (`fpn.fates`).
     """
 
     def __init__(self, pooler: LevelRoIPooler, box_head: nn.Module, predictor: FastRCNNPredictor,
@@ -47,11 +47,13 @@ class FastRCNNHeads(nn.Module):
         pooled, levels = self.pooler(features, rois)
         class_logits, box_deltas = self.predictor(self.box_head(pooled))
         if trace is not None:
-            trace["roi"] = {"rois": rois, "levels": levels, "pooled": pooled, "class_logits": class_logits}
+            trace["roi"] = {"rois": rois, "levels": levels, "pooled": pooled, "class_logits": class_logits,
+                            "box_deltas": box_deltas, "detection_fates": []}
         if self.training:
             loss_cls, loss_box = fastrcnn_loss(class_logits, box_deltas, labels, regression_targets)
             return [], {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
-        return self.postprocessor(class_logits, box_deltas, rois, image_sizes), {}
+        fates = trace["roi"]["detection_fates"] if trace is not None else None
+        return self.postprocessor(class_logits, box_deltas, rois, image_sizes, fates), {}
 
 
 def box_coder() -> BoxCoder:

@@ -7,6 +7,8 @@ from torch.nn import functional as F
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import boxes as box_ops
 
+from ..fates import BELOW_SCORE, TOO_SMALL, Fates
+
 
 class DetectionPostProcessor:
     """(class logits [R, K], box deltas [R, 4K], RoIs per image) -> per image boxes [D, 4], scores [D], labels [D].
@@ -15,6 +17,9 @@ class DetectionPostProcessor:
         score_thresh: minimum class probability (0.05).
         nms_thresh: IoU threshold of the per-class NMS (0.5).
         detections_per_img: at most this many detections per image (100).
+
+    `fates`, a list (traces only), receives per image the fate of every (RoI, class) pair, [R_i, K - 1] int64
+    (`fpn.fates`: rank among the image's detections, or the step that removed it; classes 1..K-1 in order).
     """
 
     def __init__(self, box_coder: BoxCoder, score_thresh: float = 0.05, nms_thresh: float = 0.5,
@@ -25,7 +30,7 @@ class DetectionPostProcessor:
         self.detections_per_img = detections_per_img
 
     def __call__(self, class_logits: Tensor, box_deltas: Tensor, rois: list[Tensor],
-                 image_sizes: list[tuple[int, int]]) -> list[dict[str, Tensor]]:
+                 image_sizes: list[tuple[int, int]], fates: list[Tensor] | None = None) -> list[dict[str, Tensor]]:
         num_classes = class_logits.shape[-1]
         boxes_all = self.box_coder.decode(box_deltas, rois)
         scores_all = F.softmax(class_logits, -1)
@@ -35,10 +40,18 @@ class DetectionPostProcessor:
             boxes = box_ops.clip_boxes_to_image(boxes, size)
             labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)
             boxes, scores, labels = boxes[:, 1:].reshape(-1, 4), scores[:, 1:].reshape(-1), labels[:, 1:].reshape(-1)
+            pairs = Fates(scores.shape[0], scores.device) if fates is not None else None
             keep = torch.where(scores > self.score_thresh)[0]
+            if pairs is not None:
+                pairs.filter(keep, BELOW_SCORE)
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
             keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+            if pairs is not None:
+                pairs.filter(keep, TOO_SMALL)
             boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
+            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)
+            if pairs is not None:
+                fates.append(pairs.rank(keep, self.detections_per_img).view(-1, num_classes - 1))
+            keep = keep[: self.detections_per_img]
             results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
         return results

@@ -63,7 +63,8 @@ class RegionProposalNetwork(nn.Module):
         boxes = self.box_coder.decode_single(deltas.detach().reshape(-1, 4), all_anchors.repeat(n, 1)).view(n, -1, 4)
         selector = self.train_selector if self.training else self.test_selector
         groups = self.anchors.size_of_each(grid_sizes).to(logits.device) if self.pre_nms_per == "anchor_size" else None
-        selected = selector(boxes, logits, num_per_level, images.image_sizes, groups)
+        candidates: Optional[list[dict[str, Tensor]]] = [] if trace is not None else None
+        selected = selector(boxes, logits, num_per_level, images.image_sizes, groups, candidates)
         proposals = [s[0] for s in selected]
 
         losses: dict[str, Tensor] = {}
@@ -90,6 +91,8 @@ class RegionProposalNetwork(nn.Module):
                 "proposals": proposals,
                 "proposal_scores": [s[1] for s in selected],
                 "proposal_levels": [s[2] for s in selected],  # index into "levels"
+                "proposal_anchors": [s[3] for s in selected],  # index into the concatenation of "anchors"
+                "candidates": candidates,  # per image, the pre-NMS candidates and their fates (fpn.fates)
                 "labels": list(labels) if labels is not None else None,
                 "matched_boxes": list(matched) if matched is not None else None,
             }

@@ -9,6 +9,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import boxes as box_ops
 
+from ..fates import BELOW_SCORE, TOO_SMALL, Fates
+
 
 class ProposalSelector:
     """Proposals of one image from its decoded boxes and objectness logits over all levels.
@@ -20,9 +22,12 @@ class ProposalSelector:
         score_thresh: minimum objectness probability.
         min_size: boxes narrower or shorter than this (pixels) are dropped.
 
-    __call__(boxes [N, sum A, 4], logits [N, sum A], num_per_level, image_sizes, groups=None) ->
+    __call__(boxes [N, sum A, 4], logits [N, sum A], num_per_level, image_sizes, groups=None, candidates=None) ->
         per image (boxes [P, 4], scores [P] (sigmoid), source level index [P], anchor index [P] into the concatenation).
         groups: [sum A] int64 group id of every anchor (None: one group per level).
+        candidates: a list (traces only) that receives, per image, the pre-NMS candidates {"anchors" [C] (index into
+            the concatenation), "boxes" [C, 4] (decoded, clipped), "scores" [C], "fates" [C] (`fpn.fates`: rank among
+            the proposals, or the step that removed it)}.
     """
 
     def __init__(self, pre_nms_top_n: int, post_nms_top_n: int, nms_thresh: float = 0.7,
@@ -35,7 +40,7 @@ class ProposalSelector:
 
     def __call__(
         self, boxes: Tensor, logits: Tensor, num_per_level: list[int], image_sizes: list[tuple[int, int]],
-        groups: Tensor | None = None,
+        groups: Tensor | None = None, candidates: list[dict[str, Tensor]] | None = None,
     ) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
         logits = logits.detach()
         device = logits.device
@@ -62,10 +67,20 @@ class ProposalSelector:
         out = []
         for b, s, lvl, grp, idx, size in zip(boxes, scores, levels, nms_groups, top_idx, image_sizes):
             b = box_ops.clip_boxes_to_image(b, size)
+            fates = Fates(idx.shape[0], device) if candidates is not None else None
+            if fates is not None:
+                candidates.append({"anchors": idx, "boxes": b, "scores": s})
             keep = box_ops.remove_small_boxes(b, self.min_size)
+            if fates is not None:
+                fates.filter(keep, TOO_SMALL)
             b, s, lvl, grp, idx = b[keep], s[keep], lvl[keep], grp[keep], idx[keep]
             keep = torch.where(s >= self.score_thresh)[0]
+            if fates is not None:
+                fates.filter(keep, BELOW_SCORE)
             b, s, lvl, grp, idx = b[keep], s[keep], lvl[keep], grp[keep], idx[keep]
-            keep = box_ops.batched_nms(b, s, grp, self.nms_thresh)[: self.post_nms_top_n]
+            keep = box_ops.batched_nms(b, s, grp, self.nms_thresh)
+            if fates is not None:
+                candidates[-1]["fates"] = fates.rank(keep, self.post_nms_top_n)
+            keep = keep[: self.post_nms_top_n]
             out.append((b[keep], s[keep], lvl[keep], idx[keep]))
         return out
