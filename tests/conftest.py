@@ -16,3 +16,19 @@ def tiny_options():
     """Options of a small, fast detector for CPU tests."""
     return dict(min_size=128, max_size=192, rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=100,
                 rpn_post_nms_top_n_train=200, rpn_pre_nms_top_n_train=200, box_batch_size_per_image=64)
+
+
+# The browser tests' app and page (tests/e2e_support.py): one app and one Chromium page per test module; a module
+# that needs another set-up (e.g. test_app_e2e_input.py's empty weights cache) defines its own.
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    import e2e_support
+
+    yield from e2e_support.serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    import e2e_support
+
+    yield from e2e_support.browse(url)

@@ -32,16 +32,6 @@ VIEWS = {
 SIZES = {"1400x1000": (1400, 1000), "1280x800": (1280, 800)}
 
 
-@pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    yield from E.serve(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def page(url):
-    yield from E.browse(url)
-
-
 def _has_mask_model() -> bool:
     """The bundled checkpoints include a mask-proposal model (the random fallback set has none)."""
     from app.models import ModelRegistry

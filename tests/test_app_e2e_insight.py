@@ -14,16 +14,6 @@ SHAPES = os.path.join(E.ROOT, "examples", "pyramid_shapes", "val", "000000000002
 SLOW = 240_000  # ms: seven model runs on a shared CPU
 
 
-@pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    yield from E.serve(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def page(url):
-    yield from E.browse(url)
-
-
 def click_image_at(page, elem_id: str, x: float, y: float) -> None:
     """Click pixel (x, y) of the picture shown in #elem_id (its natural pixels; the page shows it scaled to fit)."""
     img = page.locator(f"#{elem_id} img").first

@@ -4,7 +4,6 @@ proposal, Eq. (1) level, class scores); the lost-ground-truth section and the pe
 import os
 import shutil
 
-import pytest
 import torch
 
 import e2e_support as E
@@ -16,16 +15,6 @@ from app.provenance import pick_detection
 pytestmark = E.needs_chromium
 # 8 detections score >= 0.5 (the default threshold) by the bundled model
 SOURCE = os.path.join(E.ROOT, "examples", "pyramid_shapes", "val", "000000000004.png")
-
-
-@pytest.fixture(scope="module")
-def url(tmp_path_factory):
-    yield from E.serve(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def page(url):
-    yield from E.browse(url)
 
 
 def target(tmp_path_factory, score_thresh: float) -> tuple[float, float, int]:
