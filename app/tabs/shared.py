@@ -73,12 +73,10 @@ def exported(result: ViewResult) -> tuple[list[str], str]:
     return write_files(result), result.code
 
 
-def api_endpoint(*args: Any) -> None:
-    """`api_endpoint([tab,] fn, inputs, outputs, api_name)`: a named API endpoint with no button on the page (views
-    update by themselves): a hidden trigger, placed in `tab` or else in the tab of the first output (a gr.Tabs may
-    only hold tabs)."""
-    tab = args[0] if isinstance(args[0], gr.Tab) else None
-    fn, inputs, outputs, api_name = args[1:] if tab is not None else args
+def api_endpoint(fn: Callable, inputs: Sequence[Any], outputs: Sequence[Any], api_name: str,
+                 tab: Optional[gr.Tab] = None) -> None:
+    """A named API endpoint with no button on the page (views update by themselves): a hidden trigger, placed in `tab`
+    or else in the tab of the first output (a gr.Tabs may only hold tabs)."""
     with tab or _tab_of(outputs[0]) or contextlib.nullcontext():
         trigger = gr.Button(visible=False, elem_id=f"api-{api_name}")
     trigger.click(fn, list(inputs), list(outputs), api_name=api_name)

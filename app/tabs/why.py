@@ -97,9 +97,9 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     why_args = [inputs.image, inputs.model, x, y, inputs.score]
     why_outputs = [image, anchor_map, chain, pooled, scores, details]
-    api_endpoint(tab, why_box, why_args, why_outputs, "why_box")
+    api_endpoint(why_box, why_args, why_outputs, "why_box", tab=tab)
     lost_args = [inputs.image, inputs.model, gt_index, inputs.score]
-    api_endpoint(tab, lost_gt, lost_args, [lost_image, lost_text], "lost_gt")
+    api_endpoint(lost_gt, lost_args, [lost_image, lost_text], "lost_gt", tab=tab)
     track(inputs, tab, ID)
     live(inputs, tab, ID, show_why, why_args, [*why_outputs, *export.outputs], controls=[x, y])
     live(inputs, tab, ID, show_lost, lost_args, [lost_image, lost_text, *lost_export.outputs], controls=[gt_index])
