@@ -90,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("hardware")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:1 (default auto)")
     g.add_argument("--amp", nargs="?", const="fp16", choices=["auto", "fp16", "bf16", "off"],
-                   help="mixed precision on CUDA (default auto = fp16 on CUDA, off on CPU)")
+                   help="mixed precision: fp16 or bf16 on CUDA, bf16 on the CPU (default auto = fp16 on CUDA, "
+                        "off on the CPU)")
     g.add_argument("--no-amp", action="store_const", const="off", dest="amp")
-    g.add_argument("--no-channels-last", action="store_const", const=False, dest="channels_last")
+    g.add_argument("--no-channels-last", action="store_const", const=False, dest="channels_last",
+                   help="keep NCHW maps (default: channels-last on CUDA and under bf16 on the CPU)")
     g = p.add_argument_group("run")
     g.add_argument("--out", help="run folder (logs, checkpoints, curves)")
     g.add_argument("--seed", type=int)

@@ -17,7 +17,8 @@ from fpn.data.coco import CocoDetection, collate, find_coco_split
 from fpn.tasks import build_model
 
 from .distributed import dist_env, setup_process, teardown
-from .config import REFERENCE_BATCH, RESUME_FILE, TrainConfig, amp_dtype, model_options, total_iters
+from .config import (REFERENCE_BATCH, RESUME_FILE, TrainConfig, amp_dtype, model_options, total_iters,
+                     use_channels_last)
 from .log import RunLogs
 from .sampling import ResumableBatchSampler, TrainingView, ignore_sigint
 from .schedule import WarmupMultiStep, make_optimizer, make_scheduler, milestones_for
@@ -161,13 +162,13 @@ def setup_run(cfg: TrainConfig) -> Run:
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % 2 ** 32)
     model = build_model(cfg.task, model_options(cfg, dataset.num_classes, dataset.class_names)).to(device)
-    if cfg.channels_last and device.type == "cuda":
+    dtype = amp_dtype(cfg, device)
+    if use_channels_last(cfg, device, dtype):
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, lr, cfg.momentum, cfg.weight_decay)
     schedule = WarmupMultiStep(min(cfg.warmup_iters, iters), cfg.warmup_factor, milestones_for(cfg.steps, iters),
                                cfg.gamma)
     scheduler = make_scheduler(optimizer, schedule)
-    dtype = amp_dtype(cfg, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     ddp_model = model
     if world_size > 1:
