@@ -1,7 +1,8 @@
 """Training loss of the mask proposer: objectness on sampled windows, per-pixel mask loss on positives only.
 
 Per image, every window of every (level, MLP) pair is labelled (targets.py); `batch_size_per_image` windows are
-sampled with at most `positive_fraction` positives (torchvision's balanced sampler). The FPN appendix: 128 windows at
+sampled with at most `positive_fraction` positives (torchvision's balanced sampler), and the MLPs run at those
+windows only (MaskMLP.at: the same outputs as the dense MLP there, without computing every position). The FPN appendix: 128 windows at
 1 positive : 3 negatives (positive_fraction 0.25), the mask loss weighted 10x the score loss.
 
     loss_objectness = mean over the sampled windows of the batch of BCE(objectness logit, label)
@@ -39,7 +40,7 @@ class MaskProposalLoss(nn.Module):
     def forward(
         self,
         scales: list[WindowScale],
-        dense: list[tuple[Tensor, Tensor]],
+        pyramid: dict[str, Tensor],
         heads: nn.ModuleDict,
         image_sizes: list[tuple[int, int]],
         targets: list[dict[str, Tensor]],
@@ -47,49 +48,47 @@ class MaskProposalLoss(nn.Module):
         """
         Args:
             scales: the model's (level, MLP) pairs, fine to coarse.
-            dense: per pair, (hidden [N, hidden, H_k, W_k], objectness logits [N, H_k, W_k]).
-            heads: MLP name -> MaskMLP (to evaluate mask logits at the sampled positives).
+            pyramid: level name -> features [N, d, H_k, W_k].
+            heads: MLP name -> MaskMLP, run only at the sampled windows (MaskMLP.at).
             image_sizes: (height, width) of each resized, un-padded image.
             targets: per image "boxes" [M, 4] and "masks" [M, H, W] in resized-image pixels.
         """
         obj_logits, obj_labels, mask_logits, mask_targets = [], [], [], []
         for b, (size, target) in enumerate(zip(image_sizes, targets)):
-            boxes = target["boxes"]
             labels, matched, centres = [], [], []
-            for g, (scale, (_, obj)) in enumerate(zip(scales, dense)):
-                h, w = obj.shape[-2:]
-                c = window_centres(h, w, scale.stride, device=obj.device)
-                lab, mat = assign_windows(c, scale, boxes, inside_image(c, size), g == 0, g == len(scales) - 1,
-                                          self.rule)
+            for g, scale in enumerate(scales):
+                h, w = pyramid[scale.level].shape[-2:]
+                c = window_centres(h, w, scale.stride, device=target["boxes"].device)
+                lab, mat = assign_windows(c, scale, target["boxes"], inside_image(c, size), g == 0,
+                                          g == len(scales) - 1, self.rule)
                 labels.append(lab)
                 matched.append(mat)
                 centres.append(c)
             (pos,), (neg,) = self.sampler([torch.cat(labels)])
-            sampled = (pos | neg).nonzero().squeeze(1)
-            all_logits = torch.cat([obj[b].reshape(-1) for _, obj in dense])
-            obj_logits.append(all_logits[sampled])
-            obj_labels.append(pos[sampled].to(all_logits.dtype))
-            # masks of the sampled positives, pair by pair
             start = 0
-            for scale, (hidden, _), lab, mat, c in zip(scales, dense, labels, matched, centres):
+            for scale, lab, mat, c in zip(scales, labels, matched, centres):
                 k = lab.numel()
-                idx = pos[start : start + k].nonzero().squeeze(1)
+                pair_pos, idx = pos[start : start + k], (pos | neg)[start : start + k].nonzero().squeeze(1)
                 start += k
                 if idx.numel() == 0:
                     continue
-                w = hidden.shape[-1]
-                batch = torch.full_like(idx, b)
-                mask_logits.append(heads[scale.mlp].masks_at(hidden, batch, idx // w, idx % w))
-                regions = window_regions(c[idx], scale.region)
-                mask_targets.append(crop_mask_targets(target["masks"], mat[idx], regions, self.mask_size))
-        logits = torch.cat(obj_logits)
-        zero = sum(obj.sum() for _, obj in dense) * 0.0 + sum(h.sum() for h, _ in dense) * 0.0
-        if logits.numel() > 0:
-            loss_obj = F.binary_cross_entropy_with_logits(logits, torch.cat(obj_labels))
+                w = pyramid[scale.level].shape[-1]
+                head = heads[scale.mlp]
+                hidden, logits = head.at(pyramid[scale.level], torch.full_like(idx, b), idx // w, idx % w)
+                obj_logits.append(logits)
+                is_pos = pair_pos[idx].bool()
+                obj_labels.append(is_pos.to(logits.dtype))
+                if is_pos.any():  # negatives never reach the mask branch
+                    mask_logits.append(head.mask_logits(hidden[is_pos]))
+                    regions = window_regions(c[idx[is_pos]], scale.region)
+                    mask_targets.append(crop_mask_targets(target["masks"], mat[idx[is_pos]], regions, self.mask_size))
+        zero = sum(p.sum() for p in pyramid.values()) * 0.0
+        if obj_logits:
+            loss_obj = F.binary_cross_entropy_with_logits(torch.cat(obj_logits).float(), torch.cat(obj_labels).float())
         else:
             loss_obj = zero
         if mask_logits:
-            loss_mask = self.mask_loss_weight * F.binary_cross_entropy_with_logits(torch.cat(mask_logits),
+            loss_mask = self.mask_loss_weight * F.binary_cross_entropy_with_logits(torch.cat(mask_logits).float(),
                                                                                    torch.cat(mask_targets))
         else:
             loss_mask = zero

@@ -87,6 +87,8 @@ class MaskProposer(nn.Module):
         image_list, targets = self.transform(images, targets)
         features = self.backbone(image_list.tensors)
         pyramid = self.pyramid(features, trace=trace)
+        if self.training and trace is None:  # the loss runs the MLPs at the sampled windows only
+            return self.loss(self.scales, pyramid, self.heads, image_list.image_sizes, targets)
         dense = self.dense(pyramid)
         if trace is not None:
             trace["images"] = image_list.tensors
@@ -94,7 +96,7 @@ class MaskProposer(nn.Module):
             trace["original_sizes"] = original_sizes
             trace["objectness"] = {s.name: obj for s, (_, obj) in zip(self.scales, dense)}
         if self.training:
-            return self.loss(self.scales, dense, self.heads, image_list.image_sizes, targets)
+            return self.loss(self.scales, pyramid, self.heads, image_list.image_sizes, targets)
         return self.postprocess(self.scales, dense, self.heads, image_list.image_sizes, original_sizes, trace)
 
     @torch.no_grad()
