@@ -17,6 +17,7 @@ from .errors import AppError
 
 TORCHVISION_COCO = "torchvision COCO R50-FPN (91 classes)"
 COCO_MEGABYTES = 160  # size of torchvision's COCO_V1 file, for the notes
+COMPARE_VARIANTS = ("fpn", "c4", "c5")  # Table 3's rows: what Compare shows first
 
 #: The views' progress callback: (fraction 0..1, text).
 Progress = Optional[Callable[[float, str], None]]
@@ -47,8 +48,10 @@ class ModelEntry:
         c = self.config
         if self.kind == "torchvision":
             return "torchvision fasterrcnn_resnet50_fpn COCO_V1 weights (91 classes), variant fpn, resnet50"
+        trained_on = (self.metadata.get("bundle") or {}).get("trained_on")
         parts = [self.task, c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
-                 f"min_size {c.get('min_size')}" if c.get("min_size") else ""]
+                 f"min_size {c.get('min_size')}" if c.get("min_size") else "",
+                 f"{trained_on}-trained" if trained_on else ""]
         return ", ".join(str(p) for p in parts if p)
 
     def metrics(self) -> dict[str, Any]:
@@ -126,6 +129,17 @@ class ModelRegistry:
 
         return sorted((n for n, e in self.entries.items() if (task is None or e.task == task)
                        and (downloadable or e.ready)), key=rank)
+
+    def compare_defaults(self, count: int = 3) -> list[str]:
+        """The models Compare opens with: one checkpoint each of Table 3's variants (fpn, c4, c5), filled up to
+        `count` with the other models in `names` order."""
+        names = self.names("detection")
+        first_of: dict[str, str] = {}
+        for n in names:
+            if self.entries[n].kind == "checkpoint":
+                first_of.setdefault(self.entries[n].config.get("variant"), n)
+        picked = [first_of[v] for v in COMPARE_VARIANTS if v in first_of]
+        return (picked + [n for n in names if n not in picked])[:max(count, len(picked))]
 
     def entry(self, name: str) -> ModelEntry:
         if name not in self.entries:

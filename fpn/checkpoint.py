@@ -1,7 +1,8 @@
 """Checkpoints that load without executing code.
 
 A model checkpoint ``CK`` is two files:
-    ``CK.safetensors``  the weights (optionally stored as fp16, loaded back as fp32); with ``max_shard_mb`` a large
+    ``CK.safetensors``  the weights (stored as float32, float16 or int8 per output channel: fpn.weight_storage;
+                        always loaded back as float32); with ``max_shard_mb`` a large
                         model is split the safetensors way instead: ``CK-00001-of-0000N.safetensors`` ... plus
                         ``CK.safetensors.index.json`` (the layout: fpn.checkpoint_shards);
     ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``, class names included),
@@ -20,6 +21,7 @@ import torch
 
 from .checkpoint_shards import index_path, join_parts, shard_files, shard_index, shard_names, split_shards
 from .tasks import TASKS, build_model, task_of
+from .weight_storage import STORAGES, decode, encode
 
 FORMAT_VERSION = 1
 
@@ -87,7 +89,8 @@ def _atomic_write_bytes(path: str, data: bytes) -> None:
 
 
 def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] | None = None,
-                    fp16: bool = False, task: str | None = None, max_shard_mb: float | None = None) -> tuple[str, str]:
+                    fp16: bool = False, task: str | None = None, max_shard_mb: float | None = None,
+                    storage: str | None = None) -> tuple[str, str]:
     """Write ``CK.safetensors`` (or shards + index, see the module docstring) + ``CK.json``.  Returns the weights
     path (the index file when sharded) and the metadata path.
 
@@ -96,7 +99,10 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
             A DistributedDataParallel wrapper is unwrapped.
         metadata: extra keys ("training", "metrics", ...) merged into the JSON (class names belong in the model's
             config: ``build_detector(..., class_names=...)``).
-        fp16: store floating-point tensors as float16 (half the size; loaded back as float32).
+        fp16: store floating-point tensors as float16 (half the size; loaded back as float32); the same as
+            ``storage="float16"``.
+        storage: "float32", "float16" or "int8" (conv / linear weights as int8 with one float32 scale per output
+            channel, a quarter of the size; see fpn.weight_storage). Default: "float16" if fp16 else "float32".
         task: "detection", "rpn" or "mask_proposals"; ``metadata["task"]``, else the model's own (``task_of``), when
             not given.
         max_shard_mb: split the weights into files of at most this many MiB (None: one file).
@@ -111,14 +117,12 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise CheckpointError("the model has no `config` dict; cannot record how to rebuild it")
-    tensors = {}
-    for k, v in model.state_dict().items():
-        v = v.detach().to("cpu")
-        if fp16 and v.is_floating_point():
-            v = v.half()
-        tensors[k] = v.contiguous().clone()
-    meta.update({"format_version": FORMAT_VERSION, "task": task, "model": config,
-                 "weights_dtype": "float16" if fp16 else "float32"})
+    storage = storage or ("float16" if fp16 else "float32")
+    if storage not in STORAGES:
+        raise CheckpointError(f"unknown weights storage {storage!r}; expected one of {STORAGES}")
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.contiguous().clone() for k, v in encode(state, storage).items()}
+    meta.update({"format_version": FORMAT_VERSION, "task": task, "model": config, "weights_dtype": storage})
     meta.setdefault("training", {})
     meta.setdefault("metrics", {})
     try:
@@ -171,7 +175,8 @@ def read_metadata(path: str) -> dict[str, Any]:
 
 
 def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
-    """All tensors of ``CK.safetensors``, or of the shards listed by ``CK.safetensors.index.json``."""
+    """All tensors of ``CK.safetensors``, or of the shards listed by ``CK.safetensors.index.json``, int8 ones
+    dequantised (fpn.weight_storage)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -190,9 +195,9 @@ def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{file} is not a readable safetensors file: {e}") from e
     try:
-        return join_parts(state)
+        return decode(join_parts(state))
     except ValueError as e:
-        raise CheckpointError(str(e)) from e
+        raise CheckpointError(f"{weights_path}: {e}") from e
 
 
 def load_state_dict_checked(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "") -> None:

@@ -1,40 +1,50 @@
 #!/usr/bin/env python
-"""Copy a trained checkpoint into checkpoints/ for the app: fp16 weights in safetensors shards of at most
---max-shard-mb MiB, the evaluation numbers of scripts/evaluate.py attached to its JSON metadata.
+"""Copy a trained checkpoint into checkpoints/ for the app: weights stored as int8 per output channel (default; or
+float16 / float32, fpn.weight_storage) in safetensors shards of at most --max-shard-mb MiB, with a note on how it was
+trained. Evaluate the bundled checkpoint afterwards, so that its metrics are those of the weights as stored:
 
-    python scripts/bundle_checkpoint.py --checkpoint runs/fpn/model --eval runs/fpn/eval.json --out checkpoints/fpn_r18
+    python scripts/bundle_checkpoint.py --checkpoint runs/fpn/model --out checkpoints/fpn_r18 --profile cpu
+    python scripts/evaluate.py --checkpoint checkpoints/fpn_r18 --data data/pyramid_shapes --json runs/fpn/eval.json \\
+        --write-metadata
+
+The training metrics of the source (if any) are dropped: they describe other weights.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-from fpn.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+from fpn.checkpoint import checkpoint_files, load_checkpoint, read_metadata, save_checkpoint
+from fpn.weight_storage import STORAGES
+
+TRAINED_ON = {"gpu": "GPU", "cpu": "CPU", "smoke": "CPU (smoke test)"}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="trained checkpoint (CK, CK.json or CK.safetensors)")
     p.add_argument("--out", required=True, help="bundled checkpoint name, e.g. checkpoints/fpn_r18")
-    p.add_argument("--eval", help="scripts/evaluate.py JSON whose numbers go into the metadata's 'metrics'")
+    p.add_argument("--storage", choices=STORAGES, default="int8",
+                   help="how weights are stored (default int8: per output channel, dequantised to float32 on load)")
     p.add_argument("--max-shard-mb", type=float, default=15.0, help="largest weights file, MiB (default 15)")
-    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: store float16)")
+    p.add_argument("--profile", choices=sorted(TRAINED_ON),
+                   help="which configuration of scripts/train_bundled.sh trained it (recorded as 'trained_on')")
     p.add_argument("--note", default="", help="a sentence on what this model is, shown in the metadata")
     args = p.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint)
     meta = dict(read_metadata(args.checkpoint))
-    if args.eval:
-        with open(args.eval) as f:
-            meta["metrics"] = {**meta.get("metrics", {}), **json.load(f)}
-    meta["bundle"] = {"source": os.fspath(args.checkpoint), "note": args.note}
-    weights, meta_path = save_checkpoint(model, args.out, meta, fp16=not args.fp32,
-                                         task=meta.get("task"), max_shard_mb=args.max_shard_mb)
-    folder = Path(args.out).parent
-    stem = Path(args.out).name
+    meta["metrics"] = {}
+    meta["bundle"] = {"source": os.fspath(args.checkpoint), "note": args.note, "storage": args.storage}
+    if args.profile:
+        meta["bundle"]["trained_on"] = TRAINED_ON[args.profile]
+        meta["bundle"]["configuration"] = f"PROFILE={args.profile} bash scripts/train_bundled.sh"
+    for old in checkpoint_files(args.out):  # a former bundle of this name may have had more shards
+        os.remove(old)
+    save_checkpoint(model, args.out, meta, storage=args.storage, task=meta.get("task"), max_shard_mb=args.max_shard_mb)
+    folder, stem = Path(args.out).parent, Path(args.out).name
     files = sorted(f for f in folder.iterdir() if f.name == stem + ".json" or f.name.startswith(stem + ".")
                    or f.name.startswith(stem + "-"))
     too_big = []
@@ -43,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{f}  {size:.2f} MiB")
         if size > args.max_shard_mb:
             too_big.append(f.name)
+    print(f"total {sum(f.stat().st_size for f in files) / 2 ** 20:.2f} MiB ({args.storage})")
     if too_big:
         print(f"error: {too_big} exceed {args.max_shard_mb} MiB", file=sys.stderr)
         return 1

@@ -99,5 +99,5 @@ else
     eval_queue "${DETECTORS[@]}" "$MASK"
 fi
 
-$PY scripts/ablation.py --from-checkpoints "$CKPTS" --suffix "$SUFFIX" --out "$OUT"
+$PY scripts/ablation.py --from-checkpoints "$CKPTS" --profile "$PROFILE" --out "$OUT"
 echo "tables: $OUT/tables.md"

@@ -21,6 +21,7 @@ from fpn.evaluation import (
     predict_dataset,
     write_report,
 )
+from fpn.evaluation.paper_tables import cell
 from fpn.mask_proposals import build_mask_proposer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -266,4 +267,4 @@ def test_ablation_tables_and_reuse(tmp_path):
     saved = read_json(out / "results.json")
     assert set(saved["rpn"]) == {"fpn", "c5"} and set(saved["rpn"]["fpn"]["proposals"]) == set(PROPOSAL_KEYS)
     row = next(line for line in md.splitlines() if line.startswith("| (c) | FPN (`fpn`) | {P_k} |"))
-    assert row.split(" | ")[3] == ablation._cell(saved["rpn"]["fpn"]["proposals"]["AR@100"], 44.0)
+    assert row.split(" | ")[3] == cell(saved["rpn"]["fpn"]["proposals"]["AR@100"], 44.0)

@@ -25,6 +25,7 @@ from fpn.training import (
     train,
 )
 from fpn.training import run as training_run
+from fpn.training.config import amp_dtype, use_channels_last
 from fpn.training.cli import load_config
 from fpn.training.cli import main as train_main
 
@@ -81,15 +82,18 @@ def test_tiny_model_overfits(toy, tmp_path):
     assert os.path.getsize(tmp_path / "training_curves.png") > 1000
 
 
-def test_interrupt_and_resume_is_exact(toy, tmp_path):
-    """Stop after step 3 of 5 (2 batches per epoch, flips on), resume: identical weights and losses."""
+@pytest.mark.parametrize("amp", ["off", "bf16"])
+def test_interrupt_and_resume_is_exact(toy, tmp_path, amp):
+    """Stop after step 3 of 5 (2 batches per epoch, flips on), resume: identical weights and losses; in fp32 and under
+    the CPU's bf16 autocast (channels-last maps), the CPU configuration of scripts/train_bundled.sh."""
     full, part = tmp_path / "full", tmp_path / "part"
-    train(_cfg(toy, full, iters=5, hflip=0.5, warmup_iters=2, steps=[4]))
+    train(_cfg(toy, full, iters=5, hflip=0.5, warmup_iters=2, steps=[4], amp=amp))
     with pytest.raises(TrainingInterrupted):
-        train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], stop_at_step=3))
+        train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], stop_at_step=3, amp=amp))
     assert load_training_state(str(part / "resume.pt"))["step"] == 3
     assert not (part / "model.json").exists()
-    train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], resume=True))
+    train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], resume=True, amp=amp))
+    assert read_json(part / "model.json")["training"]["amp"] == {"off": "off", "bf16": "bfloat16"}[amp]
     from safetensors.torch import load_file
 
     a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))
@@ -100,6 +104,18 @@ def test_interrupt_and_resume_is_exact(toy, tmp_path):
     assert [r["step"] for r in lb] == ["1", "2", "3", "4", "5"]
     for ra, rb in zip(la, lb):
         assert ra["loss"] == rb["loss"] and ra["lr"] == rb["lr"]
+
+
+def test_autocast_and_memory_layout_per_device():
+    """bf16 autocast on the CPU only when asked (channels-last maps with it); fp16 autocast needs CUDA."""
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cfg = lambda amp: TrainConfig(data="d", out="o", amp=amp)  # noqa: E731
+    assert amp_dtype(cfg("auto"), cpu) is None and amp_dtype(cfg("off"), cpu) is None
+    assert amp_dtype(cfg("bf16"), cpu) == torch.bfloat16 and amp_dtype(cfg("auto"), cuda) == torch.float16
+    with pytest.raises(ValueError, match="--amp fp16 needs a CUDA device; on the CPU use --amp bf16"):
+        amp_dtype(cfg("fp16"), cpu)
+    assert use_channels_last(cfg("bf16"), cpu, torch.bfloat16) and not use_channels_last(cfg("auto"), cpu, None)
+    assert use_channels_last(cfg("auto"), cuda, torch.float16)
 
 
 def test_resume_refuses_other_settings(toy, tmp_path):

@@ -8,7 +8,7 @@ mask-proposal dicts) to RGB uint8 numpy images. No GUI code: the Gradio app (app
     anchors         anchors_view, positives_chart                          (Sec. 4.1)
     roi_levels      roi_levels_view, levels_histogram, eq1_text, pooled_view (Eq. 1, Sec. 4.2)
     compare         objectness_maps, draw_proposals, side_by_side, compare_column
-    evaluation      plot_size_bars, plot_pr_curves (PNG files of COCO AP / AR numbers; fpn.evaluation.report)
+    evaluation      plot_size_bars, plot_pr_curves, plot_ablation (PNG files of COCO AP / AR numbers)
     provenance      provenance_view, anchor_cell_view, class_scores_chart, lost_view (fpn.provenance: why this box)
     level_metrics   level_metrics_view, image_recall_view, grouped_bars (per-level AR / AP across models)
     scale_sweep     sweep_chart (the staircase), sweep_strip, sweep_objects_view (fpn.scale_sweep)
@@ -19,7 +19,7 @@ from .compare import compare_column, draw_proposals, objectness_maps, side_by_si
 from .detections import NO_MASK_MODEL, draw_detections, draw_mask_proposals, label_name, no_mask_model_note
 from .draw import (GT_COLOR, IGNORED_COLOR, LEVEL_COLORS, NEGATIVE_COLOR, OKABE_ITO, POSITIVE_COLOR, bar_chart,
                    level_color, level_of, note_image, to_rgb_uint8)
-from .evaluation import plot_pr_curves, plot_size_bars
+from .evaluation import plot_ablation, plot_pr_curves, plot_size_bars
 from .designs import designs_view
 from .features import AGGREGATIONS, aggregate, colorbar, colorize, meaning, pca_rgb, render
 from .layout import Figure, Panel
@@ -39,7 +39,7 @@ __all__ = [
     "grouped_bars", "GT_COLOR", "HEAT_SCALES", "IGNORED_COLOR", "image_recall_view", "label_name", "level_color",
     "LEVEL_COLORS", "level_metrics_view", "level_of", "levels_histogram", "lost_view", "map_cell", "map_stats",
     "MAX_SWEEP_MODELS", "meaning", "merge_view", "NEGATIVE_COLOR", "NO_MASK_MODEL", "no_mask_model_note",
-    "note_image", "objectness_maps", "OKABE_ITO", "Panel", "pca_rgb", "plot_pr_curves", "plot_size_bars",
+    "note_image", "objectness_maps", "OKABE_ITO", "Panel", "pca_rgb", "plot_ablation", "plot_pr_curves", "plot_size_bars",
     "pooled_view", "POSITIVE_COLOR", "positives_chart", "provenance_view", "pyramid_figure", "pyramid_view",
     "receptive_field_view", "render", "roi_formula_panel", "roi_levels_view", "side_by_side", "sweep_chart",
     "sweep_objects_view", "sweep_strip", "to_rgb_uint8",

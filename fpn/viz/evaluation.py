@@ -85,3 +85,29 @@ def plot_pr_curves(precision: np.ndarray, recall: np.ndarray, iou_thresholds: np
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_ablation(results: Mapping[str, Mapping], path: str, proposals: Mapping[str, Mapping] | None = None,
+                  order: Sequence[str] = ("c4", "c5", "fpn", "bottom_up", "no_lateral", "p2_only")) -> str:
+    """Grouped bars saved as PNG at ``path``: AR of the Table 1 rows (``proposals``, default ``results``) and AP of the
+    Table 3 rows, one bar per variant (evaluation reports keyed by variant, percent); returns ``path``."""
+    plt = _pyplot()
+    vs = [v for v in order if v in results]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (section, keys, title) in zip(axes, (
+            ("proposals", ("AR@100", "AR@1000", "AR_s@1000", "AR_m@1000", "AR_l@1000"), "RPN (Table 1)"),
+            ("bbox", ("AP50", "AP", "AP_s", "AP_m", "AP_l"), "Faster R-CNN (Table 3)"))):
+        w = 0.8 / max(len(vs), 1)
+        source = (proposals or results) if section == "proposals" else results
+        for j, v in enumerate(vs):
+            vals = [source.get(v, {}).get(section, {}).get(k) or 0.0 for k in keys]
+            ax.bar(np.arange(len(keys)) + (j - (len(vs) - 1) / 2) * w, vals, w, label=v)
+        ax.set_xticks(np.arange(len(keys)), keys)
+        ax.set_ylabel("percent")
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
