@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """The app's resident memory with six detection models loaded, and over 200 requests on different images.
 
-    python scripts/benchmark_app_memory.py                      # bundled fpn + random R18 nets of the 5 other variants
+    python scripts/benchmark_app_memory.py                      # the six bundled variants
     python scripts/benchmark_app_memory.py --same-architecture  # the bundled model six times under other names
     python scripts/benchmark_app_memory.py --requests 60 --size 384
 
-Six models = the bundled `fpn_resnet18_cpu_demo` and, of each other variant of the paper (bottom_up, no_lateral,
-p2_only, c4, c5), a random-weight resnet18 built with the bundled model's sizes (d = 128, 352 px, 512-d head), saved
-to a temporary folder, all loaded through the app's ModelRegistry (max_loaded = 6). Request i is a new image (a random
+Six models = the six bundled variants (fpn, bottom_up, no_lateral, p2_only, c4, c5 of checkpoints/), linked into a
+temporary folder; where fewer are bundled, the first bundled detector and, of each other variant, a random-weight
+net built with its sizes. All are loaded through the app's ModelRegistry (max_loaded = 6). Request i is a new image (a random
 crop of one of skimage's photos, longer side `--size`) sent to model i mod 6 through one of Explorer's views in turn;
 every 50th request is a Compare of all six models. Prints the resident set size (RSS, from /proc) and the peak RSS
 (getrusage) after loading, at requests 20, 100 and the last: with what the caches hold, the bytes of all tensors alive
@@ -68,7 +68,8 @@ def trimmed_rss_mb() -> float:
 
 
 def six_models(checkpoints: str, out: str, same_architecture: bool) -> list[str]:
-    """Write six detection checkpoints into `out` (the bundled one linked, five built), return their names."""
+    """Six detection checkpoints in `out` (the six bundled variants linked, or the first bundled one linked and five
+    built), return their names."""
     import torch
 
     import fpn
@@ -76,7 +77,13 @@ def six_models(checkpoints: str, out: str, same_architecture: bool) -> list[str]
     from fpn.checkpoint import checkpoint_files, save_checkpoint
 
     bundled = ModelRegistry(checkpoints, "cpu")
-    name = bundled.names("detection")[0]
+    checkpoints_only = [n for n in bundled.names("detection") if bundled.entry(n).kind == "checkpoint"]
+    if not same_architecture and len(checkpoints_only) >= 6:
+        for n in checkpoints_only[:6]:
+            for f in checkpoint_files(bundled.entry(n).path):
+                os.symlink(os.path.abspath(f), os.path.join(out, os.path.basename(f)))
+        return ModelRegistry(out, "cpu").names("detection")
+    name = checkpoints_only[0]
     entry = bundled.entry(name)
     for f in checkpoint_files(entry.path):
         os.symlink(os.path.abspath(f), os.path.join(out, os.path.basename(f)))

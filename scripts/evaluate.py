@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     metrics, evals = evaluate_model(model, dataset, device, args.max_images, progress=not args.quiet)
     extra = {"checkpoint": as_given(args.checkpoint), "data": as_given(args.data),
-             "split": args.split, "task": meta.get("task", "detection"),
+             "split": args.split, "data_seed": dataset.info.get("seed"), "task": meta.get("task", "detection"),
              "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone")}
     out = write_report(metrics, evals, args.json, extra)
     for section in ("bbox", "proposals", "segm_proposals"):

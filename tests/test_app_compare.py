@@ -88,3 +88,33 @@ def test_compare_without_ground_truth_notes_it(levels_explorer, photo):  # noqa:
     bars, base = result.images["level_metrics"], PLOT_TOP + PLOT_HEIGHT
     assert not _has_colour(bars, *bar_span(1, 0, 2), PLOT_TOP, base, series_color(0))  # c5_tiny first: n/a
     assert _has_colour(bars, *bar_span(1, 1, 2), base - 40, base, series_color(1))
+
+
+def test_compare_opens_with_fpn_c4_c5_and_labels_how_a_model_was_trained(tmp_path):
+    """The default model is the FPN; Compare's picks start with Table 3's rows (fpn, c4, c5) whatever else is installed;
+    a bundle's metadata saying where it was trained shows in its description."""
+    import torch
+
+    import fpn
+
+    torch.manual_seed(0)
+    small = {"num_classes": 3, "min_size": 64, "max_size": 64, "pyramid_channels": 16, "representation_size": 32}
+    for variant in ("bottom_up", "c5", "no_lateral", "c4", "p2_only", "fpn"):
+        meta = {"bundle": {"trained_on": "CPU"}} if variant == "fpn" else {}
+        fpn.save_checkpoint(fpn.build_detector(variant, "resnet18", **small), str(tmp_path / f"a_{variant}"), meta)
+    registry = ModelRegistry(str(tmp_path), "cpu")
+    assert registry.names()[0] == "a_fpn"
+    assert registry.compare_defaults() == ["a_fpn", "a_c4", "a_c5"]
+    from app.ui import build_ui
+
+    demo = build_ui(Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs=())))
+    values = {b.elem_id: b.value for b in demo.blocks.values() if b.elem_id in ("model", "compare-models")}
+    assert values == {"model": "a_fpn", "compare-models": ["a_fpn", "a_c4", "a_c5"]}
+    assert "CPU-trained" in registry.entry("a_fpn").description
+    assert "trained" not in registry.entry("a_c4").description
+    for stem in ("a_c4", "a_c5"):  # without the baselines: the FPN and the next models in the paper's order
+        for f in os.listdir(tmp_path):
+            if f.startswith(stem):
+                os.remove(tmp_path / f)
+    registry.scan()
+    assert registry.compare_defaults() == ["a_fpn", "a_bottom_up", "a_no_lateral"]

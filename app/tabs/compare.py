@@ -17,7 +17,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     models = explorer.registry.names("detection")
     with gr.Tab("Compare", id=ID, elem_id="tab-compare") as tab:
         with gr.Row():
-            picked = gr.CheckboxGroup(models, value=explorer.registry.compare_defaults(),
+            picked = gr.CheckboxGroup(models, value=explorer.registry.compare_defaults(), elem_id="compare-models",
                                       label=f"Models ({MIN_COMPARE} to {MAX_COMPARE})")
             top_proposals = gr.Slider(1, 300, 50, step=1, label="Top-N proposals")
         image = analytic_image("Side by side: detections / proposals / objectness per level", "out-compare",

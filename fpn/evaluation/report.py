@@ -52,7 +52,7 @@ def write_report(metrics: dict[str, Any], evals: dict, json_path: str, extra: di
 
 def store_in_metadata(checkpoint: str, report: dict[str, Any]) -> str:
     """Merge an evaluation report (``write_report``'s JSON content) into the "metrics" of checkpoint ``CK``'s JSON
-    metadata, as scripts/bundle_checkpoint.py does; the weights are not touched. Returns the JSON's path."""
+    metadata (scripts/evaluate.py --write-metadata); the weights are not touched. Returns the JSON's path."""
     meta = read_metadata(checkpoint)
     meta["metrics"] = {**(meta.get("metrics") or {}), **report}
     path = checkpoint_paths(checkpoint)[1]

@@ -1,0 +1,100 @@
+"""The bundled models of checkpoints/ (issue 10): the six variants and the Sec. 6 mask proposer under one protocol,
+within the size budget, evaluated as stored on a split never used for training, and what the app opens with."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import fpn
+from app.models import ModelRegistry
+from fpn.evaluation.paper_tables import mask_row_name
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = ROOT / "checkpoints"
+MAX_FILE, MAX_TOTAL = 15 * 2 ** 20, 150 * 10 ** 6  # 15 MiB per file, 150 MB in all
+EXAMPLES = ROOT / "examples" / "pyramid_shapes"
+
+
+@pytest.fixture(scope="module")
+def bundle() -> dict[str, dict]:
+    return {os.path.basename(stem): fpn.read_metadata(stem) for stem in fpn.find_checkpoints(str(CHECKPOINTS), 1)}
+
+
+def _tracked(folder: Path) -> list[Path]:
+    out = subprocess.run(["git", "ls-files", str(folder)], cwd=ROOT, capture_output=True, text=True)
+    files = [ROOT / f for f in out.stdout.split()] if out.returncode == 0 and out.stdout.strip() else []
+    return files or [p for p in folder.iterdir() if p.is_file()]  # outside a git checkout: what is there
+
+
+def test_every_file_fits_and_the_whole_bundle_fits():
+    files = _tracked(CHECKPOINTS)
+    sizes = {f.name: f.stat().st_size for f in files}
+    assert sizes and max(sizes.values()) <= MAX_FILE, {k: v for k, v in sizes.items() if v > MAX_FILE}
+    assert sum(sizes.values()) <= MAX_TOTAL, sum(sizes.values())
+
+
+def test_all_six_variants_and_the_mask_proposer_under_one_protocol(bundle):
+    detectors = {m["model"]["variant"]: name for name, m in bundle.items() if m["task"] == "detection"}
+    masks = [name for name, m in bundle.items() if m["task"] == "mask_proposals"]
+    assert set(detectors) == set(fpn.VARIANTS) and len(detectors) == len(bundle) - 1
+    assert len(masks) == 1 and mask_row_name(bundle[masks[0]]["model"]) == "dual MLP [5x5, 7x7]"
+    protocol = set()
+    for name, meta in bundle.items():
+        t = meta["training"]
+        assert meta["weights_dtype"] == "int8" and meta["model"]["backbone"] == "resnet18", name
+        assert t["backbone_weights"] is None and meta["model"]["norm"] == "bn", name  # from scratch, trainable BN
+        command = re.sub(r" --variant \S+| --task \S+| --out \S+| --set \S+", "", t["command"])
+        protocol.add((command, t["data"], t["data_seed"], t["seed"], t["iters"], t["batch_size"], t["lr"],
+                      str(t["schedule"]), t["amp"], meta["model"]["min_size"], meta["bundle"]["trained_on"]))
+    assert len(protocol) == 1, protocol
+    assert next(iter(protocol))[-1] == "CPU"  # labelled as what it is
+
+
+def test_evaluated_as_stored_on_a_split_never_used_for_training(bundle):
+    for name, meta in bundle.items():
+        m = meta["metrics"]
+        assert m["split"] == "val" and m["num_images"] >= 500 and m["data"] == meta["training"]["data"], name
+        assert m["data_seed"] != meta["training"]["data_seed"], name
+        assert m["checkpoint"] == f"checkpoints/{name}", name  # the bundled (int8) weights, not the run's float32 ones
+        if meta["task"] == "detection":
+            assert {"bbox", "proposals", "per_level"} <= set(m), name
+        else:
+            assert "segm_proposals" in m, name
+
+
+def test_the_app_opens_with_the_bundled_fpn_and_compares_fpn_c4_c5(bundle):
+    registry = ModelRegistry(str(CHECKPOINTS), "cpu")
+    variant = {n: registry.entry(n).config.get("variant") for n in registry.names()}
+    assert variant[registry.names()[0]] == "fpn"
+    assert [variant[n] for n in registry.compare_defaults()] == ["fpn", "c4", "c5"]
+    assert all("CPU-trained" in registry.entry(n).description for n in bundle)
+
+
+def test_the_bundled_fpn_finds_the_held_out_examples_objects():
+    """Recall at IoU 0.5 of detections scored >= 0.5 on the six held-out example images (ground truth shipped)."""
+    import json
+
+    from torchvision.ops import box_iou
+
+    registry = ModelRegistry(str(CHECKPOINTS), "cpu")
+    model = registry.get(registry.names()[0])
+    gt = json.loads((EXAMPLES / "annotations" / "instances_val.json").read_text())
+    found = total = 0
+    for image in gt["images"]:
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in gt["annotations"] if a["image_id"] == image["id"]])
+        pixels = np.asarray(Image.open(EXAMPLES / "val" / image["file_name"]).convert("RGB"))
+        with torch.inference_mode():
+            det = model([torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255])[0]
+        kept = det["boxes"][det["scores"] >= 0.5]
+        total += len(boxes)
+        if len(kept):
+            found += int((box_iou(boxes, kept).max(dim=1).values >= 0.5).sum())
+    assert total > 20 and found / total >= 0.5, (found, total)
