@@ -66,17 +66,26 @@ train_one() {  # NAME: train (or reuse, or resume) OUT/NAME
         || { echo "error: $name failed (exit $?), see $dir/train.log" >&2; return 1; }
 }
 
-run_queue() { local name; for name in "$@"; do train_one "$name" || return 1; done; }
+for_each() {  # FUNC NAME...: FUNC on each name in turn; stops at the first failure
+    local fn=$1 name; shift
+    for name in "$@"; do "$fn" "$name" || return 1; done
+}
+
+in_queues() {  # FUNC: FUNC on every model, the two queues side by side when PARALLEL > 1
+    if [ "$PARALLEL" -gt 1 ]; then
+        local a b status=0
+        for_each "$1" "${QUEUE_A[@]}" & a=$!
+        for_each "$1" "${QUEUE_B[@]}" & b=$!
+        wait $a || status=1; wait $b || status=1
+        return $status
+    fi
+    for_each "$1" "${DETECTORS[@]}" "$MASK"
+}
 
 if [ "$PARALLEL" -gt 1 ]; then
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per run: two runs use both cores without contention
-    run_queue "${QUEUE_A[@]}" & a=$!
-    run_queue "${QUEUE_B[@]}" & b=$!
-    status=0; wait $a || status=1; wait $b || status=1
-    [ $status = 0 ] || exit 1
-else
-    run_queue "${DETECTORS[@]}" "$MASK"
 fi
+in_queues train_one
 
 # Bundle as stored (int8 per output channel, dequantised on load), then evaluate exactly those weights.
 mkdir -p "$CKPTS"
@@ -85,19 +94,11 @@ bundle_one() {  # NAME
     if [ "$name" = "$MASK" ]; then target="$CKPTS/${MASK}_${BACKBONE}$SUFFIX"; note="Sec. 6 dual-MLP mask proposer"
     else target="$CKPTS/${name}_${BACKBONE}$SUFFIX"; note="variant $name"; fi
     $PY scripts/bundle_checkpoint.py --checkpoint "$OUT/$name/model" --out "$target" --storage "$STORAGE" \
-        --profile "$PROFILE" --note "$note, $BACKBONE from scratch, $ITERS iterations x $BATCH images at $SIZE px, seed $SEED ($PROFILE configuration of scripts/train_bundled.sh)"
+        --profile "$PROFILE" --note "$note, $BACKBONE from scratch, $ITERS iterations x $BATCH images at $SIZE px, seed $SEED ($PROFILE configuration of scripts/train_bundled.sh)" || return 1
     $PY scripts/evaluate.py --checkpoint "$target" --data "$DATA" --split val --json "$OUT/$name/eval_bundled.json" \
         --device "${EVAL_DEVICE:-auto}" --write-metadata --quiet
 }
-eval_queue() { local name; for name in "$@"; do bundle_one "$name" || return 1; done; }
-if [ "$PARALLEL" -gt 1 ]; then
-    eval_queue "${QUEUE_A[@]}" & a=$!
-    eval_queue "${QUEUE_B[@]}" & b=$!
-    status=0; wait $a || status=1; wait $b || status=1
-    [ $status = 0 ] || exit 1
-else
-    eval_queue "${DETECTORS[@]}" "$MASK"
-fi
+in_queues bundle_one
 
 $PY scripts/ablation.py --from-checkpoints "$CKPTS" --profile "$PROFILE" --out "$OUT"
 echo "tables: $OUT/tables.md"
