@@ -241,3 +241,15 @@ def test_label_and_level_colours_stay_apart_for_colour_blind_eyes(deficiency):
         seen = [_seen(c, _CVD[deficiency]) for c in group]
         gaps = [np.linalg.norm(a - b) for i, a in enumerate(seen) for b in seen[i + 1:]]
         assert min(gaps) > least, (deficiency, group, min(gaps))
+
+
+def test_legend_wraps_onto_rows_to_stay_within_max_width():
+    from fpn.viz.draw import legend
+    items = [(f"item number {i}", (200, 0, 0)) for i in range(5)]
+    one_row = legend(items)
+    wrapped = legend(items, max_width=one_row.shape[1] // 2)
+    assert one_row.shape[0] == 20 and wrapped.shape[1] <= one_row.shape[1] // 2
+    assert wrapped.shape[0] >= 3 * 20  # at least three rows of 20 px
+    def red(img):
+        return ((img[..., 0] == 200) & (img[..., 1] == 0) & (img[..., 2] == 0)).sum()
+    assert red(wrapped) == red(one_row) == 5 * 13 * 13  # every square drawn once, whole

@@ -254,8 +254,9 @@ def bar_chart(values: dict[str, float], title: str = "", colors: Optional[dict[s
     return img
 
 
-def legend(items: Sequence[tuple[str, Color]], width: int = 0) -> np.ndarray:
-    """A one-row legend: coloured squares with names."""
+def legend(items: Sequence[tuple[str, Color]], width: int = 0, max_width: int = 0) -> np.ndarray:
+    """A legend: coloured squares with names, on one row padded to `width` px, or wrapped onto as many rows as it
+    takes to stay within `max_width` px (a caption under a picture must not widen it)."""
     parts = []
     for name, color in items:
         w, _ = text_size(name, 0.42)
@@ -263,7 +264,13 @@ def legend(items: Sequence[tuple[str, Color]], width: int = 0) -> np.ndarray:
         cv2.rectangle(p, (3, 4), (15, 16), color, -1)
         put_text(p, name, (18, 1), BLACK, 0.42)
         parts.append(p)
-    row = hstack(parts, gap=6)
+    rows: list[list[np.ndarray]] = [[]]
+    for p in parts:
+        used = sum(q.shape[1] + 6 for q in rows[-1])
+        if max_width and rows[-1] and used + p.shape[1] > max_width:
+            rows.append([])
+        rows[-1].append(p)
+    row = vstack([hstack(r, gap=6) for r in rows], gap=2)
     if width and row.shape[1] < width:
-        row = hstack([row, blank(20, width - row.shape[1] - 6, WHITE)], gap=6)
+        row = hstack([row, blank(row.shape[0], width - row.shape[1] - 6, WHITE)], gap=6)
     return row

@@ -68,15 +68,15 @@ def receptive_field_view(rf: Any, scale: str = "linear", alpha: float = 0.8) -> 
                   CELL_COLOR, 1)
     cv2.circle(img, (cx, cy), 2, CELL_COLOR, -1)
     lines = [part for line in describe_receptive_field(rf) for part in wrap(line, max(img.shape[1] // 8, 8))]
-    return vstack([img, caption(lines, img.shape[1]), _key(rf)], gap=2)
+    return vstack([img, caption(lines, img.shape[1]), _key(rf, img.shape[1])], gap=2)
 
 
-def _key(rf: Any) -> np.ndarray:
+def _key(rf: Any, max_width: int) -> np.ndarray:
     items = [("theoretical RF", (120, 120, 120)), (f"{100 * rf.effective_mass:g}% of the ERF", ERF_COLOR),
              ("cell", (60, 60, 60))]
     if rf.anchor_shapes:
         items.append((f"anchors of {rf.level.upper()}", level_color(rf.level)))
-    return legend(items)
+    return legend(items, max_width=max_width)
 
 
 def describe_receptive_field(rf: Any) -> list[str]:
