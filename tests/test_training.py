@@ -90,10 +90,13 @@ def test_interrupt_and_resume_is_exact(toy, tmp_path, amp):
     train(_cfg(toy, full, iters=5, hflip=0.5, warmup_iters=2, steps=[4], amp=amp))
     with pytest.raises(TrainingInterrupted):
         train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], stop_at_step=3, amp=amp))
-    assert load_training_state(str(part / "resume.pt"))["step"] == 3
+    saved = load_training_state(str(part / "resume.pt"))
+    assert saved["step"] == 3 and saved["train_seconds"] > 0
     assert not (part / "model.json").exists()
     train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], resume=True, amp=amp))
-    assert read_json(part / "model.json")["training"]["amp"] == {"off": "off", "bf16": "bfloat16"}[amp]
+    record = read_json(part / "model.json")["training"]
+    assert record["amp"] == {"off": "off", "bf16": "bfloat16"}[amp]
+    assert record["train_seconds"] >= round(saved["train_seconds"], 1)  # counts the first process's time too
     from safetensors.torch import load_file
 
     a, b = load_file(str(full / "model.safetensors")), load_file(str(part / "model.safetensors"))

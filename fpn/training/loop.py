@@ -34,10 +34,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             bar = tqdm(total=run.total_iters, initial=run.step, desc=f"train {cfg.variant}", unit="it",
                        disable=not (run.is_main and cfg.progress), dynamic_ncols=True)
             start = (time.perf_counter(), run.step)
+            run.started = start[0]
             while run.step < run.total_iters:
                 train_one_epoch(run, stop, bar, start)
             bar.close()
-            return finish(run, time.perf_counter() - start[0])
+            return finish(run, run.train_seconds())
     finally:
         run.close()
 
@@ -120,7 +121,7 @@ def train_one_step(run: Run, images: list[torch.Tensor], targets: list[dict[str,
 
 def finish(run: Run, elapsed: float) -> dict[str, Any]:
     """After the last step: final evaluation, the checkpoint ``out/model``, a last resume file (a later --resume with
-    a larger --iters continues from it) and the curves.  ``elapsed``: training seconds."""
+    a larger --iters continues from it) and the curves.  ``elapsed``: training seconds, across resumes."""
     result: dict[str, Any] = {"steps": run.step, "final_losses": run.losses}
     if run.is_main:
         if run.cfg.final_eval and run.val_dataset is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,12 @@ class Run:
     logs: RunLogs | None = None  # rank 0 only
     losses: dict[str, float] = field(default_factory=dict)  # the last step's loss terms, mean over ranks
     metrics: dict[str, Any] = field(default_factory=dict)  # the latest validation metrics (percent)
+    seconds_before: float = 0.0  # training seconds of the earlier processes of this run (from resume.pt)
+    started: float = 0.0  # time.perf_counter() when this process began training
+
+    def train_seconds(self) -> float:
+        """Wall-clock seconds spent training this run so far, across every resume."""
+        return self.seconds_before + time.perf_counter() - self.started
 
     @property
     def is_main(self) -> bool:
@@ -86,6 +93,7 @@ class Run:
             "batch_in_epoch": self.step % per_epoch,
             "rng": capture_rng_state(),
             "fingerprint": self.fingerprint(),
+            "train_seconds": self.train_seconds(),
         })
 
     def load_resume(self) -> None:
@@ -109,6 +117,7 @@ class Run:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.resume_rng = state["rng"]
+        self.seconds_before = float(state.get("train_seconds", 0.0))
         if self.is_main:
             print(f"resuming {out} at step {self.step}/{self.total_iters}", file=sys.stderr)
 
