@@ -68,7 +68,7 @@ def test_click_a_detection_to_see_why(page, tmp_path, tmp_path_factory):
     click_at(page, "out-why", x, y)
     chain.get_by_text(f"Detection #{expected}:").wait_for()
     assert expected != 0 and "rank" in chain.inner_text()
-    assert round(float(page.locator("#why-x input").input_value())) == round(x)
+    assert abs(float(page.locator("#why-x input").input_value()) - x) <= 1  # the pixel clicked, display scale apart
 
     page.locator("#btn-level-metrics").click()
     wait_shown(page, "out-level-metrics")
