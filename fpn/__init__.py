@@ -1,6 +1,6 @@
 """FPN Explorer: Feature Pyramid Networks for Object Detection (Lin et al., CVPR 2017), readable and open.
 
-Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `fpn.mask_proposals`):
+Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `fpn.modeling.mask_proposals`):
     build_detector(variant="fpn", backbone="resnet50", num_classes=91, **options) -> FasterRCNN
     build_model(task, config) -> model          ("detection", "rpn" or "mask_proposals"; config = model.config)
     explore(model, image, targets=None) -> Exploration      (every internal the paper talks about)
@@ -17,21 +17,21 @@ Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `f
     receptive_field(model, image, level, cell) -> ReceptiveField   (theoretical + effective receptive field of a cell)
     download_weights(url, folder) / coco_weights() / imagenet_weights("resnet50")   (hash-checked, torch hub cache)
 """
-from .build import DEFAULTS, build_detector
-from .checkpoint import CheckpointError, find_checkpoints, load_checkpoint, read_metadata, save_checkpoint
-from .detector import FasterRCNN
+from .modeling.build import DEFAULTS, build_detector
+from .weights.checkpoint import CheckpointError, find_checkpoints, load_checkpoint, read_metadata, save_checkpoint
+from .modeling.detector import FasterRCNN
 from .devices import resolve_device
-from .exploration import Exploration, RPNLevel
-from .explore import explore, label_anchors, pool_boxes
+from .explain.exploration import Exploration, RPNLevel
+from .explain.explore import explore, label_anchors, pool_boxes
 from .hub import WeightsDownloadError, coco_weights, download_weights, hub_dir, imagenet_weights
 from .images import as_image_tensor
-from .level_recall import recall_per_level
-from .provenance import STAGES, LostGT, Provenance, lost_where, why
-from .receptive_field import RF_LEVELS, ReceptiveField, receptive_field, receptive_field_levels
-from .scale_sweep import DEFAULT_SCALES, ScaleSweep, SweepRow, scale_sweep
-from .tasks import TASKS, build_model
-from .torchvision_interop import COCO_FILENAME, find_coco_weights, from_torchvision
-from .variants import VARIANTS
+from .explain.level_recall import recall_per_level
+from .explain.provenance import STAGES, LostGT, Provenance, lost_where, why
+from .explain.receptive_field import RF_LEVELS, ReceptiveField, receptive_field, receptive_field_levels
+from .explain.scale_sweep import DEFAULT_SCALES, ScaleSweep, SweepRow, scale_sweep
+from .modeling.tasks import TASKS, build_model
+from .weights.torchvision import COCO_FILENAME, find_coco_weights, from_torchvision
+from .modeling.variants import VARIANTS
 
 __all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision",
            "explore", "label_anchors", "pool_boxes", "Exploration", "RPNLevel", "as_image_tensor", "resolve_device",

@@ -1,7 +1,7 @@
 """Images in and out of the models: input checks, conversion to [3, H, W] tensors, the ImageNet statistics the
 transform normalises with, the un-normalised view of a transformed image, and boxes mapped back to input pixels.
 
-Both explorations (`fpn.explore` and `fpn.mask_proposals.explore`) and both models import these from here.
+Both explorations (`fpn.explain.explore` and `fpn.modeling.mask_proposals.explore`) and both models import these from here.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, e
     """Train (unless a final checkpoint exists) and evaluate one row; returns its metrics."""
     import torch
 
-    from fpn.checkpoint import checkpoint_paths, load_checkpoint
+    from fpn.weights.checkpoint import checkpoint_paths, load_checkpoint
     from fpn.data.coco import CocoDetection, find_coco_split
     from fpn.evaluation import evaluate_model, write_report
     from fpn.training import FINAL_NAME, train
@@ -71,7 +71,7 @@ def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, e
 
 def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict, str]:
     """(detection, rpn, mask) rows and the protocol sentence of the evaluated, bundled checkpoints in ``folder``."""
-    from fpn.checkpoint import find_checkpoints, read_metadata
+    from fpn.weights.checkpoint import find_checkpoints, read_metadata
 
     rows: dict[str, dict[str, dict]] = {"detection": {}, "rpn": {}, "mask_proposals": {}}
     sources: dict[tuple[str, str], str] = {}

@@ -24,7 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 import fpn
-from fpn.torchvision_interop import (COCO_BN_EPS, compare_detections, find_coco_weights,
+from fpn.weights.torchvision import (COCO_BN_EPS, compare_detections, find_coco_weights,
                                      randomize_for_comparison, sorted_detections, torchvision_norm,
                                      torchvision_reference)
 

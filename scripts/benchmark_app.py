@@ -226,7 +226,7 @@ def main(argv=None) -> int:
     from app.examples import ExampleLibrary
     from app.models import ModelRegistry
     from app.views import Explorer
-    from fpn.checkpoint import checkpoint_files, save_checkpoint
+    from fpn.weights.checkpoint import checkpoint_files, save_checkpoint
 
     if args.cpu_time:
         torch.set_num_threads(1)

@@ -74,7 +74,7 @@ def six_models(checkpoints: str, out: str, same_architecture: bool) -> list[str]
 
     import fpn
     from app.models import ModelRegistry
-    from fpn.checkpoint import checkpoint_files, save_checkpoint
+    from fpn.weights.checkpoint import checkpoint_files, save_checkpoint
 
     bundled = ModelRegistry(checkpoints, "cpu")
     checkpoints_only = [n for n in bundled.names("detection") if bundled.entry(n).kind == "checkpoint"]

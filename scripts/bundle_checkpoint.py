@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Copy a trained checkpoint into checkpoints/ for the app: weights stored as int8 per output channel (default; or
-float16 / float32, fpn.weight_storage) in safetensors shards of at most --max-shard-mb MiB, with a note on how it was
+float16 / float32, fpn.weights.storage) in safetensors shards of at most --max-shard-mb MiB, with a note on how it was
 trained. Evaluate the bundled checkpoint afterwards, so that its metrics are those of the weights as stored:
 
     python scripts/bundle_checkpoint.py --checkpoint runs/fpn/model --out checkpoints/fpn_r18 --profile cpu
@@ -16,8 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from fpn.checkpoint import checkpoint_files, load_checkpoint, read_metadata, save_checkpoint
-from fpn.weight_storage import STORAGES
+from fpn.weights.checkpoint import checkpoint_files, load_checkpoint, read_metadata, save_checkpoint
+from fpn.weights.storage import STORAGES
 
 TRAINED_ON = {"gpu": "GPU", "cpu": "CPU", "smoke": "CPU (smoke test)"}
 

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from fpn.checkpoint import CheckpointError, load_checkpoint, read_metadata
+    from fpn.weights.checkpoint import CheckpointError, load_checkpoint, read_metadata
     from fpn.data.coco import CocoDetection, find_coco_split
     from fpn.evaluation import evaluate_model, store_in_metadata, write_report
 

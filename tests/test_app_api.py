@@ -38,7 +38,7 @@ def exported(module: str) -> set[str]:
 
 def internal_uses(source: str, filename: str = "<app>") -> list[str]:
     """Each use of the library beyond its public API: an import of another `fpn` module, an imported name a public
-    package does not export, an attribute of a public package (`fpn.checkpoint`, `V.features`) it does not export."""
+    package does not export, an attribute of a public package (`fpn.weights.checkpoint`, `V.features`) it does not export."""
     bad: list[str] = []
     modules: dict[str, str] = {}  # local name -> the public package it is bound to
     tree = ast.parse(source, filename)
@@ -74,8 +74,8 @@ def test_app_imports_only_the_public_api():
 
 
 def test_the_static_check_can_fail():
-    internal = ("import fpn.checkpoint\nfrom fpn.variants import VARIANTS\nfrom fpn import checkpoint\nimport fpn\n"
-                "fpn.torchvision_interop.COCO_FILENAME\nimport fpn.viz as V\nV.features.AGGREGATIONS\n"
+    internal = ("import fpn.weights.checkpoint\nfrom fpn.modeling.variants import VARIANTS\nfrom fpn import checkpoint\nimport fpn\n"
+                "fpn.weights.torchvision.COCO_FILENAME\nimport fpn.viz as V\nV.features.AGGREGATIONS\n"
                 "from fpn.data.coco import CocoDetection\n")
     assert len(internal_uses(internal)) == 6
     public = ("import fpn\nimport fpn.viz as V\nfrom fpn.data import CocoDetection\nfrom fpn import VARIANTS\n"

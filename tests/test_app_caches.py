@@ -15,7 +15,7 @@ from app.examples import ExampleLibrary
 from app.images import load_image
 from app.models import ModelRegistry
 from app.views import Explorer
-from fpn.exploration import Exploration
+from fpn.explain.exploration import Exploration
 from fpn.viz.draw import blank, blend, to_rgb_uint8
 
 NAMES = ("fpn_a", "fpn_b", "fpn_c")

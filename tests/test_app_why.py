@@ -11,7 +11,7 @@ import pytest
 import app.provenance as AP
 from app.compare_view import level_metrics
 import fpn
-import fpn.provenance as P
+import fpn.explain.provenance as P
 from app.analysis import Analyzer
 from app.examples import ExampleLibrary
 from app.models import ModelRegistry

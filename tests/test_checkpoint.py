@@ -12,7 +12,7 @@ import torch
 from toy_coco import read_json
 
 import fpn
-from fpn.checkpoint import (
+from fpn.weights.checkpoint import (
     CheckpointError,
     checkpoint_files,
     checkpoint_paths,
@@ -20,7 +20,7 @@ from fpn.checkpoint import (
     read_metadata,
     save_checkpoint,
 )
-from fpn.checkpoint_shards import join_parts, split_shards
+from fpn.weights.shards import join_parts, split_shards
 from fpn.training.state import capture_rng_state, load_training_state, restore_rng_state, save_training_state
 
 SMALL = {"min_size": 64, "max_size": 64, "pyramid_channels": 32, "representation_size": 64}

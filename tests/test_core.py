@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import fpn
-from fpn.anchors import FPN_ANCHOR_SIZES, PyramidAnchors, cell_anchors
-from fpn.roi_level import roi_levels
-from fpn.rpn.anchor_labels import IGNORED, NEGATIVE, POSITIVE, AnchorLabeler
+from fpn.modeling.anchors import FPN_ANCHOR_SIZES, PyramidAnchors, cell_anchors
+from fpn.modeling.roi_level import roi_levels
+from fpn.modeling.rpn.anchor_labels import IGNORED, NEGATIVE, POSITIVE, AnchorLabeler
 
 
 def square(side: float, x: float = 0.0, y: float = 0.0) -> list[float]:

@@ -185,7 +185,7 @@ def test_mask_proposer_predict_is_eval_forward_in_any_mode(shapes):
 @pytest.mark.slow
 def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     import fpn
-    from fpn.checkpoint import save_checkpoint
+    from fpn.weights.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = fpn.build_detector("fpn", "resnet18", num_classes=11, min_size=96, max_size=96, pyramid_channels=32,

@@ -1,4 +1,4 @@
-"""The fast inference path (fpn.fast_conv: folded BN, fused ReLU / sums, Winograd 3x3, channels-last) against the
+"""The fast inference path (fpn.modeling.fast_conv: folded BN, fused ReLU / sums, Winograd 3x3, channels-last) against the
 exact one: each piece against the module it replaces, then whole detectors, on a trained model and on a
 randomly initialised torchvision R50 (which amplifies rounding far more), with the tolerances the README states."""
 from pathlib import Path
@@ -12,8 +12,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import fpn
-from fpn.fast_conv import fast_path_active, fold_batch_norm, fused_residual_block, head_conv, pointwise_conv
-from fpn.torchvision_interop import compare_detections, randomize_for_comparison, torchvision_reference
+from fpn.modeling.fast_conv import fast_path_active, fold_batch_norm, fused_residual_block, head_conv, pointwise_conv
+from fpn.weights.torchvision import compare_detections, randomize_for_comparison, torchvision_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "checkpoints" / "fpn_resnet18_cpu"

@@ -17,8 +17,8 @@ import fpn.viz as V
 from fpn.data.coco import CocoDetection, find_coco_split
 from fpn.data.synthetic import write_split
 from fpn.evaluation import evaluate_model, per_level_metrics, store_in_metadata, write_report
-from fpn.level_recall import eq1_size_range
-from fpn.roi_level import roi_levels
+from fpn.explain.level_recall import eq1_size_range
+from fpn.modeling.roi_level import roi_levels
 from fpn.viz.draw import class_color, level_color
 from fpn.viz.level_metrics import BAR_WIDTH, PLOT_HEIGHT, PLOT_TOP, bar_span, series_color
 from fpn.viz.provenance import PROPOSAL_COLOR

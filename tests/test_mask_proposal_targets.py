@@ -16,7 +16,7 @@ from fpn.mask_proposals import (
     window_regions,
     window_scales,
 )
-from fpn.mask_proposals.targets import inside_image
+from fpn.modeling.mask_proposals.targets import inside_image
 
 
 def _square_target(cx: float, cy: float, side: float, size=(512, 512)):

@@ -16,7 +16,7 @@ from fpn.mask_proposals import (
     encode_proposals,
     explore_mask_proposals,
 )
-from fpn.mask_proposals.targets import window_centres
+from fpn.modeling.mask_proposals.targets import window_centres
 
 
 # --------------------------------------------------------------------------------------- models on tiny images

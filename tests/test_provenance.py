@@ -12,13 +12,13 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.ops import box_iou, clip_boxes_to_image
 
 import fpn
-import fpn.provenance as P
-from fpn.exploration import Exploration, RPNLevel
-from fpn.fates import BELOW_SCORE, CUT, SUPPRESSED, TOO_SMALL, Fates
-from fpn.lineage import Lineage, detection_pairs
-from fpn.roi_heads import DetectionPostProcessor, box_coder
-from fpn.roi_level import roi_levels
-from fpn.rpn import ProposalSelector
+import fpn.explain.provenance as P
+from fpn.explain.exploration import Exploration, RPNLevel
+from fpn.modeling.fates import BELOW_SCORE, CUT, SUPPRESSED, TOO_SMALL, Fates
+from fpn.explain.lineage import Lineage, detection_pairs
+from fpn.modeling.roi_heads import DetectionPostProcessor, box_coder
+from fpn.modeling.roi_level import roi_levels
+from fpn.modeling.rpn import ProposalSelector
 
 CLASSES = ["__background__", "a", "b", "c", "d", "e"]
 

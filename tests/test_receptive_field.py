@@ -6,7 +6,7 @@ import torch
 
 import fpn
 import fpn.viz as V
-from fpn.receptive_field import bottom_up_spans, theoretical_receptive_field
+from fpn.explain.receptive_field import bottom_up_spans, theoretical_receptive_field
 from fpn.viz.receptive_field import ERF_COLOR, erf_heat
 
 # Hand-computed, r_out = r_in + (k - 1) * jump: conv1 7x7/2 -> 7, max-pool 3x3/2 -> 11 (jump 4), then every 3x3 conv

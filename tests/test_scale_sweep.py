@@ -9,7 +9,7 @@ import torch
 
 import fpn
 import fpn.viz as V
-from fpn.scale_sweep import at_input_size, model_input_size
+from fpn.explain.scale_sweep import at_input_size, model_input_size
 from fpn.viz.scale_sweep import MODEL_COLORS, REFERENCE_COLOR, layout
 
 SIZE = 192

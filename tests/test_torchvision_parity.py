@@ -12,7 +12,7 @@ from torchvision.models import resnet50
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import fpn
-from fpn.torchvision_interop import (COCO_BN_EPS, compare_detections, randomize_for_comparison, sorted_detections,
+from fpn.weights.torchvision import (COCO_BN_EPS, compare_detections, randomize_for_comparison, sorted_detections,
                                      torchvision_reference)
 
 SMALL = {"min_size": 256, "max_size": 426}  # quick; the slow test runs torchvision's default 800 / 1333

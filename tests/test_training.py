@@ -247,7 +247,7 @@ def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
     result = train(cfg)
     assert set(result["metrics"]["segm_proposals"]) == {"AR@10", "AR@100", "AR@1000", "AR_s@1000", "AR_m@1000",
                                                         "AR_l@1000"}
-    from fpn.checkpoint import load_checkpoint, read_metadata
+    from fpn.weights.checkpoint import load_checkpoint, read_metadata
 
     model = load_checkpoint(str(tmp_path / "model"))
     assert read_metadata(str(tmp_path / "model"))["task"] == "mask_proposals" and model.config["d"] == 32

@@ -5,7 +5,7 @@ import torch
 
 import fpn
 import fpn.viz as V
-from fpn.explore import RPNLevel
+from fpn.explain.explore import RPNLevel
 
 
 @pytest.fixture(scope="module")

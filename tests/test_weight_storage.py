@@ -1,4 +1,4 @@
-"""int8 / float16 / float32 weight storage of checkpoints (fpn.weight_storage) and scripts/bundle_checkpoint.py."""
+"""int8 / float16 / float32 weight storage of checkpoints (fpn.weights.storage) and scripts/bundle_checkpoint.py."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import fpn
-from fpn.checkpoint import CheckpointError, checkpoint_files, load_checkpoint, read_metadata, save_checkpoint
-from fpn.weight_storage import decode, encode, stored_dtype
+from fpn.weights.checkpoint import CheckpointError, checkpoint_files, load_checkpoint, read_metadata, save_checkpoint
+from fpn.weights.storage import decode, encode, stored_dtype
 
 SMALL = {"min_size": 64, "max_size": 64, "pyramid_channels": 32, "representation_size": 64}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -127,7 +127,7 @@ def table6(results: dict[str, dict]) -> str:
 
 
 def mask_row_name(config: dict) -> str:
-    """The Table 6 row a mask proposer's config (fpn.mask_proposals.build_mask_proposer) belongs to."""
+    """The Table 6 row a mask proposer's config (fpn.modeling.mask_proposals.build_mask_proposer) belongs to."""
     mlps = config.get("mlps", "dual")
     name = "dual MLP [5x5, 7x7]" if mlps == "dual" else f"single MLP [{mlps}]"
     return "+ 2x mask resolution" if mlps == "dual" and config.get("mask_size") == 28 else name

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..level_recall import EQ1_LEVELS, PER_LEVEL_AP, PER_LEVEL_AR, eq1_size_range
+from ..explain.level_recall import EQ1_LEVELS, PER_LEVEL_AP, PER_LEVEL_AR, eq1_size_range
 from .metrics import _percent, _quiet, _run_cocoeval, average_precision, average_recall, predictions_to_results
 
 PER_LEVEL_KEYS = (PER_LEVEL_AR, PER_LEVEL_AP)

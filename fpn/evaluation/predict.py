@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..mask_proposals.paste import encode_proposals
+from ..modeling.mask_proposals.paste import encode_proposals
 from .metrics import compute_metrics
 from .per_level import per_level_metrics
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoint import checkpoint_paths, read_metadata
+from ..weights.checkpoint import checkpoint_paths, read_metadata
 from ..viz.evaluation import plot_pr_curves, plot_size_bars
 
 # (metrics section, bar series name, keys of the small / medium / large / all values)

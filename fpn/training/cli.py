@@ -24,7 +24,7 @@ import os
 import sys
 from dataclasses import fields
 
-from fpn.tasks import TASKS
+from fpn.modeling.tasks import TASKS
 
 from .config import TrainConfig, TrainingDiverged, TrainingInterrupted
 from .loop import train

@@ -87,7 +87,7 @@ def portable_path(path: str | None) -> str | None:
 
 
 def model_options(cfg: TrainConfig, num_classes: int, class_names: list[str] | None) -> dict[str, Any]:
-    """The ``config`` argument of ``fpn.tasks.build_model(cfg.task, config)`` for this run."""
+    """The ``config`` argument of ``fpn.modeling.tasks.build_model(cfg.task, config)`` for this run."""
     options = dict(cfg.model)
     for key in ("min_size", "max_size"):
         if getattr(cfg, key) is not None:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from fpn.checkpoint import save_checkpoint
+from fpn.weights.checkpoint import save_checkpoint
 
 from .config import FINAL_NAME, portable_path
 from .run import Run

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from fpn.checkpoint import load_state_dict_checked
+from fpn.weights.checkpoint import load_state_dict_checked
 from fpn.data.coco import CocoDetection, collate, find_coco_split
-from fpn.tasks import build_model
+from fpn.modeling.tasks import build_model
 
 from .distributed import dist_env, setup_process, teardown
 from .config import (REFERENCE_BATCH, RESUME_FILE, TrainConfig, amp_dtype, model_options, total_iters,

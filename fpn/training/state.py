@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fpn.checkpoint import CheckpointError
+from fpn.weights.checkpoint import CheckpointError
 
 FORMAT_VERSION = 1
 

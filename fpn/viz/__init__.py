@@ -1,4 +1,4 @@
-"""Drawing the paper's figures on a live image: pure functions from `fpn.explore`'s `Exploration` (and detection /
+"""Drawing the paper's figures on a live image: pure functions from `fpn.explain.explore`'s `Exploration` (and detection /
 mask-proposal dicts) to RGB uint8 numpy images. No GUI code: the Gradio app (app/) and scripts call these.
 
     detections      draw_detections, draw_mask_proposals                   (results, Sec. 5 / Sec. 6)
@@ -9,10 +9,10 @@ mask-proposal dicts) to RGB uint8 numpy images. No GUI code: the Gradio app (app
     roi_levels      roi_levels_view, levels_histogram, eq1_text, pooled_view (Eq. 1, Sec. 4.2)
     compare         objectness_maps, draw_proposals, side_by_side, compare_column
     evaluation      plot_size_bars, plot_pr_curves, plot_ablation (PNG files of COCO AP / AR numbers)
-    provenance      provenance_view, anchor_cell_view, class_scores_chart, lost_view (fpn.provenance: why this box)
+    provenance      provenance_view, anchor_cell_view, class_scores_chart, lost_view (fpn.explain.provenance: why this box)
     level_metrics   level_metrics_view, image_recall_view, grouped_bars (per-level AR / AP across models)
-    scale_sweep     sweep_chart (the staircase), sweep_strip, sweep_objects_view (fpn.scale_sweep)
-    receptive_field receptive_field_view, erf_mass_chart (fpn.receptive_field: theoretical vs effective)
+    scale_sweep     sweep_chart (the staircase), sweep_strip, sweep_objects_view (fpn.explain.scale_sweep)
+    receptive_field receptive_field_view, erf_mass_chart (fpn.explain.receptive_field: theoretical vs effective)
 """
 from .anchors import anchor_indices, anchors_view, cell_of, positives_chart
 from .compare import compare_column, draw_proposals, objectness_maps, side_by_side

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from ..rpn.anchor_labels import IGNORED, NEGATIVE, POSITIVE
+from ..modeling.rpn.anchor_labels import IGNORED, NEGATIVE, POSITIVE
 from .draw import (GT_COLOR, IGNORED_COLOR, NEGATIVE_COLOR, POSITIVE_COLOR, bar_chart, caption, draw_box,
                    legend, level_color, to_rgb_uint8, vstack)
 from .features import colorize

@@ -1,6 +1,6 @@
 """Evaluation numbers per pyramid level across models, as grouped bars (RGB uint8): proposal AR@1000 per RPN map and
 box AP per Eq. (1) level (a checkpoint's ``metrics["per_level"]``, `fpn.evaluation.per_level`), COCO's AR_s/m/l and
-AP_s/m/l beside them, and one image's recall per level (`fpn.level_recall.recall_per_level`)."""
+AP_s/m/l beside them, and one image's recall per level (`fpn.explain.level_recall.recall_per_level`)."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
@@ -8,7 +8,7 @@ from typing import Any, Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..level_recall import EQ1_LEVELS, PER_LEVEL_AP, PER_LEVEL_AR
+from ..explain.level_recall import EQ1_LEVELS, PER_LEVEL_AP, PER_LEVEL_AR
 from .draw import BLACK, WHITE, blank, class_color, grid, legend, note_image, put_text, text_size, vstack
 
 Values = Mapping[str, Mapping[str, Optional[float]]]  # series (model) -> category (e.g. "P3") -> percent or None
@@ -103,7 +103,7 @@ def level_metrics_view(metrics_by_model: Mapping[str, Mapping[str, Any]], column
 
 
 def image_recall_view(recall_by_model: Mapping[str, Mapping[str, Mapping[str, Optional[float]]]]) -> np.ndarray:
-    """One image's recall per level for each model (`fpn.level_recall.recall_per_level` results): proposals per RPN
+    """One image's recall per level for each model (`fpn.explain.level_recall.recall_per_level` results): proposals per RPN
     map, detections per Eq. (1) level of the ground truth."""
     props = {m: r["proposals"] for m, r in recall_by_model.items()}
     dets = {m: r["detections"] for m, r in recall_by_model.items()}

@@ -1,6 +1,6 @@
 """Why this box, drawn: the anchor a detection came from, the proposal the RPN regressed it to, and the final box
 after Fast R-CNN (on the image and on the anchor's level map); the class scores; and, for a lost ground-truth box,
-the boxes that carried it furthest. Pure functions of `fpn.provenance`'s results."""
+the boxes that carried it furthest. Pure functions of `fpn.explain.provenance`'s results."""
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
@@ -63,7 +63,7 @@ def provenance_view(image: Any, prov: Any, others: Optional[Any] = None,
 
 def anchor_cell_view(level: Any, anchor: Any, min_cell: int = 6, max_width: int = 480) -> np.ndarray:
     """The objectness map of the anchor's level for its shape ([H, W], viridis 0..1), each cell at least `min_cell`
-    px, with the anchor's cell outlined in white. level: an `RPNLevel`; anchor: an `fpn.provenance.AnchorRef`."""
+    px, with the anchor's cell outlined in white. level: an `RPNLevel`; anchor: an `fpn.explain.provenance.AnchorRef`."""
     grid = level.objectness[anchor.shape].detach().float().cpu().numpy()
     h, w = grid.shape
     cell = max(min_cell, min(max_width // max(w, 1), 24))

@@ -1,4 +1,4 @@
-"""A cell's receptive field (`fpn.receptive_field`) as pictures: the effective receptive field as a heat-map over the
+"""A cell's receptive field (`fpn.explain.receptive_field`) as pictures: the effective receptive field as a heat-map over the
 input, the theoretical one as a square, the cell and its anchors; and the ERF's mass against square size."""
 from __future__ import annotations
 

@@ -8,14 +8,14 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from ..roi_level import CANONICAL_LEVEL, CANONICAL_SIZE, roi_levels
+from ..modeling.roi_level import CANONICAL_LEVEL, CANONICAL_SIZE, roi_levels
 from .draw import (BLACK, WHITE, add_title, bar_chart, blank, draw_box, hstack, legend, level_color, put_text, to_rgb_uint8,
                    upscale_nearest, vstack)
 from .features import colorize
 
 
 def eq1_level(w: float, h: float, k_min: int = 2, k_max: int = 5) -> int:
-    """Eq. (1) for one box of width w and height h (input-image pixels), via `fpn.roi_level.roi_levels`."""
+    """Eq. (1) for one box of width w and height h (input-image pixels), via `fpn.modeling.roi_level.roi_levels`."""
     box = torch.tensor([[0.0, 0.0, float(w), float(h)]])
     return int(roi_levels(box, k_min=k_min, k_max=k_max)[0])
 

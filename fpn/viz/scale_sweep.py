@@ -1,4 +1,4 @@
-"""The scale sweep (`fpn.scale_sweep`) as pictures: the staircase chart (level per scale: one level per octave on FPN,
+"""The scale sweep (`fpn.explain.scale_sweep`) as pictures: the staircase chart (level per scale: one level per octave on FPN,
 one flat line on a single-map baseline; score and IoU below) and the strip of the object at each scale."""
 from __future__ import annotations
 

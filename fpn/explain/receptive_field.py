@@ -25,10 +25,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
-from .anchors import cell_anchors
-from .bottom_up import _STAGE_OF
-from .detector import FasterRCNN
-from .images import as_image_tensor, unnormalize
+from ..modeling.anchors import cell_anchors
+from ..modeling.bottom_up import _STAGE_OF
+from ..modeling.detector import FasterRCNN
+from ..images import as_image_tensor, unnormalize
 
 __all__ = ["ReceptiveField", "receptive_field", "receptive_field_levels", "theoretical_receptive_field", "RF_LEVELS",
            "bottom_up_spans"]

@@ -20,7 +20,7 @@ class LateralConnections(nn.Module):
         for conv in self.convs.values():
             nn.init.kaiming_uniform_(conv.weight, a=1)
             nn.init.zeros_(conv.bias)
-        self.fast_path = False  # see fpn.fast_conv.head_conv
+        self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
         if fast_path_active(self):

@@ -26,7 +26,7 @@ class ProposalSelector:
         per image (boxes [P, 4], scores [P] (sigmoid), source level index [P], anchor index [P] into the concatenation).
         groups: [sum A] int64 group id of every anchor (None: one group per level).
         candidates: a list (traces only) that receives, per image, the pre-NMS candidates {"anchors" [C] (index into
-            the concatenation), "boxes" [C, 4] (decoded, clipped), "scores" [C], "fates" [C] (`fpn.fates`: rank among
+            the concatenation), "boxes" [C, 4] (decoded, clipped), "scores" [C], "fates" [C] (`fpn.modeling.fates`: rank among
             the proposals, or the step that removed it)}.
     """
 

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .bottom_up import BottomUp
-from .images import check_images, rescale_boxes
+from ..images import check_images, rescale_boxes
 from .pyramid import FeaturePyramid
 from .roi_heads import FastRCNNHeads
 from .rpn import RegionProposalNetwork
@@ -35,7 +35,7 @@ class FasterRCNN(nn.Module):
     Inference path: by default the fast one (`exact(False)`): at inference (eval mode under torch.no_grad /
     inference_mode) the backbone runs with BatchNorm folded into its convolutions and ReLU / residual sums fused
     into them, on channels-last maps, and the pyramid's and RPN head's 3x3 convolutions as Winograd convolutions
-    (`fpn.fast_conv`); detections move by float rounding only (README: "torchvision weights and speed"). `exact()`
+    (`fpn.modeling.fast_conv`); detections move by float rounding only (README: "torchvision weights and speed"). `exact()`
     runs torchvision's order of operations instead: with torchvision's weights its detections are bit-identical to
     torchvision's. Training, and eval with autograd on, always take the exact path.
     """
@@ -56,7 +56,7 @@ class FasterRCNN(nn.Module):
 
     def exact(self, enabled: bool = True) -> "FasterRCNN":
         """Choose the inference path: True, torchvision's order of operations (bit-identical detections with
-        torchvision's weights); False, the fast path (`fpn.fast_conv`). Returns self."""
+        torchvision's weights); False, the fast path (`fpn.modeling.fast_conv`). Returns self."""
         for module in self.modules():
             if hasattr(module, "fast_path"):
                 module.fast_path = not enabled

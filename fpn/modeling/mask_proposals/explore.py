@@ -1,4 +1,4 @@
-"""What the mask proposer computes for one image, as plain tensors for drawing (the app, fpn.explore).
+"""What the mask proposer computes for one image, as plain tensors for drawing (the app, fpn.explain.explore).
 
 Everything comes from one eval-mode forward pass of the model itself with a `trace` dict; nothing is recomputed.
 """
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from ..images import as_image_tensor, unnormalize
+from ...images import as_image_tensor, unnormalize
 from .scales import MLP_INDEX
 
 

@@ -1,7 +1,7 @@
 """Why this box: a detection traced back through Fast R-CNN (Sec. 4.2, Eq. (1)) and the RPN (Sec. 4.1) to the anchor
 it came from; and, for a ground-truth box that no detection covers, the stage of the pipeline that lost it.
 
-Both read only what the model's own code path recorded (`Exploration.lineage`, see `fpn.lineage`): nothing is
+Both read only what the model's own code path recorded (`Exploration.lineage`, see `fpn.explain.lineage`): nothing is
 recomputed. Boxes are in the resized input's pixels (`Exploration.image`) unless a name says "original".
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from torch import Tensor
 from torchvision.ops import box_iou
 
 from .exploration import Exploration
-from .fates import BELOW_SCORE, CUT, SUPPRESSED, TOO_SMALL
+from ..modeling.fates import BELOW_SCORE, CUT, SUPPRESSED, TOO_SMALL
 from .lineage import AnchorRef, Lineage, anchor_ref
-from .rpn.anchor_labels import POSITIVE
+from ..modeling.rpn.anchor_labels import POSITIVE
 
 #: Stages of `lost_where`, in pipeline order.
 DETECTED = "detected"
@@ -106,7 +106,7 @@ def class_name(exploration: Exploration, label: int) -> str:
 
 def _lineage(exploration: Exploration) -> Lineage:
     if exploration.lineage is None:
-        raise ValueError("this exploration has no lineage: make it with fpn.explore (it traces the model's run)")
+        raise ValueError("this exploration has no lineage: make it with fpn.explain.explore (it traces the model's run)")
     return exploration.lineage
 
 

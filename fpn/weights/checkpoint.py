@@ -1,10 +1,10 @@
 """Checkpoints that load without executing code.
 
 A model checkpoint ``CK`` is two files:
-    ``CK.safetensors``  the weights (stored as float32, float16 or int8 per output channel: fpn.weight_storage;
+    ``CK.safetensors``  the weights (stored as float32, float16 or int8 per output channel: fpn.weights.storage;
                         always loaded back as float32); with ``max_shard_mb`` a large
                         model is split the safetensors way instead: ``CK-00001-of-0000N.safetensors`` ... plus
-                        ``CK.safetensors.index.json`` (the layout: fpn.checkpoint_shards);
+                        ``CK.safetensors.index.json`` (the layout: fpn.weights.shards);
     ``CK.json``         metadata: {"format_version", "task", "model" (the model's ``config``, class names included),
                         "training" {...}, "metrics" {...}, ...}.
 ``load_checkpoint(CK)`` rebuilds the architecture from the JSON alone and loads the weights.
@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from .checkpoint_shards import index_path, join_parts, shard_files, shard_index, shard_names, split_shards
-from .tasks import TASKS, build_model, task_of
-from .weight_storage import STORAGES, decode, encode
+from .shards import index_path, join_parts, shard_files, shard_index, shard_names, split_shards
+from ..modeling.tasks import TASKS, build_model, task_of
+from .storage import STORAGES, decode, encode
 
 FORMAT_VERSION = 1
 
@@ -102,7 +102,7 @@ def save_checkpoint(model: torch.nn.Module, path: str, metadata: dict[str, Any] 
         fp16: store floating-point tensors as float16 (half the size; loaded back as float32); the same as
             ``storage="float16"``.
         storage: "float32", "float16" or "int8" (conv / linear weights as int8 with one float32 scale per output
-            channel, a quarter of the size; see fpn.weight_storage). Default: "float16" if fp16 else "float32".
+            channel, a quarter of the size; see fpn.weights.storage). Default: "float16" if fp16 else "float32".
         task: "detection", "rpn" or "mask_proposals"; ``metadata["task"]``, else the model's own (``task_of``), when
             not given.
         max_shard_mb: split the weights into files of at most this many MiB (None: one file).
@@ -176,7 +176,7 @@ def read_metadata(path: str) -> dict[str, Any]:
 
 def _read_weights(weights_path: str) -> dict[str, torch.Tensor]:
     """All tensors of ``CK.safetensors``, or of the shards listed by ``CK.safetensors.index.json``, int8 ones
-    dequantised (fpn.weight_storage)."""
+    dequantised (fpn.weights.storage)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

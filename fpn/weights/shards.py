@@ -3,7 +3,7 @@
 ``CK.safetensors`` split into ``CK-00001-of-0000N.safetensors`` ... ``CK-0000N-of-0000N.safetensors`` plus
 ``CK.safetensors.index.json`` = {"metadata": {"total_size": bytes}, "weight_map": {tensor name: shard file name}}.
 A tensor larger than a shard is cut along its first dimension into row blocks named ``NAME::partIofN`` (0-based I),
-stored like any other tensor and joined again on load.  fpn.checkpoint writes and reads the files.
+stored like any other tensor and joined again on load.  fpn.weights.checkpoint writes and reads the files.
 """
 from __future__ import annotations
 

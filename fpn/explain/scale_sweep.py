@@ -22,9 +22,9 @@ from torch.nn import functional as F
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import box_iou
 
-from .detector import FasterRCNN
+from ..modeling.detector import FasterRCNN
 from .explore import explore, label_anchors
-from .images import as_image_tensor
+from ..images import as_image_tensor
 
 __all__ = ["DEFAULT_SCALES", "ScaleSweep", "SweepRow", "scale_sweep", "model_input_size", "at_input_size"]
 

@@ -19,7 +19,7 @@ class DetectionPostProcessor:
         detections_per_img: at most this many detections per image (100).
 
     `fates`, a list (traces only), receives per image the fate of every (RoI, class) pair, [R_i, K - 1] int64
-    (`fpn.fates`: rank among the image's detections, or the step that removed it; classes 1..K-1 in order).
+    (`fpn.modeling.fates`: rank among the image's detections, or the step that removed it; classes 1..K-1 in order).
     """
 
     def __init__(self, box_coder: BoxCoder, score_thresh: float = 0.05, nms_thresh: float = 0.5,

@@ -24,13 +24,13 @@ import torch
 from torch import Tensor, nn
 from torchvision.ops import nms
 
-from ..images import rescale_boxes
+from ...images import rescale_boxes
 from .paste import mask_boxes, paste_masks
 from .scales import WindowScale
 from .targets import inside_image, window_centres, window_regions
 
 
-TRACE_TOP = 100  # best windows (before any suppression) whose masks a trace records, for fpn.explore
+TRACE_TOP = 100  # best windows (before any suppression) whose masks a trace records, for fpn.explain.explore
 
 
 class MaskProposalPostProcessor(nn.Module):

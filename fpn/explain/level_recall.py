@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-from .roi_level import CANONICAL_LEVEL, CANONICAL_SIZE, roi_levels
+from ..modeling.roi_level import CANONICAL_LEVEL, CANONICAL_SIZE, roi_levels
 
 #: The levels Eq. (1) assigns on the paper's pyramid (P2..P5), for every model: the ranges are a property of the box.
 EQ1_LEVELS = (2, 3, 4, 5)
@@ -34,7 +34,7 @@ def recall_per_level(exploration: Any, gt_boxes: Any, gt_labels: Optional[Any] =
     """Recall (percent) of one image's ground truth, per level.
 
     Args:
-        exploration: `fpn.explore`'s result for the image.
+        exploration: `fpn.explain.explore`'s result for the image.
         gt_boxes: [G, 4] ORIGINAL-image pixels. gt_labels: [G] (None: detections of any class count).
         iou: overlap at which a box finds a ground-truth box. min_score: detections below it do not count.
     Returns {"proposals": {"P2": r, ...} per RPN map (share of ALL ground truth found by that map's proposals),

@@ -2,7 +2,7 @@
 
     detection        Faster R-CNN (RPN + Fast R-CNN with shared features): `fpn.build_detector`
     rpn              the RPN trained alone (Table 1's protocol): `fpn.build_detector(..., rpn_only=True)`
-    mask_proposals   Sec. 6 mask proposals: `fpn.mask_proposals.build_mask_proposer`
+    mask_proposals   Sec. 6 mask proposals: `fpn.modeling.mask_proposals.build_mask_proposer`
 """
 from __future__ import annotations
 

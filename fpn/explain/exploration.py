@@ -1,4 +1,4 @@
-"""What `fpn.explore` returns: every internal of one forward pass the paper talks about, as plain CPU tensors.
+"""What `fpn.explain.explore` returns: every internal of one forward pass the paper talks about, as plain CPU tensors.
 
 Boxes are in pixels of the resized input (`Exploration.image`) unless a name says otherwise; `resized_size` /
 `original_size` map them back to the original image, per axis (x and y factors can differ by the rounding of the
@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .lineage import Lineage
-from .rpn.anchor_labels import POSITIVE
+from ..modeling.rpn.anchor_labels import POSITIVE
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Exploration:
     detections: {"boxes" [D, 4] ORIGINAL-image pixels, "scores", "labels"}; targets: GT resized to the input, if given.
     class_names: label -> name (0 = background) from the model's config, if it has them.
     lineage: the indices linking each detection to its proposal and anchor, and the fates of the candidates the
-    selections dropped (`fpn.lineage`; `fpn.provenance` reads them).
+    selections dropped (`fpn.explain.lineage`; `fpn.explain.provenance` reads them).
     """
 
     variant: str

@@ -23,7 +23,7 @@ class FastRCNNHeads(nn.Module):
     """features + proposals -> detections (eval) or losses (training: loss_classifier, loss_box_reg).
 
     Boxes are in padded-input pixels. `trace`, when a dict, receives "roi": the RoIs, their Eq. (1) levels, the pooled
-    features, the class logits, the box deltas and, in eval mode, the fate of every (RoI, class) pair (`fpn.fates`).
+    features, the class logits, the box deltas and, in eval mode, the fate of every (RoI, class) pair (`fpn.modeling.fates`).
     """
 
     def __init__(self, pooler: LevelRoIPooler, box_head: nn.Module, predictor: FastRCNNPredictor,

@@ -1,5 +1,5 @@
 """What happened to each candidate of a selection (the RPN's proposals, Fast R-CNN's detections): kept, at which rank,
-or removed, by which step. Recorded only when a trace asks for it; `fpn.provenance` reads the record.
+or removed, by which step. Recorded only when a trace asks for it; `fpn.explain.provenance` reads the record.
 
 A fate is an int: r >= 0 for the candidate kept at rank r (its position in the selection's output, best first), or
 one of the negative codes below for the step that removed it.

@@ -20,8 +20,8 @@ from typing import Any, Mapping, Union
 import torch
 from torch import Tensor, nn
 
-from .build import build_detector
-from .detector import FasterRCNN
+from ..modeling.build import build_detector
+from ..modeling.detector import FasterRCNN
 
 COCO_FILENAME = "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"
 #: torchvision's frozen-BN epsilon for its COCO_V1 weights (torchvision.models.detection.faster_rcnn: overwrite_eps)

@@ -9,7 +9,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from .anchors import ASPECT_RATIOS, PyramidAnchors
 from .bottom_up import BottomUp, backbone_defaults, make_resnet
 from .detector import FasterRCNN
-from .images import IMAGENET_MEAN, IMAGENET_STD
+from ..images import IMAGENET_MEAN, IMAGENET_STD
 from .pyramid import FeaturePyramid
 from .roi_heads import (DetectionPostProcessor, FastRCNNHeads, FastRCNNPredictor, LevelRoIPooler, ResNetConv5Head,
                         RoISampler, TwoMLPHead, box_coder)
@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = dict(
 
 def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes: int = 91,
                    backbone_weights: Optional[Union[str, os.PathLike]] = None, **options: Any) -> FasterRCNN:
-    """Build a Faster R-CNN of one of the paper's variants (see `fpn.variants`).
+    """Build a Faster R-CNN of one of the paper's variants (see `fpn.modeling.variants`).
 
     Args:
         variant: "fpn", "bottom_up", "no_lateral", "p2_only", "c4" or "c5".
@@ -49,9 +49,9 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
             ({"p2": [32], ..., "p6": [512]} or all five sizes on the single map); rpn_hidden_channels = the input
             width; roi_output_size = 14 for "c4" (conv5 head), else 7; rpn_pre_nms_top_n_train / _test = the
             variant's candidates before NMS (2000 / 1000 per pyramid level; 12000 / 6000 on C4 / C5; 2000 / 1000 per
-            anchor size on p2_only); rpn_pre_nms_per = the variant's "map" or "anchor_size" (see fpn.variants).
-            anchor_strides: "exact" (2**k) or "torchvision" (padded size // grid size; see `fpn.anchors`).
-            bn_eps: the backbone normalisation's epsilon (torchvision's COCO_V1 weights use 0: fpn.torchvision_interop).
+            anchor size on p2_only); rpn_pre_nms_per = the variant's "map" or "anchor_size" (see fpn.modeling.variants).
+            anchor_strides: "exact" (2**k) or "torchvision" (padded size // grid size; see `fpn.modeling.anchors`).
+            bn_eps: the backbone normalisation's epsilon (torchvision's COCO_V1 weights use 0: fpn.weights.torchvision).
     """
     unknown = set(options) - set(DEFAULTS)
     if unknown:

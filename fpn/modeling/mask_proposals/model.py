@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from ..bottom_up import BottomUp, backbone_defaults, make_resnet, stage_channels
-from ..images import IMAGENET_MEAN, IMAGENET_STD, check_images
+from ...images import IMAGENET_MEAN, IMAGENET_STD, check_images
 from ..pyramid import FeaturePyramid
 from .inference import MaskProposalPostProcessor
 from .loss import MaskProposalLoss
@@ -36,7 +36,7 @@ class MaskProposer(nn.Module):
             "mask_probs" [P, M, M], "levels" [P], "mlps" [P] (0 = 5x5, 1 = 7x7), "masks" Bool [min(P, pasted), H, W]
             (see inference.py; paste.encode_proposals gives RLEs of all P).
     predict(images): the eval outputs in any mode, without gradients (the method fpn.evaluation calls).
-    `trace`, when a dict, receives the internals that fpn.mask_proposals.explore draws.
+    `trace`, when a dict, receives the internals that fpn.modeling.mask_proposals.explore draws.
     """
 
     def __init__(

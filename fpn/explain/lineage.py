@@ -1,7 +1,7 @@
 """The indices that link a detection to the proposal (RoI) it came from and that proposal to its anchor, as the
 model's own code path recorded them in a trace (`FasterRCNN.run(..., trace=...)`; a plain forward records nothing),
-plus what the RPN's and Fast R-CNN's selections did with the candidates they dropped (`fpn.fates`).
-`fpn.provenance` answers "why this box" and "where was this ground-truth box lost" from it.
+plus what the RPN's and Fast R-CNN's selections did with the candidates they dropped (`fpn.modeling.fates`).
+`fpn.explain.provenance` answers "why this box" and "where was this ground-truth box lost" from it.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Lineage:
         the RPN maps' anchors in `Exploration.rpn`'s order. A proposal's rank after NMS is its position (best first).
     candidates: the RPN's pre-NMS candidates (the top-k per level or anchor size): "anchors" [C] (same indexing),
         "boxes" [C, 4] (decoded from their anchors, clipped), "scores" [C] (objectness probabilities), "fates" [C]
-        (`fpn.fates`: rank among the proposals, or the step that removed it).
+        (`fpn.modeling.fates`: rank among the proposals, or the step that removed it).
     class_scores: [R, K] softmax class probabilities of every RoI (column 0 the background); None without a Fast
         R-CNN head (an RPN trained alone), like the three below.
     box_deltas: [R, 4K] class-specific box regression of every RoI (dx, dy, dw, dh per class, weights 10, 10, 5, 5).

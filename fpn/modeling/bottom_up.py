@@ -77,7 +77,7 @@ def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
     Offline and without the file, raises fpn.WeightsDownloadError (a RuntimeError) that names the file and the
     folder to put it in.
     """
-    from .hub import WeightsDownloadError, imagenet_weights
+    from ..hub import WeightsDownloadError, imagenet_weights
 
     _check_depth(depth)
     try:
@@ -139,7 +139,7 @@ class BottomUp(nn.Module):
 
     Input [N, 3, H, W] (normalised image batch, H and W multiples of 32); output maps [N, C_k, H / 2**k, W / 2**k].
     `fast_path` (default False; `FasterRCNN.exact(False)` sets it): at inference (eval mode, no autograd) run the
-    stages with BN folded into the convs and ReLU / residual sums fused (`fpn.fast_conv`), maps then channels-last.
+    stages with BN folded into the convs and ReLU / residual sums fused (`fpn.modeling.fast_conv`), maps then channels-last.
     """
 
     def __init__(self, resnet: models.ResNet, last: str = "c5", trainable_layers: int = 3) -> None:

@@ -35,7 +35,7 @@ class FeaturePyramid(nn.Module):
     Input: {"c2": [N, C2, H/4, W/4], ...}. Output: OrderedDict {"p2": [N, d, H/4, W/4], ..., "p6": [N, d, H/64, W/64]}.
     `trace`, when a dict, receives "lateral", "top_down", "merged" (per level, keyed "p2".."p5") and "pyramid".
     `fast_path` (set with the lateral connections' by `FasterRCNN.exact(False)`): Winograd 3x3 convolutions at
-    inference (`fpn.fast_conv.head_conv`).
+    inference (`fpn.modeling.fast_conv.head_conv`).
     """
 
     def __init__(self, in_channels: dict[str, int], d: int = 256, mode: str = "fpn",
@@ -58,7 +58,7 @@ class FeaturePyramid(nn.Module):
             nn.init.zeros_(conv.bias)
         self.d = d
         self.strides = {name: 2 ** int(name[1:]) for name in outputs}
-        self.fast_path = False  # see fpn.fast_conv.head_conv
+        self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor], trace: Optional[dict] = None) -> "OrderedDict[str, Tensor]":
         laterals = self.lateral(features)

@@ -26,7 +26,7 @@ class RPNHead(nn.Module):
         for layer in (self.conv, self.objectness, self.deltas):
             nn.init.normal_(layer.weight, std=0.01)
             nn.init.zeros_(layer.bias)
-        self.fast_path = False  # see fpn.fast_conv.head_conv
+        self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         logits, deltas = {}, {}

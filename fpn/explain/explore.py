@@ -11,11 +11,11 @@ from typing import Any, Optional, Union
 import torch
 from torch import Tensor
 
-from .detector import FasterRCNN
+from ..modeling.detector import FasterRCNN
 from .exploration import Exploration, RPNLevel
-from .images import as_image_tensor, unnormalize
+from ..images import as_image_tensor, unnormalize
 from .lineage import lineage_of
-from .mask_proposals import MaskProposalExploration, MaskProposer, explore_mask_proposals
+from ..modeling.mask_proposals import MaskProposalExploration, MaskProposer, explore_mask_proposals
 
 __all__ = ["explore", "label_anchors", "pool_boxes"]
 
