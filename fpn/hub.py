@@ -7,7 +7,9 @@ and only then renames the file into place (atomic): a failed, interrupted or tam
     coco_weights()            torchvision's fasterrcnn_resnet50_fpn COCO_V1 (160 MB), the app's COCO model
     imagenet_weights(depth)   torchvision's ImageNet ResNet-18/34/50/101, the backbones' `backbone_weights="imagenet"`
 
-Both read $FPN_WEIGHTS_MIRROR (a base URL serving the same file names) instead of download.pytorch.org when set.
+Both read $FPN_WEIGHTS_MIRROR instead of download.pytorch.org when set, and take `url=`: either one is a base URL
+serving the same file names (http://host/models/) or the file's own URL (http://host/models/NAME-HASH.pth).
+`read_state_dict(path)` is the one reader of state-dict files (safetensors, or torch.load(weights_only=True)).
 """
 from __future__ import annotations
 
@@ -44,7 +46,16 @@ class WeightsDownloadError(RuntimeError):
 
 
 def hub_dir() -> Path:
-    """Where downloaded weights live: torch's hub cache, `torch.hub.get_dir()/checkpoints` (honours $TORCH_HOME)."""
+    """Where downloaded weights live: torch's hub cache, `torch.hub.get_dir()/checkpoints` (honours $TORCH_HOME).
+
+    An empty or relative $TORCH_HOME is refused: torch would put the cache under whatever folder the process happens
+    to run in, so the app and the scripts would download the same file twice and never find it again.
+    """
+    home = os.environ.get("TORCH_HOME")
+    if home is not None and not os.path.isabs(os.path.expanduser(home)):
+        usable = Path(os.path.expanduser("~")) / ".cache" / "torch"
+        raise WeightsDownloadError(f"$TORCH_HOME is {home!r}: it must be an absolute path, e.g. "
+                                   f"TORCH_HOME={usable} (torch's default), or unset it")
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -55,10 +66,17 @@ def sha256_prefix(filename: str) -> Optional[str]:
     return m.group(1) if m else None
 
 
-def mirrored(url: str) -> str:
-    """`url` on the mirror of $FPN_WEIGHTS_MIRROR (same file name) when it is set, else `url` itself."""
-    mirror = os.environ.get(MIRROR_ENV, "").strip()
-    return f"{mirror.rstrip('/')}/{_basename(url)}" if mirror else url
+def mirrored(url: str, source: Optional[str] = None) -> str:
+    """Where to fetch the file of `url` from: `source` (else $FPN_WEIGHTS_MIRROR, else `url` itself).
+
+    `source` is a base URL serving the same file names ("http://host/models/" -> "http://host/models/NAME") or,
+    when its path already ends with the file's name, that file's own URL.
+    """
+    source = (source if source is not None else os.environ.get(MIRROR_ENV, "")).strip()
+    if not source:
+        return url
+    name = _basename(url)
+    return source if _basename(source) == name else f"{source.rstrip('/')}/{name}"
 
 
 def coco_url() -> str:
@@ -81,7 +99,8 @@ def coco_weights(download: bool = True, progress: Union[bool, Progress, None] = 
                  url: Optional[str] = None) -> Path:
     """torchvision's COCO_V1 fasterrcnn_resnet50_fpn weights file in the hub cache, downloaded (160 MB) when missing.
 
-    url: another source of the same file (its hash is still checked against torchvision's file name).
+    url: another source of the same file, a base URL or the file's URL (its hash is still checked against
+    torchvision's file name).
     """
     return _cached(coco_url(), download, progress, url)
 
@@ -99,7 +118,29 @@ def _cached(default_url: str, download: bool, progress: Union[bool, Progress, No
         return path
     if not download:
         raise FileNotFoundError(f"{path} not found (download it: python scripts/download_weights.py)")
-    return download_weights(url or default_url, hub_dir(), filename=filename, progress=progress)
+    return download_weights(mirrored(default_url, url) if url else default_url, hub_dir(), filename=filename,
+                            progress=progress)
+
+
+def read_state_dict(path: Union[str, os.PathLike], what: str = "weights") -> dict[str, torch.Tensor]:
+    """The state dict in a file, read without executing code: safetensors, or torch.load(weights_only=True) of a
+    dict (or of {"state_dict": dict}, as training scripts often save it). `what` names the file in errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, a truncated file, code the safe loader refuses to run
+        raise ValueError(f"{what} file {path} cannot be read as a state dict ({type(err).__name__}: {err})") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{what} file {path} does not hold a state dict (got {type(state).__name__})")
+    return state
 
 
 def download_weights(url: str, folder: Union[str, os.PathLike, None] = None, *, filename: Optional[str] = None,

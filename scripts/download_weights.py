@@ -3,11 +3,13 @@
 
     python scripts/download_weights.py                      # torchvision's COCO R50-FPN (160 MB): the app's COCO model
     python scripts/download_weights.py imagenet resnet50    # an ImageNet backbone for backbone_weights="imagenet"
+    python scripts/download_weights.py coco --url https://my.mirror/models/    # a mirror: a base URL ...
     python scripts/download_weights.py coco --url https://my.mirror/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth
 
 The file's sha256 must start with the hex digits in torchvision's file name, whatever --url says; nothing
 half-written is left behind. Exit status 0: the file is there (its path is printed); 2: it could not be downloaded
-(the message says how to place it by hand). $FPN_WEIGHTS_MIRROR (a base URL) replaces download.pytorch.org.
+(the message says how to place it by hand). $FPN_WEIGHTS_MIRROR replaces download.pytorch.org; it takes the same value
+as --url (a base URL serving the same file names, or the file's own URL).
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", default="coco", choices=["coco", "imagenet"],
                    help="coco: torchvision's fasterrcnn_resnet50_fpn COCO_V1; imagenet: a ResNet backbone")
     p.add_argument("depth", nargs="?", default="resnet50", choices=DEPTHS, help="the ResNet (imagenet only)")
-    p.add_argument("--url", default=None, help="download from this mirror URL instead (the hash is still checked)")
+    p.add_argument("--url", default=None, help="download from this mirror instead: a base URL serving the same file "
+                   "names, or the file's own URL (the hash is still checked)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

@@ -32,3 +32,4 @@ def page(url):
     import e2e_support
 
     yield from e2e_support.browse(url)
+

@@ -76,8 +76,11 @@ def test_app_imports_only_the_public_api():
 def test_the_static_check_can_fail():
     internal = ("import fpn.weights.checkpoint\nfrom fpn.modeling.variants import VARIANTS\nfrom fpn import checkpoint\nimport fpn\n"
                 "fpn.weights.torchvision.COCO_FILENAME\nimport fpn.viz as V\nV.features.AGGREGATIONS\n"
-                "from fpn.data.coco import CocoDetection\n")
-    assert len(internal_uses(internal)) == 6
+                "from fpn.data.coco import CocoDetection\nfrom fpn import roi_level\nfpn.detector.FasterRCNN\n"
+                "from fpn import modeling\nimport fpn.modeling.detector as D\n")
+    found = internal_uses(internal)
+    assert len(found) == 10, found
+    assert any("from fpn import roi_level" in f for f in found) and any("fpn.detector" in f for f in found)
     public = ("import fpn\nimport fpn.viz as V\nfrom fpn.data import CocoDetection\nfrom fpn import VARIANTS\n"
               "fpn.explore\nfpn.viz.AGGREGATIONS\nV.draw_detections\nfrom fpn.mask_proposals import LEVELS\n")
     assert internal_uses(public) == []

@@ -68,9 +68,16 @@ def test_anchor_point_mode_without_labels_uses_level_colour():
 
 
 def test_pyramid_view_draws_every_aggregation(ex):
-    for mode in V.AGGREGATIONS:
-        img = _rgb(V.pyramid_view(ex, mode, channel=5))
-        assert img.shape[0] > 2 * 64 and img.shape[1] > 5 * 64
+    """Each aggregation gives its own picture (not one drawing relabelled), and none is blank."""
+    images = {mode: _rgb(V.pyramid_view(ex, mode, channel=5)) for mode in V.AGGREGATIONS}
+    for mode, img in images.items():
+        assert img.shape[0] > 2 * 64 and img.shape[1] > 5 * 64, f"{mode}: five levels in a grid of 64+ px tiles"
+        assert img.std() > 0, f"{mode}: blank"
+    modes = list(images)
+    for i, a in enumerate(modes):
+        for b in modes[i + 1:]:
+            if images[a].shape == images[b].shape:
+                assert not np.array_equal(images[a], images[b]), f"{a} and {b} drew the same picture"
 
 
 def test_aggregate_and_pca():
@@ -85,8 +92,12 @@ def test_aggregate_and_pca():
 
 @pytest.mark.parametrize("level", ["p2", "p3", "p4", "p5"])
 def test_merge_view_terms(ex, level):
+    """Lateral, top-down and their sum side by side: three panels of 100+ px, and the level's own maps (another
+    level's view differs)."""
     img = _rgb(V.merge_view(ex, level, "l2"))
-    assert img.shape[1] > 3 * 100  # lateral + top-down + sum (+ output) side by side
+    assert img.shape[1] > 3 * 100, "lateral + top-down + sum (+ output) side by side"
+    other = _rgb(V.merge_view(ex, "p5" if level != "p5" else "p2", "l2"))
+    assert img.shape != other.shape or not np.array_equal(img, other), "the view does not depend on the level"
 
 
 def test_merge_view_sum_is_lateral_plus_top_down(ex):

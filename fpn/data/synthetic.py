@@ -80,57 +80,73 @@ def generate_image(seed: int, split: str, index: int) -> tuple[np.ndarray, list[
     """
     rng = image_rng(seed, split, index)
     img_h, img_w = (int(v) for v in rng.integers(512, 641, 2))
-    image = background(rng, img_h, img_w)
+    canvas = _Canvas(background(rng, img_h, img_w))
     n_objects = 1 + int(29 * rng.random() ** 1.6)
     sizes = np.array([_sample_sqrt_area(rng) for _ in range(n_objects)])
     # Mostly back-to-front by size, with noise so that small objects are sometimes occluded too.
     order = np.argsort(-(np.log(sizes) + rng.normal(0, 0.6, n_objects)))
-    owner = np.full((img_h, img_w), -1, np.int16)
-    visible: list[int] = []
-    placed: list[_Placed] = []
     for k in order:
         cls = int(rng.integers(len(CLASS_NAMES)))
         mask = make_shape(rng, cls, float(sizes[k]), img_h, img_w)
+        if int(mask.sum()) >= MIN_VISIBLE_AREA and mask.shape[0] <= img_h and mask.shape[1] <= img_w:
+            canvas.place(rng, cls, mask)
+    return canvas.image, canvas.annotations()
+
+
+class _Canvas:
+    """The image being painted, which object owns each pixel, and how much of each placed object is still visible."""
+
+    ATTEMPTS = 8  # random positions tried per object before it is dropped
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.owner = np.full(image.shape[:2], -1, np.int16)  # index into `placed`, -1 for the background
+        self.visible: list[int] = []  # visible pixels of each placed object
+        self.placed: list[_Placed] = []
+
+    def place(self, rng: np.random.Generator, cls: int, mask: np.ndarray) -> bool:
+        """Paint the shape at the first of ATTEMPTS random positions that hides no earlier object too much."""
         h, w = mask.shape
-        area = int(mask.sum())
-        if area < MIN_VISIBLE_AREA or h > img_h or w > img_w:
-            continue
-        for _attempt in range(8):
-            y0 = int(rng.integers(0, img_h - h + 1))
-            x0 = int(rng.integers(0, img_w - w + 1))
-            under = owner[y0:y0 + h, x0:x0 + w][mask.astype(bool)]
-            under = under[under >= 0]
-            if under.size:
-                hidden = np.bincount(under, minlength=len(placed))
-                left = np.array(visible) - hidden
-                keep = np.array([p.area for p in placed]) * MIN_VISIBLE_FRACTION
-                if np.any((hidden > 0) & ((left < keep) | (left < MIN_VISIBLE_AREA))):
-                    continue
-                for i in np.nonzero(hidden)[0]:
-                    visible[i] -= int(hidden[i])
-            sel = mask.astype(bool)
-            region = image[y0:y0 + h, x0:x0 + w]
+        sel = mask.astype(bool)
+        for _attempt in range(self.ATTEMPTS):
+            y0 = int(rng.integers(0, self.image.shape[0] - h + 1))
+            x0 = int(rng.integers(0, self.image.shape[1] - w + 1))
+            if not self._cover(self.owner[y0:y0 + h, x0:x0 + w][sel]):
+                continue
+            region = self.image[y0:y0 + h, x0:x0 + w]
             region[sel] = texture(rng, h, w)[sel]
-            owner[y0:y0 + h, x0:x0 + w][sel] = len(placed)
-            placed.append(_Placed(cls, x0, y0, mask, area))
-            visible.append(area)
-            break
-    annotations = []
-    if placed:
-        ids = np.arange(len(placed), dtype=np.int16)
-        masks = np.asfortranarray((owner[:, :, None] == ids[None, None, :]).astype(np.uint8))
+            self.owner[y0:y0 + h, x0:x0 + w][sel] = len(self.placed)
+            self.placed.append(_Placed(cls, x0, y0, mask, int(mask.sum())))
+            self.visible.append(int(mask.sum()))
+            return True
+        return False
+
+    def _cover(self, under: np.ndarray) -> bool:
+        """Whether painting over the pixels owned by `under` leaves every earlier object at least half visible (and
+        MIN_VISIBLE_AREA pixels); if so, their visible counts are updated."""
+        under = under[under >= 0]
+        if not under.size:
+            return True
+        hidden = np.bincount(under, minlength=len(self.placed))
+        left = np.array(self.visible) - hidden
+        keep = np.array([p.area for p in self.placed]) * MIN_VISIBLE_FRACTION
+        if np.any((hidden > 0) & ((left < keep) | (left < MIN_VISIBLE_AREA))):
+            return False
+        for i in np.nonzero(hidden)[0]:
+            self.visible[i] -= int(hidden[i])
+        return True
+
+    def annotations(self) -> list[dict[str, Any]]:
+        """COCO annotations of the visible pixels of every placed object, in painting order."""
+        if not self.placed:
+            return []
+        ids = np.arange(len(self.placed), dtype=np.int16)
+        masks = np.asfortranarray((self.owner[:, :, None] == ids[None, None, :]).astype(np.uint8))
         rles = mask_utils.encode(masks)
-        areas = mask_utils.area(rles)
-        boxes = mask_utils.toBbox(rles)
-        for p, rle, area, box in zip(placed, rles, areas, boxes):
-            annotations.append({
-                "category_id": p.cls + 1,
-                "bbox": [float(v) for v in box],
-                "area": float(area),
-                "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
-                "iscrowd": 0,
-            })
-    return image, annotations
+        return [{"category_id": p.cls + 1, "bbox": [float(v) for v in box], "area": float(area),
+                 "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
+                 "iscrowd": 0}
+                for p, rle, area, box in zip(self.placed, rles, mask_utils.area(rles), mask_utils.toBbox(rles))]
 
 
 def file_name(index: int) -> str:

@@ -231,6 +231,42 @@ def receptive_field(model: FasterRCNN, image: Any, level: str, cell: Optional[Se
     if level not in levels:
         raise ValueError(f"{level.upper()} is not a map of this {model.config.get('variant', 'fpn')} model; "
                          f"choose one of {', '.join(n.upper() for n in levels)}")
+    g = _input_gradient(model, image, level, cell, point)
+    row, col = g.cell
+    stride = 2 ** int(level[1:])
+    magnitude = g.grad.abs().sum(0).cpu()  # [H_padded, W_padded]: how much each input pixel moves the cell
+    centre = (col * stride, row * stride)
+    cumulative = _mass_within(magnitude, centre)
+    inside = torch.nonzero(cumulative >= mass - 1e-6)
+    radius = int(inside[0]) if len(inside) else int(cumulative.shape[0]) - 1
+    size = g.resized_size
+    nominal = theoretical_receptive_field(model, level, (row, col))
+    anchors, shapes = _cell_anchors(model, level, (row, col), g.grids[level], g.padded_size)
+    return ReceptiveField(
+        level=level, cell=(row, col), grid_size=g.grids[level], stride=stride,
+        centre=(float(centre[0]), float(centre[1])),
+        theoretical_box=theoretical_receptive_field(model, level, (row, col), g.grids, g.padded_size),
+        nominal_size=(nominal[2] - nominal[0], nominal[3] - nominal[1]),
+        erf=magnitude[: size[0], : size[1]].clone(), erf_mass=cumulative, effective_size=2 * radius + 1,
+        effective_mass=float(mass), anchors=anchors, anchor_shapes=shapes,
+        image=unnormalize(model.transform, g.input, size).cpu(),
+    )
+
+
+@dataclass
+class _Gradient:
+    """d(one cell's summed activations) / d(input), and the frames it lives in."""
+    grad: Tensor  # [3, H_padded, W_padded] on the normalised, padded input
+    input: Tensor  # [3, H_padded, W_padded] that input
+    cell: tuple[int, int]  # (row, column) on the level's grid, clamped
+    grids: dict[str, tuple[int, int]]  # (rows, columns) of every map computed
+    resized_size: tuple[int, int]  # (H, W) of the resized image, before padding
+    padded_size: tuple[int, int]  # (H_padded, W_padded)
+
+
+def _input_gradient(model: FasterRCNN, image: Any, level: str, cell: Optional[Sequence[int]],
+                    point: Optional[Sequence[float]]) -> _Gradient:
+    """One forward pass to `level` and one backward pass from the chosen cell; the model's mode is restored."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -243,32 +279,20 @@ def receptive_field(model: FasterRCNN, image: Any, level: str, cell: Optional[Se
             maps = {**bottom_up, **model.pyramid(bottom_up)} if level.startswith("p") else bottom_up
             fmap = maps[level][0]
             grid = (int(fmap.shape[-2]), int(fmap.shape[-1]))
-            stride = 2 ** int(level[1:])
-            if cell is None:
-                px = point if point is not None else ((image_list.image_sizes[0][1] - 1) / 2,
-                                                      (image_list.image_sizes[0][0] - 1) / 2)
-                cell = (round(float(px[1]) / stride), round(float(px[0]) / stride))
-            row = int(min(max(int(cell[0]), 0), grid[0] - 1))
-            col = int(min(max(int(cell[1]), 0), grid[1] - 1))
+            row, col = _clamped_cell(cell, point, image_list.image_sizes[0], 2 ** int(level[1:]), grid)
             (grad,) = torch.autograd.grad(fmap[:, row, col].sum(), x)
     finally:
         model.train(was_training)
-    grids = {n: (int(m.shape[-2]), int(m.shape[-1])) for n, m in maps.items()}
-    padded = (int(x.shape[-2]), int(x.shape[-1]))
-    magnitude = grad[0].detach().abs().sum(0).cpu()
-    centre = (col * stride, row * stride)
-    cumulative = _mass_within(magnitude, centre)
-    inside = torch.nonzero(cumulative >= mass - 1e-6)
-    radius = int(inside[0]) if len(inside) else int(cumulative.shape[0]) - 1
-    size = tuple(image_list.image_sizes[0])
-    nominal = theoretical_receptive_field(model, level, (row, col))
-    anchors, shapes = _cell_anchors(model, level, (row, col), grid, padded)
-    return ReceptiveField(
-        level=level, cell=(row, col), grid_size=grid, stride=stride, centre=(float(centre[0]), float(centre[1])),
-        theoretical_box=theoretical_receptive_field(model, level, (row, col), grids, padded),
-        nominal_size=(nominal[2] - nominal[0], nominal[3] - nominal[1]),
-        erf=magnitude[: size[0], : size[1]].clone(), erf_mass=cumulative, effective_size=2 * radius + 1,
-        effective_mass=float(mass),
-        anchors=anchors, anchor_shapes=shapes,
-        image=unnormalize(model.transform, image_list.tensors[0].detach(), size).cpu(),
-    )
+    return _Gradient(grad=grad[0].detach(), input=image_list.tensors[0].detach(), cell=(row, col),
+                     grids={n: (int(m.shape[-2]), int(m.shape[-1])) for n, m in maps.items()},
+                     resized_size=tuple(image_list.image_sizes[0]), padded_size=(int(x.shape[-2]), int(x.shape[-1])))
+
+
+def _clamped_cell(cell: Optional[Sequence[int]], point: Optional[Sequence[float]], resized_size: Sequence[int],
+                  stride: int, grid: tuple[int, int]) -> tuple[int, int]:
+    """The (row, column) asked for: `cell`, else the cell whose centre is nearest `point` ((x, y) pixels of the
+    resized image), else the centre cell; clamped to the grid."""
+    if cell is None:
+        px = point if point is not None else ((resized_size[1] - 1) / 2, (resized_size[0] - 1) / 2)
+        cell = (round(float(px[1]) / stride), round(float(px[0]) / stride))
+    return int(min(max(int(cell[0]), 0), grid[0] - 1)), int(min(max(int(cell[1]), 0), grid[1] - 1))

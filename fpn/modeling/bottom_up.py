@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from functools import partial
-from pathlib import Path
 from typing import Optional, Union
 
 import torch
@@ -16,6 +15,7 @@ from torch import Tensor, nn
 from torchvision import models
 from torchvision.ops import misc
 
+from ..hub import read_state_dict
 from .fast_conv import fast_path_active, fused_conv, fused_stage, to_channels_last
 
 DEPTHS = ("resnet18", "resnet34", "resnet50", "resnet101")
@@ -53,23 +53,6 @@ class FrozenBatchNorm2d(misc.FrozenBatchNorm2d):
         return x.mul_(scale).add_(shift)
 
 
-def _load_state_dict_file(path: Union[str, os.PathLike]) -> dict[str, Tensor]:
-    """Read a state dict without executing code: safetensors, or torch.load(weights_only=True)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    return state
-
-
 def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
     """ImageNet weights of torchvision's ResNet: from torch's hub cache if present, else downloaded there (sha256
     checked, tqdm progress on stderr; `fpn.imagenet_weights`).
@@ -85,7 +68,7 @@ def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
     except WeightsDownloadError as err:
         raise WeightsDownloadError(f"could not load ImageNet weights for {depth}: {err} (Or pass "
                                    f"backbone_weights='/path/to/the/file'.)") from err
-    return _load_state_dict_file(path)
+    return read_state_dict(path, "ImageNet weights")
 
 
 def backbone_defaults(weights: object, norm: Optional[str], trainable_layers: Optional[int]) -> tuple[str, int]:
@@ -116,7 +99,7 @@ def make_resnet(
     norm_layer = partial(FrozenBatchNorm2d if norm == "frozen_bn" else nn.BatchNorm2d, eps=eps)
     resnet = getattr(models, depth)(weights=None, norm_layer=norm_layer)
     if weights is not None:
-        state = load_imagenet_state_dict(depth) if weights == "imagenet" else _load_state_dict_file(weights)
+        state = load_imagenet_state_dict(depth) if weights == "imagenet" else read_state_dict(weights, "backbone weights")
         state = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
         missing, unexpected = resnet.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("fc.")]

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Union
 import torch
 from torch import Tensor, nn
 
+from ..hub import coco_weights, hub_dir, read_state_dict
 from ..modeling.build import build_detector
 from ..modeling.detector import FasterRCNN
 
@@ -160,38 +161,22 @@ def compare_detections(expected: Mapping[str, Tensor], got: Mapping[str, Tensor]
 
 
 def find_coco_weights() -> Path | None:
-    """The COCO_V1 file in ./checkpoints/ or torch's hub cache, if present."""
-    candidates = [Path("checkpoints") / COCO_FILENAME, Path(torch.hub.get_dir()) / "checkpoints" / COCO_FILENAME]
-    return next((p for p in candidates if p.is_file()), None)
+    """The COCO_V1 file in torch's hub cache (`fpn.hub_dir()`), if it was downloaded (`make weights`) or put there."""
+    path = hub_dir() / COCO_FILENAME
+    return path if path.is_file() else None
 
 
 def _load(source: Union[str, os.PathLike, Mapping[str, Tensor]]) -> tuple[Mapping[str, Tensor], list[str] | None]:
+    """(state dict, class names or None) of a source: a state dict, a file, or "coco" (torchvision's COCO_V1 file,
+    from the hub cache or downloaded there through the one hash-checked path, `fpn.coco_weights`)."""
     if isinstance(source, Mapping):
         return source, None
     if str(source) == "coco":
         from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
 
-        weights = FasterRCNN_ResNet50_FPN_Weights.COCO_V1
-        local = find_coco_weights()
-        if local is not None:
-            return torch.load(local, map_location="cpu", weights_only=True), list(weights.meta["categories"])
-        try:
-            return weights.get_state_dict(progress=True, check_hash=False), list(weights.meta["categories"])
-        except Exception as err:
-            raise RuntimeError(
-                f"torchvision's COCO weights are not available offline ({err}). Download {weights.url} and put it at "
-                f"checkpoints/{COCO_FILENAME} or {Path(torch.hub.get_dir()) / 'checkpoints' / COCO_FILENAME}."
-            ) from err
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"torchvision weights file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path)), None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping):
-        raise ValueError(f"{path} does not hold a state dict")
+        path = coco_weights()  # WeightsDownloadError offline: it names the file and where to put it
+        return read_state_dict(path, "COCO weights"), list(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
+    state = read_state_dict(source, "torchvision weights")
     return state, None
 
 
