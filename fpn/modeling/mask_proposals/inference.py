@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torchvision.ops import nms
 
 from ...images import rescale_boxes
+from ..trace import MaskProposalTrace
 from .paste import mask_boxes, paste_masks
 from .scales import WindowScale
 from .targets import inside_image, window_centres, window_regions
@@ -119,7 +120,7 @@ class MaskProposalPostProcessor(nn.Module):
         heads: nn.ModuleDict,
         image_sizes: list[tuple[int, int]],
         original_sizes: list[tuple[int, int]],
-        trace: dict | None = None,
+        trace: MaskProposalTrace | None = None,
     ) -> list[dict[str, Tensor]]:
         results = []
         for b, (size, orig) in enumerate(zip(image_sizes, original_sizes)):
@@ -127,7 +128,7 @@ class MaskProposalPostProcessor(nn.Module):
             mask_fn = functools.partial(self.masks, scales=scales, dense=dense, heads=heads, b=b)
             if trace is not None:
                 best = {k: v[:TRACE_TOP] for k, v in cand.items()}
-                trace.setdefault("candidates", []).append({**best, "mask_probs": mask_fn(best)})
+                trace.candidates.append({**best, "mask_probs": mask_fn(best)})
             res = self.select(cand, mask_fn, size)
             del res["pair"], res["pos"]
             res["regions"] = rescale_boxes(res["regions"], size, orig)

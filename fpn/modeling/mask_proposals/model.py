@@ -19,6 +19,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from ..bottom_up import BottomUp, backbone_defaults, make_resnet, stage_channels
 from ...images import IMAGENET_MEAN, IMAGENET_STD, check_images
 from ..pyramid import FeaturePyramid
+from ..trace import InputTrace, MaskProposalTrace
 from .inference import MaskProposalPostProcessor
 from .loss import MaskProposalLoss
 from .mlp import MaskMLP
@@ -36,7 +37,7 @@ class MaskProposer(nn.Module):
             "mask_probs" [P, M, M], "levels" [P], "mlps" [P] (0 = 5x5, 1 = 7x7), "masks" Bool [min(P, pasted), H, W]
             (see inference.py; paste.encode_proposals gives RLEs of all P).
     predict(images): the eval outputs in any mode, without gradients (the method fpn.evaluation calls).
-    `trace`, when a dict, receives the internals that fpn.modeling.mask_proposals.explore draws.
+    `trace`, when a MaskProposalTrace, receives the internals that fpn.modeling.mask_proposals.explore draws.
     """
 
     def __init__(
@@ -68,7 +69,8 @@ class MaskProposer(nn.Module):
         return [cache[(s.level, s.mlp)] for s in self.scales]
 
     def forward(
-        self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None, trace: dict | None = None
+        self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None,
+        trace: MaskProposalTrace | None = None,
     ):
         if self.training and targets is None:
             raise ValueError("MaskProposer in training mode needs targets (boxes and masks per image)")
@@ -86,15 +88,13 @@ class MaskProposer(nn.Module):
         original_sizes = [tuple(img.shape[-2:]) for img in images]
         image_list, targets = self.transform(images, targets)
         features = self.backbone(image_list.tensors)
-        pyramid = self.pyramid(features, trace=trace)
+        pyramid = self.pyramid(features, trace=trace.pyramid if trace is not None else None)
         if self.training and trace is None:  # the loss runs the MLPs at the sampled windows only
             return self.loss(self.scales, pyramid, self.heads, image_list.image_sizes, targets)
         dense = self.dense(pyramid)
         if trace is not None:
-            trace["images"] = image_list.tensors
-            trace["image_sizes"] = list(image_list.image_sizes)
-            trace["original_sizes"] = original_sizes
-            trace["objectness"] = {s.name: obj for s, (_, obj) in zip(self.scales, dense)}
+            trace.input = InputTrace(image_list.tensors, list(image_list.image_sizes), original_sizes)
+            trace.objectness = {s.name: obj for s, (_, obj) in zip(self.scales, dense)}
         if self.training:
             return self.loss(self.scales, pyramid, self.heads, image_list.image_sizes, targets)
         return self.postprocess(self.scales, dense, self.heads, image_list.image_sizes, original_sizes, trace)
