@@ -8,13 +8,13 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.roi_heads import fastrcnn_loss
 
 from .box_head import ResNetConv5Head, TwoMLPHead
-from .pooler import LevelRoIPooler
+from .pooler import POOL_MODES, LevelRoIPooler
 from .postprocess import DetectionPostProcessor
 from .predictor import FastRCNNPredictor
 from .sampling import RoISampler
 from ..trace import RoITrace, Trace
 
-__all__ = ["FastRCNNHeads", "LevelRoIPooler", "TwoMLPHead", "ResNetConv5Head", "FastRCNNPredictor", "RoISampler",
+__all__ = ["POOL_MODES", "FastRCNNHeads", "LevelRoIPooler", "TwoMLPHead", "ResNetConv5Head", "FastRCNNPredictor", "RoISampler",
            "DetectionPostProcessor"]
 
 BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
@@ -23,7 +23,8 @@ BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 class FastRCNNHeads(nn.Module):
     """features + proposals -> detections (eval) or losses (training: loss_classifier, loss_box_reg).
 
-    Boxes are in resized-input pixels. `trace`, when a Trace, receives `trace.roi` (a RoITrace): the RoIs, their Eq. (1) levels, the pooled
+    Boxes are in resized-input pixels. `trace`, when a Trace, receives `trace.roi` (a RoITrace): the RoIs, their
+    Eq. (1) levels, the pooled
     features, the class logits, the box deltas and, in eval mode, the fate of every (RoI, class) pair (`fpn.modeling.fates`).
     """
 

@@ -15,7 +15,10 @@ from .loss import RPNLoss
 from .proposals import ProposalSelector
 from ..trace import RPNTrace, Trace
 
-__all__ = ["RegionProposalNetwork", "RPNHead", "AnchorLabeler", "RPNLoss", "ProposalSelector"]
+#: How the RPN's pre-NMS top-k is taken: per map, or per anchor size (see RegionProposalNetwork).
+PRE_NMS_PER = ("map", "anchor_size")
+
+__all__ = ["PRE_NMS_PER", "RegionProposalNetwork", "RPNHead", "AnchorLabeler", "RPNLoss", "ProposalSelector"]
 
 
 class RegionProposalNetwork(nn.Module):
@@ -35,7 +38,7 @@ class RegionProposalNetwork(nn.Module):
     def __init__(self, anchors: PyramidAnchors, head: RPNHead, labeler: AnchorLabeler, loss: RPNLoss,
                  train_selector: ProposalSelector, test_selector: ProposalSelector, pre_nms_per: str = "map") -> None:
         super().__init__()
-        if pre_nms_per not in ("map", "anchor_size"):
+        if pre_nms_per not in PRE_NMS_PER:
             raise ValueError(f"pre_nms_per must be 'map' or 'anchor_size', got {pre_nms_per!r}")
         self.pre_nms_per = pre_nms_per
         self.anchors = anchors
