@@ -1,8 +1,8 @@
 """`explore`: everything the paper talks about, for one image, as plain tensors ready to be drawn (`Exploration`).
 
 The model computes it on its own code path (`FasterRCNN.run` with a `Trace`, fpn.modeling.trace); a normal forward
-passes no trace and records nothing. `label_anchors` and `pool_boxes` answer questions about other boxes from an exploration's cached
-anchors and maps with the model's own rules, without running the network again.
+passes no trace and records nothing. `label_anchors` and `pool_boxes` answer questions about other boxes from an
+exploration's cached anchors and maps with the model's own rules, without running the network again.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def label_anchors(model: FasterRCNN, exploration: Exploration, gt_boxes: Tensor)
     """Labels (1 / 0 / -1, int64) of every anchor of an exploration against other boxes, e.g. detections used as
     pseudo ground truth, with the model's own Sec. 4.1 rule on all levels together, as in training. No network run.
 
-    gt_boxes: [G, 4] in the resized input's pixels (`exploration.to_resized` maps original-image boxes there).
+    gt_boxes: [G, 4] resized-input pixels (`exploration.to_resized` maps original-image boxes there).
     """
     anchors = torch.cat([level.anchors for level in exploration.rpn.values()])
     labels, _ = model.rpn.labeler(anchors, torch.as_tensor(gt_boxes, dtype=anchors.dtype).reshape(-1, 4))
@@ -58,7 +58,7 @@ def pool_boxes(model: FasterRCNN, exploration: Exploration, boxes: Tensor) -> tu
     """Fast R-CNN's view of any boxes: pooled features [N, C, S, S] and Eq. (1) levels [N], with the model's own
     RoI pooler on the exploration's cached maps (no network run).
 
-    boxes: [N, 4] in the resized input's pixels (`exploration.to_resized` maps original-image boxes there).
+    boxes: [N, 4] resized-input pixels (`exploration.to_resized` maps original-image boxes there).
     """
     pooler = model.roi_heads.pooler
     maps = {**exploration.bottom_up, **exploration.pyramid}

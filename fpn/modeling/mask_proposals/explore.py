@@ -17,18 +17,18 @@ from .scales import MLP_INDEX
 
 @dataclass
 class MaskProposalExploration:
-    """Internals for one image. Pixel units: "resized" = the image the network sees, "input" = the image given.
+    """Internals for one image. Pixel frames: "resized" = the image the network sees, "original" = the image given.
 
     image: [3, H, W] the input image (0..1).  resized_image: [3, h, w] resized, un-normalised (0..1).
-    scale: (sy, sx) = resized / input size.  pyramid: level -> [d, h_k, w_k] features (the levels of the model).
+    scale: (sy, sx) = resized / original size.  pyramid: level -> [d, h_k, w_k] features (the levels of the model).
     strides: level -> stride (resized px).  scales: "p3/5x5" -> {"canonical", "region", "tolerance", "band_lo",
     "band_hi"} in resized px (scales.py).  objectness: "p3/5x5" -> [h_k, w_k] sigmoid scores at every window
     (windows in the padding included).
     top_*: the `num_top` (at most inference.TRACE_TOP) best windows over all levels and MLPs, before any
     suppression:
-        top_scores [T], top_levels [T] (k), top_mlps [T] (0 = 5x5, 1 = 7x7), top_regions [T, 4] (input px),
+        top_scores [T], top_levels [T] (k), top_mlps [T] (0 = 5x5, 1 = 7x7), top_regions [T, 4] (original px),
         top_masks [T, M, M] mask probabilities over their regions.
-    proposals: the model's output dict for the image (input px; "levels"/"mlps" say where each proposal came from).
+    proposals: the model's output dict for the image (original px; "levels"/"mlps" say where each proposal came from).
     """
 
     image: Tensor

@@ -10,7 +10,7 @@
    (mask_boxes: at the mask grid's resolution) over all pairs together before the cut.
 4. Regions and boxes are mapped from the resized image to the input image (per-axis scale factors).
 
-Output per image (input-image pixels): "scores" [P], "boxes" [P, 4] mask bounding boxes, "regions" [P, 4] the window
+Output per image (original-image pixels): "scores" [P], "boxes" [P, 4] mask bounding boxes, "regions" [P, 4] the window
 regions the masks cover, "mask_probs" [P, M, M], "levels" [P] (k of P_k), "mlps" [P] (0 = 5x5, 1 = 7x7), and
 "masks" BoolTensor [min(P, num_masks_pasted), H, W]: the best proposals pasted (paste.py); the rest are pasted on
 demand with paste_masks / iter_pasted_masks / encode_proposals, which keeps 1000 proposals of an 800x1333 image at a
