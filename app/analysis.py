@@ -133,7 +133,7 @@ class Analyzer:
         """
         det = analysis.exploration.detections
         keep = det["scores"] >= score_thresh
-        boxes = analysis.exploration.to_resized(det["boxes"][keep])
+        boxes = analysis.exploration.detection_boxes_resized[keep]
 
         def compute():
             return fpn.label_anchors(self.registry.get(analysis.model_name), analysis.exploration, boxes), boxes

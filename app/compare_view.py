@@ -1,7 +1,8 @@
 """The Compare view (Tables 1-3): 2-6 detection models side by side on one image, with their checkpoints' evaluation
 numbers, as a table and per pyramid level (proposal AR@1000 per RPN level, box AP per Eq. (1) level, AR_s/m/l,
-AP_s/m/l as grouped bars), and on a dataset image each model's recall per level on it. Gradio-free: `Explorer.compare`
-is `compare_models`; `level_metrics`, the per-level part alone (no image needed), is the API endpoint level_metrics.
+AP_s/m/l as grouped bars), and on a dataset image each model's recall per level on it. Gradio-free: `CompareViews`,
+mixed into app.views.Explorer: `compare` is the API endpoint compare; `level_metrics`, the per-level part alone (no
+image needed), is the API endpoint level_metrics.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from . import snippets as S
 from .choices import MAX_COMPARE, MIN_COMPARE
 from .errors import AppError
 from .export import ViewResult
-from .provenance import gt_labels
 
 Progress = Optional[Callable[[float, str], None]]
 #: The sections of a checkpoint's metrics that the per-level charts read.
@@ -27,66 +27,6 @@ LEVELS_TEXT = ("Proposal AR@1000 per RPN level: the image's 1000 best proposals,
                "against all ground truth. Box AP per Eq. (1) level: ground truth and detections restricted to the "
                "sizes Eq. (1) sends to that level (sqrt(wh) of the resized box: [112, 224) -> P3, [224, 448) -> P4, "
                "below -> P2, above -> P5), as AP_s/m/l restrict them to COCO's sizes.")
-
-
-def compare_models(explorer: Any, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
-                   top_proposals: int = 50, progress: Progress = None) -> ViewResult:
-    """MIN_COMPARE to MAX_COMPARE (2-6) detection models side by side (detections, proposals, per-level
-    objectness) + each checkpoint's evaluation numbers from its JSON metadata (data {"headers", "rows"}), drawn per
-    level too (`level_metrics`' images and data). With no pick, the first MAX_COMPARE available models; when only
-    one detection model is installed, that one alone (its title says how to add more)."""
-    available = explorer.registry.names("detection")
-    models = [m for m in (models or []) if m] or available[:MAX_COMPARE]
-    fewest = min(MIN_COMPARE, len(available))
-    if not fewest <= len(models) <= MAX_COMPARE:
-        raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
-    columns, titles, rows, listed = [], [], [], []
-    metric_keys: list[str] = []
-    image = None
-    for i, name in enumerate(models):
-        sub = None
-        if progress:
-            sub = (lambda f, d, i=i: progress((i + f) / len(models), d))
-        a = explorer.analysis(path, name, sub)
-        image = a.image
-        ex = a.exploration
-        det = ex.detections
-        dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                 float(score_thresh), box_scale=ex.scale)
-        pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
-        columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
-        entry = explorer.registry.entry(name)
-        titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
-                      " - the only detection model installed: add checkpoints to checkpoints/ to compare"))
-        listed.append((titles[-1], entry.kind, entry.path))
-        metrics = entry.metrics()
-        metric_keys += [k for k in metrics if k not in metric_keys]
-        rows.append((name, entry.description, round(a.seconds, 3), int((det["scores"] >= score_thresh).sum()), metrics))
-    headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
-    table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
-    levels = per_level(explorer, path, models, score_thresh)  # the analyses above are cached: no model runs again
-    images = {"compare": V.side_by_side(columns, titles), **levels.images}
-    code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals), levels.code,
-                  S.save(list(images)))
-    data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
-            "rows": table, **levels.data}
-    return ViewResult("compare", images, data, code, levels.text)
-
-
-def level_metrics(explorer: Any, path: Optional[str], models: Optional[Sequence[str]] = None,
-                  score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
-    """Grouped bars across models (up to MAX_COMPARE; none picked: the first ones) of their checkpoints' per-level
-    numbers; with an image that has ground truth, each model's recall per level on it (otherwise a note). No image is
-    needed for the first. data {"models", "metrics": {model: its metrics' CHART_SECTIONS}, "image_recall"?}."""
-    models = [m for m in dict.fromkeys(models or []) if m] or explorer.registry.names("detection")[:MAX_COMPARE]
-    if len(models) > MAX_COMPARE:
-        raise AppError(f"Pick at most {MAX_COMPARE} models (got {len(models)}).")
-    levels = per_level(explorer, path, models, score_thresh, progress)
-    setup = S.IMPORTS
-    if levels.recall:  # the snippet runs the models on the image, read as the app read it
-        setup += "\n" + S.load_image(path, S.working_size(explorer.analysis(path, models[0]).image))
-    code = S.join(setup, levels.code, S.save(list(levels.images)))
-    return ViewResult("level_metrics", levels.images, levels.data, code, levels.text)
 
 
 @dataclass(frozen=True)
@@ -102,62 +42,119 @@ class PerLevel:
     recall: bool
 
 
-def per_level(explorer: Any, path: Optional[str], models: Sequence[str], score_thresh: float,
-              progress: Progress = None) -> PerLevel:
-    """`models`' checkpoint numbers per level and, on an image with ground truth, their recall per level on it."""
-    metrics = {}
-    for name in models:
-        try:
-            entry = explorer.registry.entry(name)
-        except KeyError as e:
-            raise AppError(str(e.args[0])) from None
-        stored = entry.metadata.get("metrics") or {}
-        metrics[name] = {k: stored[k] for k in CHART_SECTIONS if k in stored}
-    text = LEVELS_TEXT
-    missing = [m for m, v in metrics.items() if not v.get("per_level")]
-    if missing:
-        text += (f"\n\n**n/a: no per-level numbers in the metadata of {', '.join(missing)}.** Run `python "
-                 "scripts/evaluate.py --checkpoint CK --data DATA --json OUT.json --write-metadata`.")
-    images = {"level_metrics": V.level_metrics_view(metrics)}
-    data: dict[str, Any] = {"models": list(models),
-                            "metrics": {m: {k: v.get(k) for k in CHART_SECTIONS} for m, v in metrics.items()}}
-    code = (f"metrics = {metrics!r}  # each checkpoint's JSON 'metrics' (the charts' part)\n"
-            "level_metrics = V.level_metrics_view(metrics)\n")
-    recall = _image_recall(explorer, path, models, score_thresh, progress) if path else None
-    if recall is None:
-        images["image_recall"] = V.note_image(NO_GT, 520, 50)
-        return PerLevel(images, data, f"{text}\n\n{NO_GT}", code + f"image_recall = V.note_image({NO_GT!r}, 520, 50)\n",
-                        False)
-    images["image_recall"] = V.image_recall_view(recall)
-    data["image_recall"] = recall
-    return PerLevel(images, data, text, code + _recall_code(explorer, path, models, score_thresh), True)
+class CompareViews:
+    """The Compare view and its per-level part (endpoints compare, level_metrics); mixed into app.views.Explorer
+    (they use its analysis, registry and gt_labels)."""
 
+    def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
+                       top_proposals: int = 50, progress: Progress = None) -> ViewResult:
+        """MIN_COMPARE to MAX_COMPARE (2-6) detection models side by side (detections, proposals, per-level
+        objectness) + each checkpoint's evaluation numbers from its JSON metadata (data {"headers", "rows"}), drawn per
+        level too (`level_metrics`' images and data). With no pick, the first MAX_COMPARE available models; when only
+        one detection model is installed, that one alone (its title says how to add more)."""
+        available = self.registry.names("detection")
+        models = [m for m in (models or []) if m] or available[:MAX_COMPARE]
+        fewest = min(MIN_COMPARE, len(available))
+        if not fewest <= len(models) <= MAX_COMPARE:
+            raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
+        columns, titles, rows, listed = [], [], [], []
+        metric_keys: list[str] = []
+        image = None
+        for i, name in enumerate(models):
+            sub = None
+            if progress:
+                sub = (lambda f, d, i=i: progress((i + f) / len(models), d))
+            a = self.analysis(path, name, sub)
+            image = a.image
+            ex = a.exploration
+            det = ex.detections
+            dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
+                                     float(score_thresh), box_scale=ex.scale)
+            pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
+            columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
+            entry = self.registry.entry(name)
+            titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
+                          " - the only detection model installed: add checkpoints to checkpoints/ to compare"))
+            listed.append((titles[-1], entry.kind, entry.path))
+            metrics = entry.metrics()
+            metric_keys += [k for k in metrics if k not in metric_keys]
+            rows.append((name, entry.description, round(a.seconds, 3), int((det["scores"] >= score_thresh).sum()), metrics))
+        headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
+        table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
+        levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
+        images = {"compare": V.side_by_side(columns, titles), **levels.images}
+        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals), levels.code,
+                      S.save(list(images)))
+        data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
+                "rows": table, **levels.data}
+        return ViewResult("compare", images, data, code, levels.text)
 
-def _image_recall(explorer: Any, path: str, models: Sequence[str], score_thresh: float,
-                  progress: Progress) -> Optional[dict[str, Any]]:
-    """model -> `fpn.recall_per_level` on the image; None when it has no ground truth."""
-    out = {}
-    for i, name in enumerate(models):
-        sub = (lambda f, d, i=i: progress((i + f) / len(models), d)) if progress else None
-        a = explorer.analysis(path, name, sub)
-        if a.gt is None:
-            return None
-        out[name] = fpn.recall_per_level(a.exploration, a.gt["boxes"], gt_labels(explorer, path, a),
-                                         min_score=float(score_thresh))
-    return out
+    def level_metrics(self, path: Optional[str], models: Optional[Sequence[str]] = None,
+                      score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
+        """Grouped bars across models (up to MAX_COMPARE; none picked: the first ones) of their checkpoints' per-level
+        numbers; with an image that has ground truth, each model's recall per level on it (otherwise a note). No image is
+        needed for the first. data {"models", "metrics": {model: its metrics' CHART_SECTIONS}, "image_recall"?}."""
+        models = [m for m in dict.fromkeys(models or []) if m] or self.registry.names("detection")[:MAX_COMPARE]
+        if len(models) > MAX_COMPARE:
+            raise AppError(f"Pick at most {MAX_COMPARE} models (got {len(models)}).")
+        levels = self.per_level(path, models, score_thresh, progress)
+        setup = S.IMPORTS
+        if levels.recall:  # the snippet runs the models on the image, read as the app read it
+            setup += "\n" + S.load_image(path, S.working_size(self.analysis(path, models[0]).image))
+        code = S.join(setup, levels.code, S.save(list(levels.images)))
+        return ViewResult("level_metrics", levels.images, levels.data, code, levels.text)
 
+    def per_level(self, path: Optional[str], models: Sequence[str], score_thresh: float,
+                  progress: Progress = None) -> PerLevel:
+        """`models`' checkpoint numbers per level and, on an image with ground truth, their recall per level on it."""
+        metrics = {}
+        for name in models:
+            entry = self.registry.entry(name)
+            stored = entry.metadata.get("metrics") or {}
+            metrics[name] = {k: stored[k] for k in CHART_SECTIONS if k in stored}
+        text = LEVELS_TEXT
+        missing = [m for m, v in metrics.items() if not v.get("per_level")]
+        if missing:
+            text += (f"\n\n**n/a: no per-level numbers in the metadata of {', '.join(missing)}.** Run `python "
+                     "scripts/evaluate.py --checkpoint CK --data DATA --json OUT.json --write-metadata`.")
+        images = {"level_metrics": V.level_metrics_view(metrics)}
+        data: dict[str, Any] = {"models": list(models),
+                                "metrics": {m: {k: v.get(k) for k in CHART_SECTIONS} for m, v in metrics.items()}}
+        code = (f"metrics = {metrics!r}  # each checkpoint's JSON 'metrics' (the charts' part)\n"
+                "level_metrics = V.level_metrics_view(metrics)\n")
+        recall = self._image_recall(path, models, score_thresh, progress) if path else None
+        if recall is None:
+            images["image_recall"] = V.note_image(NO_GT, 520, 50)
+            return PerLevel(images, data, f"{text}\n\n{NO_GT}", code + f"image_recall = V.note_image({NO_GT!r}, 520, 50)\n",
+                            False)
+        images["image_recall"] = V.image_recall_view(recall)
+        data["image_recall"] = recall
+        return PerLevel(images, data, text, code + self._recall_code(path, models, score_thresh), True)
 
-def _recall_code(explorer: Any, path: str, models: Sequence[str], score_thresh: float) -> str:
-    """Each model run on `image` again and its recall per level against the image's ground truth."""
-    rows = ""
-    for name in models:
-        a = explorer.analysis(path, name)
-        entry = explorer.registry.entry(name)
-        labels = "None" if gt_labels(explorer, path, a) is None else "targets['labels']"
-        rows += f"    ({name!r}, {S.load_model(entry.kind, entry.path)}, {labels}),\n"
-    return (S.targets_code(explorer.analysis(path, models[0]).gt) + "recall = {}  # None: detections of any class "
-            "count (the model's classes are not the dataset's)\n"
-            f"for name, model, labels in [\n{rows}]:\n"
-            "    recall[name] = fpn.recall_per_level(fpn.explore(model, image), targets['boxes'], labels, "
-            f"min_score={float(score_thresh)!r})\n"
-            "image_recall = V.image_recall_view(recall)\n")
+    def _image_recall(self, path: str, models: Sequence[str], score_thresh: float,
+                      progress: Progress) -> Optional[dict[str, Any]]:
+        """model -> `fpn.recall_per_level` on the image; None when it has no ground truth."""
+        out = {}
+        for i, name in enumerate(models):
+            sub = (lambda f, d, i=i: progress((i + f) / len(models), d)) if progress else None
+            a = self.analysis(path, name, sub)
+            if a.gt is None:
+                return None
+            out[name] = fpn.recall_per_level(a.exploration, a.gt["boxes"], self.gt_labels(path, a),
+                                             min_score=float(score_thresh))
+        return out
+
+    def _recall_code(self, path: str, models: Sequence[str], score_thresh: float) -> str:
+        """Each model run on `image` again and its recall per level against the image's ground truth."""
+        rows = ""
+        for name in models:
+            a = self.analysis(path, name)
+            entry = self.registry.entry(name)
+            labels = "None" if self.gt_labels(path, a) is None else "targets['labels']"
+            rows += f"    ({name!r}, {S.load_model(entry.kind, entry.path)}, {labels}),\n"
+        return (S.targets_code(self.analysis(path, models[0]).gt) + "recall = {}  # None: detections of any class "
+                "count (the model's classes are not the dataset's)\n"
+                f"for name, model, labels in [\n{rows}]:\n"
+                "    recall[name] = fpn.recall_per_level(fpn.explore(model, image), targets['boxes'], labels, "
+                f"min_score={float(score_thresh)!r})\n"
+                "image_recall = V.image_recall_view(recall)\n")

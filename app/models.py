@@ -142,9 +142,10 @@ class ModelRegistry:
         return (picked + [n for n in names if n not in picked])[:max(count, len(picked))]
 
     def entry(self, name: str) -> ModelEntry:
+        """The entry named `name`; AppError (the message the user sees) naming the models available."""
         if name not in self.entries:
             known = ", ".join(self.entries) or "none (see the notes under the model picker)"
-            raise KeyError(f"Unknown model {name!r}. Available: {known}")
+            raise AppError(f"Unknown model {name!r}. Available: {known}")
         return self.entries[name]
 
     def get(self, name: str, progress: Progress = None) -> torch.nn.Module:

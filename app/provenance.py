@@ -1,5 +1,5 @@
-"""Why this box (provenance), Gradio-free (app/tabs/why.py binds them to widgets; the same functions are the API
-endpoints why_box, lost_gt):
+"""Why this box (provenance), Gradio-free: `WhyViews`, mixed into app.views.Explorer (app/tabs/why.py binds its
+methods to widgets; the same methods are the API endpoints why_box, lost_gt):
 
     why   click a detection: its anchor (level, size, aspect ratio, cell), the proposal the RPN regressed it to and its
           rank after NMS, Eq. (1) filled in and the pooled features, the top-5 class scores, the final box after Fast
@@ -50,40 +50,6 @@ def pick_detection(boxes: torch.Tensor, x: Optional[float], y: Optional[float]) 
     return int(((centres - torch.tensor([float(x), float(y)])) ** 2).sum(dim=1).argmin())
 
 
-def why(explorer: Any, path: Optional[str], model: Optional[str], x: float = -1, y: float = -1,
-        score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
-    """The detection under (x, y) (resized-input px; -1: the best one) traced back to its anchor."""
-    a = explorer.analysis(path, model, progress)
-    ex = a.exploration
-    shown, note = _shown(ex, score_thresh)
-    if not len(shown):
-        msg = f"{a.model_name} made no detection on this image, so there is no box to explain."
-        return ViewResult("why", {"why": V.note_image(msg, 520, 60)}, {"note": msg}, "", msg)
-    det = ex.detections
-    boxes = ex.to_resized(det["boxes"][shown])
-    d = int(shown[pick_detection(boxes, x, y)])
-    prov = fpn.why(ex, d)
-    images = {"why": V.provenance_view(ex.image, prov, boxes, det["labels"][shown].tolist()),
-              "anchor_map": V.anchor_cell_view(ex.rpn[prov.anchor.level], prov.anchor),
-              "pooled": V.pooled_view(prov.pooled),
-              "class_scores": V.class_scores_chart(prov.top_classes, chosen=prov.label)}
-    w, h = (prov.proposal_box[2:] - prov.proposal_box[:2]).tolist()
-    formula = V.eq1_text(w, h, *ex.roi_level_range)
-    code = S.join(explorer.setup_code(a, path),
-                  f"det = ex.detections\nshown = torch.nonzero(det['scores'] >= {float(score_thresh)!r}).flatten()\n"
-                  f"shown = shown if len(shown) else torch.arange(len(det['scores']))\n"
-                  f"prov = fpn.why(ex, {d})  # detection #{d} -> proposal -> anchor, as the model recorded them\n"
-                  "why = V.provenance_view(ex.image, prov, ex.to_resized(det['boxes'][shown]), "
-                  "det['labels'][shown].tolist())\n"
-                  "anchor_map = V.anchor_cell_view(ex.rpn[prov.anchor.level], prov.anchor)\n"
-                  "pooled = V.pooled_view(prov.pooled)\n"
-                  "class_scores = V.class_scores_chart(prov.top_classes, chosen=prov.label)\n"
-                  "w, h = (prov.proposal_box[2:] - prov.proposal_box[:2]).tolist()\n"
-                  "print(V.eq1_text(w, h, *ex.roi_level_range))\n",
-                  S.save(list(images)))
-    return ViewResult("why", images, why_data(a.model_name, prov, formula), code, why_markdown(prov, formula, note))
-
-
 def why_data(model: str, prov: Any, formula: str) -> dict[str, Any]:
     """The chain in numbers (JSON): anchor, proposal, Eq. (1), class scores, final box."""
     a = prov.anchor
@@ -118,50 +84,77 @@ def why_markdown(prov: Any, formula: str, note: str = "") -> str:
     return "\n".join(lines + ([f"\n*{note}*"] if note else []))
 
 
-def gt_labels(explorer: Any, path: str, a: Any) -> Optional[torch.Tensor]:
-    """The ground truth's labels when they name the model's classes (same class list), else None (any class)."""
-    example = explorer.examples.match(path)
-    names = a.class_names
-    if example is None or not example.class_names or not names or list(example.class_names[1:]) != list(names[1:]):
-        return None
-    return torch.as_tensor(a.gt["labels"]).reshape(-1)
+class WhyViews:
+    """Why this box: the views why (endpoint why_box) and lost (endpoint lost_gt); mixed into app.views.Explorer
+    (they use its analysis, setup_code and gt_labels)."""
 
+    def why(self, path: Optional[str], model: Optional[str], x: float = -1, y: float = -1,
+            score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
+        """The detection under (x, y) (resized-input px; -1: the best one) traced back to its anchor."""
+        a = self.analysis(path, model, progress)
+        ex = a.exploration
+        shown, note = _shown(ex, score_thresh)
+        if not len(shown):
+            msg = f"{a.model_name} made no detection on this image, so there is no box to explain."
+            return ViewResult("why", {"why": V.note_image(msg, 520, 60)}, {"note": msg}, "", msg)
+        det = ex.detections
+        boxes = ex.detection_boxes_resized[shown]
+        d = int(shown[pick_detection(boxes, x, y)])
+        prov = fpn.why(ex, d)
+        images = {"why": V.provenance_view(ex.image, prov, boxes, det["labels"][shown].tolist()),
+                  "anchor_map": V.anchor_cell_view(ex.rpn[prov.anchor.level], prov.anchor),
+                  "pooled": V.pooled_view(prov.pooled),
+                  "class_scores": V.class_scores_chart(prov.top_classes, chosen=prov.label)}
+        w, h = (prov.proposal_box[2:] - prov.proposal_box[:2]).tolist()
+        formula = V.eq1_text(w, h, *ex.roi_level_range)
+        code = S.join(self.setup_code(a, path),
+                      f"det = ex.detections\nshown = torch.nonzero(det['scores'] >= {float(score_thresh)!r}).flatten()\n"
+                      f"shown = shown if len(shown) else torch.arange(len(det['scores']))\n"
+                      f"prov = fpn.why(ex, {d})  # detection #{d} -> proposal -> anchor, as the model recorded them\n"
+                      "why = V.provenance_view(ex.image, prov, ex.detection_boxes_resized[shown], "
+                      "det['labels'][shown].tolist())\n"
+                      "anchor_map = V.anchor_cell_view(ex.rpn[prov.anchor.level], prov.anchor)\n"
+                      "pooled = V.pooled_view(prov.pooled)\n"
+                      "class_scores = V.class_scores_chart(prov.top_classes, chosen=prov.label)\n"
+                      "w, h = (prov.proposal_box[2:] - prov.proposal_box[:2]).tolist()\n"
+                      "print(V.eq1_text(w, h, *ex.roi_level_range))\n",
+                      S.save(list(images)))
+        return ViewResult("why", images, why_data(a.model_name, prov, formula), code, why_markdown(prov, formula, note))
 
-def lost(explorer: Any, path: Optional[str], model: Optional[str], gt_index: int = -1, score_thresh: float = 0.5,
-         progress: Progress = None) -> ViewResult:
-    """Every ground-truth box's fate (detected, or the stage that lost it); the selected one drawn (-1: the first
-    lost one). Images without ground truth get a note, not an error."""
-    a = explorer.analysis(path, model, progress)
-    ex = a.exploration
-    if a.gt is None or not len(a.gt["boxes"]):
-        msg = ("This image has no ground truth: pick one of the dataset examples (their ground-truth boxes are "
-               "checked one by one).")
-        return ViewResult("lost", {"lost": V.note_image(msg, 520, 60)}, {"note": msg}, "", msg)
-    labels = gt_labels(explorer, path, a)
-    fates = [fpn.lost_where(ex, box, None if labels is None else int(labels[i]), min_score=float(score_thresh))
-             for i, box in enumerate(a.gt["boxes"])]
-    lost_ones = [i for i, f in enumerate(fates) if f.lost]
-    i = int(gt_index) if gt_index is not None and int(gt_index) >= 0 else (lost_ones[0] if lost_ones else 0)
-    i = min(i, len(fates) - 1)
-    shown, _ = _shown(ex, score_thresh)
-    others = ex.to_resized(ex.detections["boxes"][shown])
-    label_arg = "None" if labels is None else f"int(targets['labels'][{i}])"
-    code = S.join(explorer.setup_code(a, path),
-                  f"det = ex.detections\nshown = det['boxes'][det['scores'] >= {float(score_thresh)!r}]\n"
-                  f"lost = fpn.lost_where(ex, targets['boxes'][{i}], {label_arg}, min_score={float(score_thresh)!r})\n"
-                  "print(lost.stage, '-', lost.details)\n"
-                  "lost_view = V.lost_view(ex.image, lost, ex.to_resized(shown))\n", S.save(["lost_view"]))
-    if not len(ex.detections["scores"][ex.detections["scores"] >= float(score_thresh)]):
-        code = ""  # the view offers every detection then; the snippet draws only those above the threshold
-    rows = [f"| {j} | {_box(f.gt_original)} | {'' if labels is None else V.label_name(int(labels[j]), a.class_names)} "
-            f"| {f.stage} |" for j, f in enumerate(fates)]
-    md = (f"**Ground-truth box #{i}: {fates[i].stage}.** {fates[i].details}.\n\n"
-          f"{len(lost_ones)} of {len(fates)} ground-truth boxes have no detection with IoU >= 0.5 and score >= "
-          f"{score_thresh:.2f}" + ("" if labels is not None else " (of any class: the model's classes are not the "
-                                   "dataset's)") + ".\n\n| # | box (original px) | class | stage |\n|---|---|---|---|\n"
-          + "\n".join(rows))
-    data = {"model": a.model_name, "selected": i, "score_thresh": float(score_thresh),
-            "boxes": [{"index": j, "box_original": _box(f.gt_original), "stage": f.stage, "details": f.details}
-                      for j, f in enumerate(fates)]}
-    return ViewResult("lost", {"lost_view": V.lost_view(ex.image, fates[i], others)}, data, code, md)
-
+    def lost(self, path: Optional[str], model: Optional[str], gt_index: int = -1, score_thresh: float = 0.5,
+             progress: Progress = None) -> ViewResult:
+        """Every ground-truth box's fate (detected, or the stage that lost it); the selected one drawn (-1: the first
+        lost one). Images without ground truth get a note, not an error."""
+        a = self.analysis(path, model, progress)
+        ex = a.exploration
+        if a.gt is None or not len(a.gt["boxes"]):
+            msg = ("This image has no ground truth: pick one of the dataset examples (their ground-truth boxes are "
+                   "checked one by one).")
+            return ViewResult("lost", {"lost": V.note_image(msg, 520, 60)}, {"note": msg}, "", msg)
+        labels = self.gt_labels(path, a)
+        fates = [fpn.lost_where(ex, box, None if labels is None else int(labels[i]), min_score=float(score_thresh))
+                 for i, box in enumerate(a.gt["boxes"])]
+        lost_ones = [i for i, f in enumerate(fates) if f.lost]
+        i = int(gt_index) if gt_index is not None and int(gt_index) >= 0 else (lost_ones[0] if lost_ones else 0)
+        i = min(i, len(fates) - 1)
+        shown, _ = _shown(ex, score_thresh)
+        others = ex.detection_boxes_resized[shown]
+        label_arg = "None" if labels is None else f"int(targets['labels'][{i}])"
+        code = S.join(self.setup_code(a, path),
+                      f"shown = ex.detection_boxes_resized[ex.detections['scores'] >= {float(score_thresh)!r}]\n"
+                      f"lost = fpn.lost_where(ex, targets['boxes'][{i}], {label_arg}, min_score={float(score_thresh)!r})\n"
+                      "print(lost.stage, '-', lost.details)\n"
+                      "lost_view = V.lost_view(ex.image, lost, shown)\n", S.save(["lost_view"]))
+        if not len(ex.detections["scores"][ex.detections["scores"] >= float(score_thresh)]):
+            code = ""  # the view offers every detection then; the snippet draws only those above the threshold
+        rows = [f"| {j} | {_box(f.gt_original)} | {'' if labels is None else V.label_name(int(labels[j]), a.class_names)} "
+                f"| {f.stage} |" for j, f in enumerate(fates)]
+        md = (f"**Ground-truth box #{i}: {fates[i].stage}.** {fates[i].details}.\n\n"
+              f"{len(lost_ones)} of {len(fates)} ground-truth boxes have no detection with IoU >= 0.5 and score >= "
+              f"{score_thresh:.2f}" + ("" if labels is not None else " (of any class: the model's classes are not the "
+                                       "dataset's)") + ".\n\n| # | box (original px) | class | stage |\n|---|---|---|---|\n"
+              + "\n".join(rows))
+        data = {"model": a.model_name, "selected": i, "score_thresh": float(score_thresh),
+                "boxes": [{"index": j, "box_original": _box(f.gt_original), "stage": f.stage, "details": f.details}
+                          for j, f in enumerate(fates)]}
+        return ViewResult("lost", {"lost_view": V.lost_view(ex.image, fates[i], others)}, data, code, md)

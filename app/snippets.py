@@ -79,7 +79,7 @@ def anchor_labels(use_gt: bool, score_thresh: float) -> str:
         return ("labels = {name: level.labels for name, level in ex.rpn.items()}\n"
                 "gt_boxes = ex.targets['boxes']\n")
     return ("det = ex.detections  # pseudo ground truth: the detections above the threshold\n"
-            f"gt_boxes = ex.to_resized(det['boxes'][det['scores'] >= {float(score_thresh)!r}])\n"
+            f"gt_boxes = ex.detection_boxes_resized[det['scores'] >= {float(score_thresh)!r}]\n"
             "labels = fpn.label_anchors(model, ex, gt_boxes)  # Sec. 4.1's rule, IoU > 0.7 / < 0.3\n")
 
 
@@ -97,7 +97,7 @@ def roi_boxes(from_detections: bool, top_n: int, score_thresh: float) -> str:
     if from_detections:
         return ("det = ex.detections\n"
                 f"keep = torch.nonzero(det['scores'] >= {float(score_thresh)!r}).flatten()\n"
-                "boxes = ex.to_resized(det['boxes'][keep])\n"
+                "boxes = ex.detection_boxes_resized[keep]\n"
                 "features, levels = fpn.pool_boxes(model, ex, boxes)  # Eq. (1), then RoI pooling\n"
                 "names = [f'{V.label_name(int(l), ex.class_names)} {float(s):.2f}' "
                 "for l, s in zip(det['labels'][keep], det['scores'][keep])]\n")

@@ -13,7 +13,7 @@ import fpn
 import fpn.viz as V
 
 from . import snippets as S
-from .choices import GT_SOURCES, ROI_SOURCES, SQUARE
+from .choices import SQUARE, GTSource, RoISource
 from .export import ViewResult
 
 D = fpn.DEFAULTS
@@ -75,21 +75,21 @@ STEPS: tuple[Step, ...] = (
          f"> {D['rpn_fg_iou_thresh']} (or it is that box's best anchor), **negative** below "
          f"{D['rpn_bg_iou_thresh']}, otherwise ignored. No rule sends objects to levels: they find their level "
          "through the anchor sizes.",
-         lambda e, p, m, s, g=None: e.anchors(p, m, "p3", SQUARE, "point", -1, -1, GT_SOURCES[0], s, g), "anchors",
+         lambda e, p, m, s, g=None: e.anchors(p, m, "p3", SQUARE, "point", -1, -1, GTSource.GROUND_TRUTH.value, s, g), "anchors",
          "In **Anchors**, click an object, then switch the level from P2 to P6: positives (blue) appear where the "
          "anchor size matches the object. The bar chart counts them per level."),
     Step("Eq. (1): which level pools an RoI (Sec. 4.2)",
          "Fast R-CNN pools an RoI of width w and height h from P_k, **k = floor(4 + log2(sqrt(w h) / 224))**, "
          "clamped to P2..P5: a 224x224 RoI goes to P4, one half that size to P3, twice that size to P5. Small boxes "
          "read fine maps, large boxes coarse ones, like an image pyramid would.",
-         lambda e, p, m, s, g=None: e.roi_levels(p, m, ROI_SOURCES[0], 0, 100, s, g), "roi_levels",
+         lambda e, p, m, s, g=None: e.roi_levels(p, m, RoISource.PROPOSALS.value, 0, 100, s, g), "roi_levels",
          "In **RoI -> level**, click a small box and then a large one: the formula fills in with their sizes."),
     Step("RoI pooling and the box head",
          f"Whatever its size, each RoI becomes a {D['roi_output_size']}x{D['roi_output_size']} grid of features "
          "pooled from its level; the same head (two fully connected layers of "
          f"{D['representation_size']} in this library, 1024 in the paper) classifies it and refines its box at "
          "every level.",
-         lambda e, p, m, s, g=None: e.roi_levels(p, m, ROI_SOURCES[0], 0, 100, s, g), "pooled",
+         lambda e, p, m, s, g=None: e.roi_levels(p, m, RoISource.PROPOSALS.value, 0, 100, s, g), "pooled",
          "In **RoI -> level**, select boxes of different sizes: their pooled grids keep the same size."),
     Step("Detections (Sec. 5)",
          "The RPN's proposals of all levels, pooled by Eq. (1) and scored by the box head, after per-class "

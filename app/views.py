@@ -1,9 +1,11 @@
 """What each tab of the app computes: image path + model name + widget values -> a `ViewResult` (pictures, the numbers
 they show, the Python that redraws them, a note).
 
-No Gradio here (the modules of app/tabs/ bind these to widgets, and the same functions are the API endpoints). Every
-method raises AppError (or app.images.ImageError) with a message meant for the user; app.guard turns them into
-toasts. Boxes are in pixels of the resized input (what the anchors and RoI views draw on) unless said otherwise.
+No Gradio here (the modules of app/tabs/ bind these to widgets, and the same methods are the API endpoints). Every
+view is a method of `Explorer` (app/__init__.py); the views of app/provenance.py, app/insight.py and
+app/compare_view.py are mixed in from there. Every method raises AppError (or app.images.ImageError) with a message
+meant for the user; app.guard turns them into toasts. Boxes are in resized-input pixels (what the anchors and RoI
+views draw on) unless a name or docstring says original.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import fpn.viz as V
 
 from . import snippets as S
 from .analysis import Analysis, Analyzer
-from .choices import AGGREGATIONS, ANCHOR_MODES, GT_SOURCES, ROI_SOURCES, SQUARE, parse_ratio
-from .compare_view import compare_models
+from .choices import AGGREGATIONS, SQUARE, AnchorMode, GTSource, RoISource, parse_ratio
+from .compare_view import CompareViews
+from .insight import InsightViews
+from .provenance import WhyViews
 from .errors import AppError
 from .examples import ExampleLibrary, as_targets
 from .export import ViewResult
@@ -27,8 +31,9 @@ from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
 Progress = Optional[Callable[[float, str], None]]
 
 
-class Explorer:
-    """The app's state (models, cache, examples) and one method per view."""
+class Explorer(WhyViews, InsightViews, CompareViews):
+    """The app's state (models, cache, examples) and one method per view: the views of this file, and those of
+    app/provenance.py, app/insight.py and app/compare_view.py mixed in (app/__init__.py: the one shape of a view)."""
 
     def __init__(self, registry: ModelRegistry, analyzer: Optional[Analyzer] = None,
                  examples: Optional[ExampleLibrary] = None) -> None:
@@ -48,10 +53,7 @@ class Explorer:
             if not avail:
                 raise AppError(" ".join(self.registry.notes) or f"No {task} model available.")
             return avail[0]
-        try:
-            entry = self.registry.entry(name)
-        except KeyError as e:
-            raise AppError(str(e.args[0])) from None
+        entry = self.registry.entry(name)
         if entry.task != task:
             raise AppError(f"{name} is a {entry.task} model; this view needs a {task} model.")
         return name
@@ -73,6 +75,16 @@ class Explorer:
         """The snippet's first lines: this model, this image (as the app read it), `ex = fpn.explore(...)`."""
         entry = self.registry.entry(a.model_name)
         return S.setup(entry.kind, entry.path, path, S.working_size(a.image), a.gt)
+
+    def gt_labels(self, path: str, a: Analysis) -> Optional[torch.Tensor]:
+        """The ground truth's labels when they name the model's classes (same class list), else None (any class)."""
+        example = self.examples.match(path)
+        names = a.class_names
+        if example is None or not example.class_names or not names:
+            return None
+        if list(example.class_names[1:]) != list(names[1:]):
+            return None
+        return torch.as_tensor(a.gt["labels"]).reshape(-1)
 
     # ------------------------------------------------------------------ views
     def detect(self, path: Optional[str], model: Optional[str], score_thresh: float = 0.5,
@@ -139,12 +151,13 @@ class Explorer:
         return ViewResult("pyramid", {"pyramid": figure.image, "merge": merge}, data, code, text)
 
     def anchors(self, path: Optional[str], model: Optional[str], level: str = "p3", ratio: str = SQUARE,
-                mode: str = ANCHOR_MODES[0], x: float = -1, y: float = -1, gt_source: str = GT_SOURCES[0],
+                mode: str = AnchorMode.POINT.value, x: float = -1, y: float = -1,
+                gt_source: str = GTSource.GROUND_TRUTH.value,
                 score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
         """Anchors of one level / ratio around (x, y) (resized-input pixels, as shown; -1: centre) or as a density,
         coloured by their label against GT or pseudo-GT; + positives per level; + a Markdown note."""
-        if mode not in ANCHOR_MODES:
-            raise AppError(f"Unknown mode {mode!r}; choose one of {', '.join(ANCHOR_MODES)}.")
+        pick, source = AnchorMode.parse(mode, "mode"), GTSource.parse(gt_source, "ground-truth source")
+        mode = pick.value
         try:
             ratio_value = parse_ratio(ratio)
         except ValueError as e:
@@ -157,8 +170,8 @@ class Explorer:
             notes.append(f"{level.upper()} is not an RPN map of the '{ex.variant}' variant; showing "
                          f"{next(iter(ex.rpn)).upper()}.")
             level = next(iter(ex.rpn))
-        use_gt = gt_source == GT_SOURCES[0] and a.gt is not None
-        if gt_source == GT_SOURCES[0] and a.gt is None:
+        use_gt = source is GTSource.GROUND_TRUTH and a.gt is not None
+        if source is GTSource.GROUND_TRUTH and a.gt is None:
             notes.append("This image has no ground truth (only the bundled dataset's images do): the detections "
                          f"with score >= {score_thresh:.2f} are used as pseudo ground truth.")
         if use_gt:
@@ -179,19 +192,20 @@ class Explorer:
         chart = V.positives_chart(counts)
         md = (f"Labels against {what} (IoU > 0.7 or best anchor of a box: positive; < 0.3: negative; else ignored). "
               f"Positives per level: " + ", ".join(f"{k.upper()} {v}" for k, v in counts.items()) + ".")
-        if mode == ANCHOR_MODES[0]:
+        if pick is AnchorMode.POINT:
             md += f" Anchors drawn around ({point[0]:.0f}, {point[1]:.0f}) px; click the image to move the point."
         data = anchors_data(ex, level, ratio_value, point, mode, labels, gt_boxes, what, counts)
         code = S.join(self.setup_code(a, path), S.anchors(level, ratio_value, point, mode, use_gt, score_thresh),
                       S.save(["anchors", "positives"]))
         return ViewResult("anchors", {"anchors": img, "positives": chart}, data, code, "\n\n".join([md] + notes))
 
-    def _roi_boxes(self, a: Analysis, source: str, top_n: int, score_thresh: float):
+    def _roi_boxes(self, a: Analysis, source: RoISource, top_n: int, score_thresh: float):
+        """(boxes [N, 4] resized px, their Eq. (1) levels [N], pooled features [N, C, S, S] or None, names)."""
         ex = a.exploration
-        if source == ROI_SOURCES[1]:
+        if source is RoISource.DETECTIONS:
             det = ex.detections
             keep = torch.nonzero(det["scores"] >= score_thresh).flatten()
-            boxes = ex.to_resized(det["boxes"][keep])
+            boxes = ex.detection_boxes_resized[keep]
             names = [f"{V.label_name(int(l), a.class_names)} {float(s):.2f}"
                      for l, s in zip(det["labels"][keep], det["scores"][keep])]
             if len(boxes) == 0:
@@ -202,18 +216,21 @@ class Explorer:
         names = [f"proposal {float(s):.2f}" for s in ex.proposal_scores[order]]
         return ex.rois[order], ex.roi_levels[order], ex.pooled[order], names
 
-    def roi_levels(self, path: Optional[str], model: Optional[str], source: str = ROI_SOURCES[0], index: int = 0,
+    def roi_levels(self, path: Optional[str], model: Optional[str], source: str = RoISource.PROPOSALS.value,
+                   index: int = 0,
                    top_n: int = 100, score_thresh: float = 0.5, progress: Progress = None,
                    click: Optional[Sequence[float]] = None) -> ViewResult:
         """RoIs coloured by their Eq. (1) level, the histogram of levels, the formula for the selected box (index
         into the list, best first; or the smallest box containing `click` (x, y)), and its pooled features.
         data["selected"]["index"]: the selected box."""
+        pick = RoISource.parse(source, "box source")
+        source = pick.value
         a = self.analysis(path, model, progress)
         ex = a.exploration
-        boxes, levels, pooled, names = self._roi_boxes(a, source, top_n, float(score_thresh))
+        boxes, levels, pooled, names = self._roi_boxes(a, pick, top_n, float(score_thresh))
         if len(boxes) == 0:
             msg = (f"No detection with score >= {score_thresh:.2f}; lower the threshold or show proposals."
-                   if source == ROI_SOURCES[1] else "The RPN returned no proposals.")
+                   if pick is RoISource.DETECTIONS else "The RPN returned no proposals.")
             note = V.note_image(msg, 520, 60)
             return ViewResult("roi_levels", {"roi_levels": note, "histogram": note, "pooled": note},
                               {"source": source, "boxes": [], "selected": {"index": 0}, "note": msg}, "", msg)
@@ -235,13 +252,7 @@ class Explorer:
               f"Pooled from {map_of(ex.roi_maps, int(levels[index])).upper()}; its "
               f"{pooled.shape[-1]}x{pooled.shape[-1]} features feed the box head. Click a box to select it.")
         data = roi_data(ex, source, boxes, levels, names, index, formula, counts)
-        code = S.join(self.setup_code(a, path), S.roi_levels(source == ROI_SOURCES[1], top_n, score_thresh, index),
+        code = S.join(self.setup_code(a, path), S.roi_levels(pick is RoISource.DETECTIONS, top_n, score_thresh, index),
                       S.save(["roi_levels", "histogram", "pooled"]))
         return ViewResult("roi_levels", {"roi_levels": img, "histogram": hist, "pooled": V.pooled_view(pooled[index])},
                           data, code, md)
-
-    def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
-                top_proposals: int = 50, progress: Progress = None) -> ViewResult:
-        """2-6 detection models side by side (app.compare_view); data {"headers", "rows"}: each model's numbers."""
-        return compare_models(self, path, models, score_thresh, top_proposals, progress)
-

@@ -1,5 +1,6 @@
 """Images in and out of the models: input checks, conversion to [3, H, W] tensors, the ImageNet statistics the
-transform normalises with, the un-normalised view of a transformed image, and boxes mapped back to input pixels.
+transform normalises with, the un-normalised view of a transformed image, and the one conversion of boxes between the
+two pixel frames: ORIGINAL (the image given) and RESIZED (the image the network sees, before padding).
 
 Both explorations (`fpn.explain.explore` and `fpn.modeling.mask_proposals.explore`) and both models import these from here.
 """
@@ -63,9 +64,11 @@ def unnormalize(transform: Any, batch_image: Tensor, size: tuple[int, int]) -> T
     return (batch_image[:, : size[0], : size[1]] * std + mean).clamp(0, 1)
 
 
-def rescale_boxes(boxes: Tensor, resized: tuple[int, int], original: tuple[int, int]) -> Tensor:
-    """Boxes [N, 4] (x1, y1, x2, y2) from resized-input pixels back to input-image pixels; sizes are (height, width).
-    The x and y factors differ slightly when the resize rounds the two sides differently."""
-    ratio_h = original[0] / resized[0]
-    ratio_w = original[1] / resized[1]
+def rescale_boxes(boxes: Tensor, from_size: tuple[int, int], to_size: tuple[int, int]) -> Tensor:
+    """The one conversion between the two pixel frames: boxes [N, 4] (x1, y1, x2, y2) from the pixels of an image of
+    `from_size` to those of the same image at `to_size` (sizes (height, width)). Resized -> original:
+    rescale_boxes(b, resized, original); original -> resized: rescale_boxes(b, original, resized). The x and y factors
+    differ slightly when the resize rounds the two sides differently."""
+    ratio_h = to_size[0] / from_size[0]
+    ratio_w = to_size[1] / from_size[1]
     return boxes * boxes.new_tensor([ratio_w, ratio_h, ratio_w, ratio_h])

@@ -13,7 +13,7 @@ from PIL import Image
 import fpn
 import fpn.viz as V
 from app.analysis import Analyzer
-from app.choices import GT_SOURCES, ROI_SOURCES
+from app.choices import GTSource, RoISource
 from app.errors import AppError
 from app.examples import ExampleLibrary
 from app.images import ImageError
@@ -125,8 +125,8 @@ def test_model_runs_once_per_image_and_model(explorer, photo):
     before = explorer.analyzer.runs
     explorer.detect(photo, "fpn_tiny", 0.0)
     explorer.pyramid(photo, "fpn_tiny", "l2", 0, "p3")
-    explorer.anchors(photo, "fpn_tiny", "p3", "1:1", "point", 10, 10, GT_SOURCES[1], 0.0)
-    explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[0], 0, 50, 0.0)
+    explorer.anchors(photo, "fpn_tiny", "p3", "1:1", "point", 10, 10, GTSource.DETECTIONS, 0.0)
+    explorer.roi_levels(photo, "fpn_tiny", RoISource.PROPOSALS, 0, 50, 0.0)
     assert explorer.analyzer.runs == before + 1
     explorer.detect(photo, "c5_tiny", 0.0)
     assert explorer.analyzer.runs == before + 2

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from app.analysis import Analyzer
-from app.choices import GT_SOURCES, ROI_SOURCES, SQUARE
+from app.choices import SQUARE, GTSource, RoISource
 from app.examples import ExampleLibrary
 from app.models import ModelRegistry
 from app.ui import build_ui
@@ -131,15 +131,15 @@ def _handlers_calls(photo: str, gt_photo: str) -> list[tuple[str, tuple]]:
     for model in ("fpn_tiny", "c5_tiny"):
         for image in (photo, gt_photo):
             calls += [("detect", (image, model, 0.0)), ("pyramid", (image, model, "pca", 0, "p3")),
-                      ("anchors", (image, model, "p3", SQUARE, "point", -1, -1, GT_SOURCES[0], 0.0)),
-                      ("anchors", (image, model, "p4", "all", "density", -1, -1, GT_SOURCES[1], 0.0))]
-            calls += [("roi_levels", (image, model, source, 0, 10, 0.0)) for source in ROI_SOURCES]
+                      ("anchors", (image, model, "p3", SQUARE, "point", -1, -1, GTSource.GROUND_TRUTH.value, 0.0)),
+                      ("anchors", (image, model, "p4", "all", "density", -1, -1, GTSource.DETECTIONS.value, 0.0))]
+            calls += [("roi_levels", (image, model, source, 0, 10, 0.0)) for source in RoISource.labels()]
             calls += [("scale_sweep", (image, model, "ground truth", 0, -1, -1, [], 0.0)),
                       ("receptive_field", (image, model, "c3", -1, -1, "linear"))]
             calls += [("why_box", (image, model, -1, -1, 0.0)), ("lost_gt", (image, model, -1, 0.0))]
     select = gr.SelectData(None, {"index": [12, 20], "value": None})
-    calls += [("anchors_click", (photo, "fpn_tiny", "p3", SQUARE, GT_SOURCES[1], 0.0, select)),
-              ("roi_click", (photo, "fpn_tiny", ROI_SOURCES[1], 0, 10, 0.0, select)),
+    calls += [("anchors_click", (photo, "fpn_tiny", "p3", SQUARE, GTSource.DETECTIONS.value, 0.0, select)),
+              ("roi_click", (photo, "fpn_tiny", RoISource.DETECTIONS.value, 0, 10, 0.0, select)),
               ("scale_sweep", (photo, "fpn_tiny", "detections", 0, -1, -1, ["c5_tiny"], 0.0)),
               ("sweep_click", (photo, "fpn_tiny", "detections", 0, [], 0.0, select)),
               ("rf_click", (photo, "fpn_tiny", "p4", "log", select)),

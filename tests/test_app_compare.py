@@ -11,7 +11,6 @@ import pytest
 
 import fpn.viz as V
 from app.analysis import Analyzer
-from app.compare_view import level_metrics
 from app.examples import ExampleLibrary
 from app.models import ModelRegistry
 from app.views import Explorer
@@ -77,7 +76,7 @@ def test_compare_draws_the_stored_numbers_per_level_and_this_images_recall(level
     assert not _has_colour(bars, *bar_span(1, 1, 2), PLOT_TOP, base, series_color(1))
     assert all(_redraws(result, os.path.dirname(gt_photo), monkeypatch).values())
     # the same numbers as the level_metrics endpoint (one computation, two views)
-    alone = level_metrics(levels_explorer, gt_photo, ["fpn_tiny", "c5_tiny"], 0.0)
+    alone = levels_explorer.level_metrics(gt_photo, ["fpn_tiny", "c5_tiny"], 0.0)
     assert all(np.array_equal(alone.images[k], result.images[k]) for k in ("level_metrics", "image_recall"))
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import insight
 from app.analysis import Analyzer
 from app.errors import AppError
 from app.examples import ExampleLibrary
@@ -20,7 +19,7 @@ DATASET = Path(__file__).resolve().parents[1] / "examples" / "pyramid_shapes"
 
 @pytest.mark.slow
 def test_scale_sweep_on_detections_with_a_compared_model(explorer, photo):  # noqa: F811 - fixtures
-    result = insight.scale_sweep(explorer, photo, "fpn_tiny", "ground truth", 0, -1, -1, ["c5_tiny"], 0.0)
+    result = explorer.scale_sweep(photo, "fpn_tiny", "ground truth", 0, -1, -1, ["c5_tiny"], 0.0)
     assert set(result.images) == {"objects", "chart", "strip"}
     assert all(img.dtype == np.uint8 and img.ndim == 3 for img in result.images.values())
     data = result.data
@@ -36,59 +35,59 @@ def test_scale_sweep_on_detections_with_a_compared_model(explorer, photo):  # no
 
 @pytest.mark.slow
 def test_scale_sweep_picks_the_object_under_a_click_and_explains_what_it_cannot_do(explorer, photo):  # noqa: F811
-    boxes = insight.scale_sweep(explorer, photo, "c5_tiny", "detections", 0, -1, -1, [], 0.0).data
+    boxes = explorer.scale_sweep(photo, "c5_tiny", "detections", 0, -1, -1, [], 0.0).data
     box = boxes["object"]["box"]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    clicked = insight.scale_sweep(explorer, photo, "c5_tiny", "detections", 99, cx, cy, [], 0.0)
+    clicked = explorer.scale_sweep(photo, "c5_tiny", "detections", 99, cx, cy, [], 0.0)
     x1, y1, x2, y2 = clicked.data["object"]["box"]
     assert x1 <= cx <= x2 and y1 <= cy <= y2
-    none = insight.scale_sweep(explorer, photo, "fpn_tiny", "detections", 0, -1, -1, [], 1.01)
+    none = explorer.scale_sweep(photo, "fpn_tiny", "detections", 0, -1, -1, [], 1.01)
     assert "No detection with score >= 1.01" in none.text and none.data["object"] is None
     with pytest.raises(AppError, match="at most 3"):
-        insight.scale_sweep(explorer, photo, "fpn_tiny", "detections", 0, -1, -1, ["c5_tiny", "a", "b", "c"], 0.0)
+        explorer.scale_sweep(photo, "fpn_tiny", "detections", 0, -1, -1, ["c5_tiny", "a", "b", "c"], 0.0)
     with pytest.raises(AppError, match="Unknown model"):
-        insight.scale_sweep(explorer, photo, "fpn_tiny", "detections", 0, -1, -1, ["nope"], 0.0)
+        explorer.scale_sweep(photo, "fpn_tiny", "detections", 0, -1, -1, ["nope"], 0.0)
     with pytest.raises(AppError, match="mask_proposals model"):
-        insight.scale_sweep(explorer, photo, "fpn_tiny", "detections", 0, -1, -1, ["mask_tiny"], 0.0)
+        explorer.scale_sweep(photo, "fpn_tiny", "detections", 0, -1, -1, ["mask_tiny"], 0.0)
     with pytest.raises(AppError, match="object source"):
-        insight.scale_sweep(explorer, photo, "fpn_tiny", "anything", 0, -1, -1, [], 0.0)
+        explorer.scale_sweep(photo, "fpn_tiny", "anything", 0, -1, -1, [], 0.0)
 
 
 def test_scale_sweep_follows_a_ground_truth_object(ckdir):  # noqa: F811 - fixture
     registry = ModelRegistry(ckdir, "cpu")
     explorer = Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs=[str(DATASET)]))
     image = str(DATASET / "val" / "000000000002.png")
-    result = insight.scale_sweep(explorer, image, "fpn_tiny", "ground truth", 0, -1, -1, [], 0.5)  # the heart
+    result = explorer.scale_sweep(image, "fpn_tiny", "ground truth", 0, -1, -1, [], 0.5)  # the heart
     assert result.data["object"]["source"] == "ground truth" and result.data["object"]["name"].startswith("GT ")
     levels = [r["anchor_level"] for r in result.data["models"]["fpn_tiny"]["rows"]]
     assert levels == sorted(levels) and levels[-1] - levels[0] >= 2  # climbs with the scale, 3 octaves
 
 
 def test_receptive_field_view(explorer, photo):  # noqa: F811 - fixtures
-    result = insight.receptive_field(explorer, photo, "fpn_tiny", "p4", 60, 40, "log")
+    result = explorer.receptive_field(photo, "fpn_tiny", "p4", 60, 40, "log")
     d = result.data
     assert set(result.images) == {"receptive_field", "erf_mass"}
     assert d["level"] == "p4" and d["cell"] == [round(40 / 16), round(60 / 16)] and d["stride"] == 16
     assert d["anchor_sizes"] == [128] and d["nominal_size"][0] > 435 and 1 <= d["effective_size"]
     assert "theoretical RF" in result.text and "anchors of P4: 128^2" in result.text
-    c3 = insight.receptive_field(explorer, photo, "fpn_tiny", "c3", -1, -1).data
+    c3 = explorer.receptive_field(photo, "fpn_tiny", "c3", -1, -1).data
     assert c3["nominal_size"] == [99, 99] and c3["anchor_sizes"] == []
-    single = insight.receptive_field(explorer, photo, "c5_tiny", "p3")  # no pyramid: its C3 instead, and a note
+    single = explorer.receptive_field(photo, "c5_tiny", "p3")  # no pyramid: its C3 instead, and a note
     assert single.data["level"] == "c3" and "P3 is not a map of c5_tiny" in single.text
-    assert insight.receptive_field(explorer, photo, "c5_tiny", "p6").data["level"] == "c5"
+    assert explorer.receptive_field(photo, "c5_tiny", "p6").data["level"] == "c5"
     with pytest.raises(AppError, match="Unknown level"):
-        insight.receptive_field(explorer, photo, "fpn_tiny", "q3")
+        explorer.receptive_field(photo, "fpn_tiny", "q3")
     with pytest.raises(AppError, match="heat-map scale"):
-        insight.receptive_field(explorer, photo, "fpn_tiny", "p3", heat="sqrt")
+        explorer.receptive_field(photo, "fpn_tiny", "p3", heat="sqrt")
     with pytest.raises(AppError, match="No image"):
-        insight.receptive_field(explorer, None, "fpn_tiny", "p3")
+        explorer.receptive_field(None, "fpn_tiny", "p3")
 
 
 @pytest.mark.slow
 def test_snippets_redraw_the_views(explorer, photo, monkeypatch):  # noqa: F811 - fixtures
-    results = {"scale_sweep": insight.scale_sweep(explorer, photo, "fpn_tiny", "detections", 1, -1, -1,
+    results = {"scale_sweep": explorer.scale_sweep(photo, "fpn_tiny", "detections", 1, -1, -1,
                                                   ["c5_tiny"], 0.0),
-               "receptive_field": insight.receptive_field(explorer, photo, "fpn_tiny", "p3", 50, 30)}
+               "receptive_field": explorer.receptive_field(photo, "fpn_tiny", "p3", 50, 30)}
     monkeypatch.chdir(os.path.dirname(photo))
     for name, result in results.items():
         assert "import fpn" in result.code and "from app" not in result.code and "import app" not in result.code

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import fpn.viz as V
-from app.choices import AGGREGATIONS, GT_SOURCES, ROI_SOURCES
+from app.choices import AGGREGATIONS, GTSource, RoISource
 from app.errors import AppError
 from test_app import CLASSES, PHOTO_SIZE, ckdir, explorer, photo  # noqa: F401 - pytest fixtures
 
@@ -54,39 +54,39 @@ def test_pyramid_click_reads_the_cell_under_it(explorer, photo):
 
 
 def test_anchors(explorer, photo):
-    result = explorer.anchors(photo, "fpn_tiny", "p2", "all", "density", -1, -1, GT_SOURCES[0], 0.0)
+    result = explorer.anchors(photo, "fpn_tiny", "p2", "all", "density", -1, -1, GTSource.GROUND_TRUTH, 0.0)
     md = result.text
     assert result.images["anchors"].ndim == 3 and result.images["positives"].ndim == 3
     assert "no ground truth" in md and "as pseudo ground truth" in md and "P6" in md
     assert result.data["level"] == "p2" and result.data["anchors_around_point"]
-    result = explorer.anchors(photo, "fpn_tiny", "p3", "1:2", "point", 20, 30, GT_SOURCES[1], 1.01)
+    result = explorer.anchors(photo, "fpn_tiny", "p3", "1:2", "point", 20, 30, GTSource.DETECTIONS, 1.01)
     assert "every anchor is negative" in result.text and "around (20, 30) px" in result.text
     assert {a["label"] for a in result.data["anchors_around_point"]} == {"negative"}
     assert {a["ratio"] for a in result.data["anchors_around_point"]} == {0.5}
-    md = explorer.anchors(photo, "c5_tiny", "p3", "1:1 (1)", "point", -1, -1, GT_SOURCES[1], 0.0).text
+    md = explorer.anchors(photo, "c5_tiny", "p3", "1:1 (1)", "point", -1, -1, GTSource.DETECTIONS, 0.0).text
     assert "P3 is not an RPN map of the 'c5' variant; showing C5" in md
     with pytest.raises(AppError, match="Unknown aspect ratio"):
-        explorer.anchors(photo, "fpn_tiny", "p3", "wide", "point", -1, -1, GT_SOURCES[1], 0.0)
+        explorer.anchors(photo, "fpn_tiny", "p3", "wide", "point", -1, -1, GTSource.DETECTIONS, 0.0)
     with pytest.raises(AppError, match="Unknown mode"):
-        explorer.anchors(photo, "fpn_tiny", "p3", "all", "heat", -1, -1, GT_SOURCES[1], 0.0)
+        explorer.anchors(photo, "fpn_tiny", "p3", "all", "heat", -1, -1, GTSource.DETECTIONS, 0.0)
 
 
 def test_roi_levels(explorer, photo):
-    result = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 2, 10, 0.0)
+    result = explorer.roi_levels(photo, "fpn_tiny", RoISource.DETECTIONS, 2, 10, 0.0)
     md, idx = result.text, result.data["selected"]["index"]
     assert "k = floor(4 + log2(" in md and "Pooled from P" in md and result.images["pooled"].ndim == 3 and idx == 2
     assert result.data["selected"]["formula"] in md
-    assert "Pooled from C5" in explorer.roi_levels(photo, "c5_tiny", ROI_SOURCES[1], 0, 10, 0.0).text
+    assert "Pooled from C5" in explorer.roi_levels(photo, "c5_tiny", RoISource.DETECTIONS, 0, 10, 0.0).text
     # a click selects the smallest of the shown boxes that contains it
     ex = explorer.analysis(photo, "fpn_tiny").exploration
     boxes = ex.proposals[torch.argsort(ex.proposal_scores, descending=True)[:10]]
     cx, cy = float(boxes[3, 0] + boxes[3, 2]) / 2, float(boxes[3, 1] + boxes[3, 3]) / 2
     inside = (boxes[:, 0] <= cx) & (cx <= boxes[:, 2]) & (boxes[:, 1] <= cy) & (cy <= boxes[:, 3])
     area = torch.where(inside, (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), torch.tensor(float("inf")))
-    result = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[0], 0, 10, 0.0, click=(cx, cy))
+    result = explorer.roi_levels(photo, "fpn_tiny", RoISource.PROPOSALS, 0, 10, 0.0, click=(cx, cy))
     idx = result.data["selected"]["index"]
     assert idx == int(area.argmin()) and f"**Box #{idx}**" in result.text and len(result.data["boxes"]) == 10
-    result = explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 0, 10, 1.01)
+    result = explorer.roi_levels(photo, "fpn_tiny", RoISource.DETECTIONS, 0, 10, 1.01)
     assert result.data["selected"]["index"] == 0 and "No detection with score >= 1.01" in result.text
 
 
@@ -117,10 +117,10 @@ def _views(explorer, photo):
         "masks": explorer.mask_proposals(photo, None, 5),
         "pyramid": explorer.pyramid(photo, "fpn_tiny", "pca", 3, "p4"),
         "pyramid click": explorer.pyramid(photo, "fpn_tiny", "l2", 0, "p3", click=(60, 300)),
-        "anchors gt": explorer.anchors(photo, "c5_tiny", "c5", "all", "density", -1, -1, GT_SOURCES[0], 0.0),
-        "anchors": explorer.anchors(photo, "fpn_tiny", "p3", "1:2", "point", 20, 30, GT_SOURCES[1], 0.0),
-        "roi proposals": explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[0], 3, 20, 0.0),
-        "roi detections": explorer.roi_levels(photo, "fpn_tiny", ROI_SOURCES[1], 1, 10, 0.0),
+        "anchors gt": explorer.anchors(photo, "c5_tiny", "c5", "all", "density", -1, -1, GTSource.GROUND_TRUTH, 0.0),
+        "anchors": explorer.anchors(photo, "fpn_tiny", "p3", "1:2", "point", 20, 30, GTSource.DETECTIONS, 0.0),
+        "roi proposals": explorer.roi_levels(photo, "fpn_tiny", RoISource.PROPOSALS, 3, 20, 0.0),
+        "roi detections": explorer.roi_levels(photo, "fpn_tiny", RoISource.DETECTIONS, 1, 10, 0.0),
         "compare": explorer.compare(photo, ["fpn_tiny", "c5_tiny"], 0.0, 20),
     }
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 import app.provenance as AP
-from app.compare_view import level_metrics
 import fpn
 import fpn.explain.provenance as P
 from app.analysis import Analyzer
@@ -36,12 +35,12 @@ def _redraws(result, folder, monkeypatch):
 
 
 def test_app_why_explains_the_clicked_detection(app_explorer, photo, monkeypatch):  # noqa: F811
-    best = AP.why(app_explorer, photo, "fpn_tiny", -1, -1, 0.0)
+    best = app_explorer.why(photo, "fpn_tiny", -1, -1, 0.0)
     assert best.data["detection"] == 0 and "Detection #0" in best.text and "Eq. (1)" in best.text
     ex = app_explorer.analysis(photo, "fpn_tiny").exploration
-    boxes = ex.to_resized(ex.detections["boxes"])
+    boxes = ex.detection_boxes_resized
     x, y = ((boxes[-1, :2] + boxes[-1, 2:]) / 2).tolist()
-    clicked = AP.why(app_explorer, photo, "fpn_tiny", x, y, 0.0)
+    clicked = app_explorer.why(photo, "fpn_tiny", x, y, 0.0)
     assert clicked.data["detection"] == AP.pick_detection(boxes, x, y)
     assert clicked.data["anchor"]["level"] == fpn.why(ex, clicked.data["detection"]).anchor.level
     assert set(clicked.images) == {"why", "anchor_map", "pooled", "class_scores"}
@@ -49,19 +48,19 @@ def test_app_why_explains_the_clicked_detection(app_explorer, photo, monkeypatch
 
 
 def test_app_lost_ground_truth_and_levels(app_explorer, photo, monkeypatch, tmp_path):  # noqa: F811
-    no_gt = AP.lost(app_explorer, photo, "fpn_tiny", -1, 0.5)
+    no_gt = app_explorer.lost(photo, "fpn_tiny", -1, 0.5)
     assert "no ground truth" in no_gt.text and no_gt.image.ndim == 3  # a note, not an error
     gt_photo = str(tmp_path / "shapes.png")  # a byte-identical copy keeps its ground truth; snippets save beside it
     shutil.copyfile(DATASET / "val" / "000000000002.png", gt_photo)
-    lost = AP.lost(app_explorer, gt_photo, "c5_tiny", 1, 0.0)
+    lost = app_explorer.lost(gt_photo, "c5_tiny", 1, 0.0)
     gt = app_explorer.analysis(gt_photo, "c5_tiny").gt
     assert lost.data["selected"] == 1 and len(lost.data["boxes"]) == len(gt["boxes"])
     assert all(b["stage"] in P.STAGES for b in lost.data["boxes"]) and "Ground-truth box #1" in lost.text
     assert _redraws(lost, str(tmp_path), monkeypatch)
-    bars = level_metrics(app_explorer, None, None)  # no image: the metadata alone
+    bars = app_explorer.level_metrics(None, None)  # no image: the metadata alone
     assert bars.data["models"] == ["fpn_tiny", "c5_tiny"] and "image_recall" not in bars.data
     assert _redraws(bars, os.path.dirname(photo), monkeypatch)
-    with_gt = level_metrics(app_explorer, gt_photo, ["fpn_tiny", "c5_tiny"], 0.0)
+    with_gt = app_explorer.level_metrics(gt_photo, ["fpn_tiny", "c5_tiny"], 0.0)
     assert set(with_gt.data["image_recall"]) == {"fpn_tiny", "c5_tiny"}
     assert set(with_gt.data["image_recall"]["c5_tiny"]["proposals"]) == {"C5"}
     assert _redraws(with_gt, str(tmp_path), monkeypatch)  # the models run again on the image, in the snippet

@@ -219,7 +219,7 @@ def test_defaults_follow_the_appendix():
     c = build_mask_proposer("resnet18", hidden=16).config
     assert (c["batch_size_per_image"], c["positive_fraction"], c["mask_loss_weight"]) == (128, 0.25, 10.0)
     assert c["window_labels"] == "paper" and c["nms_thresh"] is None and c["drop_empty_masks"] is False
-    assert c["d"] == 128 and c["num_proposals"] == 1000
+    assert c["pyramid_channels"] == 128 and c["num_proposals"] == 1000
 
 
 def test_sampling_and_loss_weight(one_thread, monkeypatch):

@@ -19,6 +19,7 @@ from fpn.explain.lineage import Lineage, detection_pairs
 from fpn.modeling.roi_heads import DetectionPostProcessor, box_coder
 from fpn.modeling.roi_level import roi_levels
 from fpn.modeling.rpn import ProposalSelector
+from fpn.modeling.trace import Trace
 
 CLASSES = ["__background__", "a", "b", "c", "d", "e"]
 
@@ -80,10 +81,10 @@ def test_a_plain_forward_records_nothing(monkeypatch):
     with torch.no_grad():
         plain = model([img])[0]
         _, _, trace = model.run([img])
-        traced: dict = {}
+        traced = Trace()
         model.run([img], trace=traced)
     assert trace is None and set(plain) == {"boxes", "scores", "labels"}
-    assert {"proposal_anchors", "candidates"} <= set(traced["rpn"]) and "detection_fates" in traced["roi"]
+    assert traced.rpn.proposal_anchors and traced.rpn.candidates and traced.roi.detection_fates
 
     def refuse(*args, **kwargs):
         raise AssertionError("a plain forward follows candidates")
@@ -93,7 +94,7 @@ def test_a_plain_forward_records_nothing(monkeypatch):
         again = model([img])[0]  # no Fates made: nothing recorded
     assert all(torch.equal(again[k], plain[k]) for k in plain)
     with pytest.raises(AssertionError, match="follows candidates"), torch.no_grad():
-        model.run([img], trace={})
+        model.run([img], trace=Trace())
 
 
 # ------------------------------------------------------------------------------------------- why this box

@@ -250,7 +250,7 @@ def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
     from fpn.weights.checkpoint import load_checkpoint, read_metadata
 
     model = load_checkpoint(str(tmp_path / "model"))
-    assert read_metadata(str(tmp_path / "model"))["task"] == "mask_proposals" and model.config["d"] == 32
+    assert read_metadata(str(tmp_path / "model"))["task"] == "mask_proposals" and model.config["pyramid_channels"] == 32
 
 
 def _strings(value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..choices import ANCHOR_LEVELS, ANCHOR_MODES, GT_SOURCES, RATIOS, SQUARE
+from ..choices import ANCHOR_LEVELS, RATIOS, SQUARE, AnchorMode, GTSource
 from ..guard import guard
 from ..views import Explorer
 from .shared import PRIVATE, Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
@@ -18,8 +18,8 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
         with gr.Row():
             level = gr.Dropdown(list(ANCHOR_LEVELS), value="p3", label="Level", elem_id="anchor-level")
             ratio = gr.Radio(list(RATIOS), value=SQUARE, label="Aspect ratio (h:w)", elem_id="anchor-ratio")
-            mode = gr.Radio(list(ANCHOR_MODES), value=ANCHOR_MODES[0], label="Show")
-            gt_source = gr.Radio(list(GT_SOURCES), value=GT_SOURCES[0], label="Labels against")
+            mode = gr.Radio(AnchorMode.labels(), value=AnchorMode.POINT.value, label="Show")
+            gt_source = gr.Radio(GTSource.labels(), value=GTSource.GROUND_TRUTH.value, label="Labels against")
         with gr.Row():
             x = gr.Number(-1, label="x (px, -1 = centre)", precision=0)
             y = gr.Number(-1, label="y (px, -1 = centre)", precision=0)
@@ -43,9 +43,9 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     @guard
     def anchors_click(path, model, level, ratio, gt_source, score_thresh, evt: gr.SelectData):
         x, y = evt.index[0], evt.index[1]
-        result = explorer.anchors(path, model, level, ratio, ANCHOR_MODES[0], x, y, gt_source, score_thresh)
+        result = explorer.anchors(path, model, level, ratio, AnchorMode.POINT.value, x, y, gt_source, score_thresh)
         return (result.images["anchors"], result.images["positives"], result.text, *exported(result), x, y,
-                ANCHOR_MODES[0])
+                AnchorMode.POINT.value)
 
     args = [inputs.image, inputs.model, level, ratio, mode, x, y, gt_source, inputs.score]
     out = [image, chart, note, *export.outputs]

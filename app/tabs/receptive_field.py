@@ -8,7 +8,6 @@ import gradio as gr
 import fpn
 import fpn.viz as V
 
-from .. import insight
 from ..guard import guard
 from ..views import Explorer
 from .shared import PRIVATE, Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
@@ -40,17 +39,17 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     @guard
     def receptive_field(path, model, level, x, y, heat, progress=gr.Progress()):
-        return shown(insight.receptive_field(explorer, path, model, level, x, y, heat, report(progress)))
+        return shown(explorer.receptive_field(path, model, level, x, y, heat, report(progress)))
 
     @guard
     def show_receptive_field(path, model, level, x, y, heat, progress=gr.Progress()):
-        result = insight.receptive_field(explorer, path, model, level, x, y, heat, report(progress))
+        result = explorer.receptive_field(path, model, level, x, y, heat, report(progress))
         return (*shown(result), *exported(result))
 
     @guard
     def rf_click(path, model, level, heat, evt: gr.SelectData, progress=gr.Progress()):
         x, y = evt.index[0], evt.index[1]
-        result = insight.receptive_field(explorer, path, model, level, x, y, heat, report(progress))
+        result = explorer.receptive_field(path, model, level, x, y, heat, report(progress))
         return (*shown(result), *exported(result), x, y)
 
     args = [inputs.image, inputs.model, level, x, y, heat]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from ..choices import ROI_SOURCES
+from ..choices import RoISource
 from ..guard import guard
 from ..views import Explorer
 from .shared import PRIVATE, Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
@@ -16,7 +16,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     """The tab's widgets and events (inside the app's gr.Tabs); a click on the image selects the box under it."""
     with gr.Tab("RoI -> level", id=ID, elem_id="tab-roi") as tab:
         with gr.Row():
-            source = gr.Radio(list(ROI_SOURCES), value=ROI_SOURCES[0], label="Boxes")
+            source = gr.Radio(RoISource.labels(), value=RoISource.PROPOSALS.value, label="Boxes")
             top_n = gr.Slider(1, 1000, 100, step=1, label="Top-N proposals")
             index = gr.Number(0, label="Selected box (0 = best)", precision=0)
         with gr.Row():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from .. import insight
+from ..choices import ObjectSource
 from ..guard import guard
 from ..views import Explorer
 from .shared import PRIVATE, Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
@@ -24,11 +25,11 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     with gr.Tab("Scale sweep", id=ID, elem_id="tab-scale-sweep") as tab:
         gr.Markdown(INTRO)
         with gr.Row():
-            source = gr.Radio(list(insight.OBJECT_SOURCES), value=insight.OBJECT_SOURCES[0], label="Objects",
+            source = gr.Radio(ObjectSource.labels(), value=ObjectSource.GROUND_TRUTH.value, label="Objects",
                               info="ground truth when the image has it, else the detections above the threshold")
             index = gr.Number(0, label="Object # (or click one)", precision=0, elem_id="sweep-index")
-            x = gr.Number(-1, label="x (image px, -1: use #)", precision=0)
-            y = gr.Number(-1, label="y (image px, -1: use #)", precision=0)
+            x = gr.Number(-1, label="x (original-image px, -1: use #)", precision=0)
+            y = gr.Number(-1, label="y (original-image px, -1: use #)", precision=0)
             compare = gr.Dropdown(others, value=[], multiselect=True, max_choices=insight.MAX_SWEEP_COMPARE,
                                   label=f"Compare with (up to {insight.MAX_SWEEP_COMPARE} models)",
                                   elem_id="sweep-compare")
@@ -49,18 +50,18 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     @guard
     def scale_sweep(path, model, source, index, x, y, compare, score_thresh, progress=gr.Progress()):
-        return shown(insight.scale_sweep(explorer, path, model, source, index, x, y, compare, score_thresh,
+        return shown(explorer.scale_sweep(path, model, source, index, x, y, compare, score_thresh,
                                          report(progress)))
 
     @guard
     def show_sweep(path, model, source, index, x, y, compare, score_thresh, progress=gr.Progress()):
-        result = insight.scale_sweep(explorer, path, model, source, index, x, y, compare, score_thresh,
+        result = explorer.scale_sweep(path, model, source, index, x, y, compare, score_thresh,
                                      report(progress))
         return (*shown(result), *exported(result))
 
     @guard
     def sweep_click(path, model, source, index, compare, score_thresh, evt: gr.SelectData, progress=gr.Progress()):
-        result = insight.scale_sweep(explorer, path, model, source, index, evt.index[0], evt.index[1], compare,
+        result = explorer.scale_sweep(path, model, source, index, evt.index[0], evt.index[1], compare,
                                      score_thresh, report(progress))
         return (*shown(result), *exported(result), -1, -1)
 

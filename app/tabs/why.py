@@ -1,17 +1,18 @@
 """Why this box tab (provenance): click a detection to see the anchor it came from, the proposal, Eq. (1) and the
 pooled features, the class scores and the final box; for a ground-truth box no detection covers, the stage that lost
-it; each checkpoint's numbers per level. Endpoints: why_box, lost_gt (app/provenance.py), level_metrics
-(app/compare_view.py, the Compare view's per-level part)."""
+it; each checkpoint's numbers per level. Endpoints: why_box, lost_gt (Explorer.why / Explorer.lost,
+app/provenance.py), level_metrics (Explorer.level_metrics, app/compare_view.py: the Compare view's per-level part)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gradio as gr
 
-from .. import provenance as P
-from ..compare_view import level_metrics as level_view
 from ..choices import MAX_COMPARE
 from ..guard import guard
 from ..views import Explorer
-from .shared import PRIVATE, Inputs, analytic_image, api_endpoint, export_panel, exported, live, report, track
+from .shared import (PRIVATE, ExportPanel, Inputs, analytic_image, api_endpoint, export_panel, exported, live, report,
+                     track)
 
 ID = "why"
 INTRO = ("Every detection has a history the model itself recorded: the **anchor** it started from (Sec. 4.1), the "
@@ -19,91 +20,152 @@ INTRO = ("Every detection has a history the model itself recorded: the **anchor*
          "scores** of Fast R-CNN and its class-specific box regression. Click a detection on the image.")
 
 
+@dataclass
+class _WhySection:
+    """The widgets of "why this box": the clicked point, the chain's pictures, its text and numbers."""
+
+    x: gr.Number
+    y: gr.Number
+    image: gr.Image
+    anchor_map: gr.Image
+    chain: gr.Markdown
+    pooled: gr.Image
+    scores: gr.Image
+    details: gr.JSON
+    export: ExportPanel
+
+    @property
+    def outputs(self) -> list:
+        return [self.image, self.anchor_map, self.chain, self.pooled, self.scores, self.details]
+
+
+@dataclass
+class _LostSection:
+    """The widgets of "lost ground truth": which GT box, its picture and the table of every box's stage."""
+
+    gt_index: gr.Number
+    image: gr.Image
+    text: gr.Markdown
+    export: ExportPanel
+
+
+@dataclass
+class _LevelSection:
+    """The widgets of "evaluation per level": the models, the button, the two charts and their text."""
+
+    picked: gr.CheckboxGroup
+    button: gr.Button
+    bars: gr.Image
+    recall: gr.Image
+    text: gr.Markdown
+
+
 def build(explorer: Explorer, inputs: Inputs) -> None:
     """The tab's widgets and events (inside the app's gr.Tabs); a click on the image explains the detection under it."""
-    models = explorer.registry.names("detection")
     with gr.Tab("Why this box", id=ID, elem_id="tab-why") as tab:
         gr.Markdown(INTRO)
-        with gr.Row():
-            x = gr.Number(-1, label="x (resized-input px; -1: the best detection)", precision=0, elem_id="why-x")
-            y = gr.Number(-1, label="y (resized-input px)", precision=0, elem_id="why-y")
-        with gr.Row():
-            image = analytic_image("Anchor (dashed) -> proposal (magenta) -> final box: click a detection", "out-why",
-                                   scale=3)
-            with gr.Column(scale=2):
-                anchor_map = analytic_image("Its anchor's cell on its level's objectness map", "out-why-anchor")
-                chain = gr.Markdown(elem_id="why-chain")
-        with gr.Row():
-            pooled = analytic_image("Pooled features (Eq. (1) level)", "out-why-pooled")
-            scores = analytic_image("Top-5 class scores", "out-why-scores")
-        details = gr.JSON(label="The chain in numbers", open=False)
-        export = export_panel(ID)
+        why = _why_section()
+        lost = _lost_section()
+        levels = _level_section(explorer.registry.names("detection"))
+    track(inputs, tab, ID)
+    _bind_why(explorer, inputs, tab, why)
+    _bind_lost(explorer, inputs, tab, lost)
+    _bind_levels(explorer, inputs, levels)
 
-        gr.Markdown("### Lost ground truth\nFor a dataset image: which stage lost each ground-truth box that no "
-                    "detection covers (no positive anchor / proposal dropped before or by NMS or the top-N cut / "
-                    "classified as background / score threshold / detection NMS).")
-        with gr.Row():
-            gt_index = gr.Number(-1, label="Ground-truth box # (-1: the first lost one)", precision=0,
-                                 elem_id="lost-index")
-        with gr.Row():
-            lost_image = analytic_image("The ground truth (yellow) and what carried it furthest", "out-lost", scale=3)
-            lost_text = gr.Markdown(elem_id="lost-text")
-        lost_export = export_panel("lost")
 
-        gr.Markdown("### Evaluation per level\nEach checkpoint's proposal AR@1000 per RPN level and box AP per Eq. (1) "
-                    "level (`scripts/evaluate.py --write-metadata`), with AR_s/m/l and AP_s/m/l; on a dataset image, "
-                    "each model's recall per level.")
-        with gr.Row():
-            picked = gr.CheckboxGroup(models, value=models[:MAX_COMPARE], label=f"Models (up to {MAX_COMPARE})",
-                                      elem_id="level-models")
-            button = gr.Button("Numbers per level", variant="primary", elem_id="btn-level-metrics")
-        bars = analytic_image("Across models (checkpoint metadata)", "out-level-metrics")
-        recall = analytic_image("This image: recall per level", "out-level-recall")
-        levels_text = gr.Markdown(elem_id="level-text")
+def _why_section() -> _WhySection:
+    with gr.Row():
+        x = gr.Number(-1, label="x (resized-input px; -1: the best detection)", precision=0, elem_id="why-x")
+        y = gr.Number(-1, label="y (resized-input px)", precision=0, elem_id="why-y")
+    with gr.Row():
+        image = analytic_image("Anchor (dashed) -> proposal (magenta) -> final box: click a detection", "out-why",
+                               scale=3)
+        with gr.Column(scale=2):
+            anchor_map = analytic_image("Its anchor's cell on its level's objectness map", "out-why-anchor")
+            chain = gr.Markdown(elem_id="why-chain")
+    with gr.Row():
+        pooled = analytic_image("Pooled features (Eq. (1) level)", "out-why-pooled")
+        scores = analytic_image("Top-5 class scores", "out-why-scores")
+    details = gr.JSON(label="The chain in numbers", open=False)
+    return _WhySection(x, y, image, anchor_map, chain, pooled, scores, details, export_panel(ID))
 
+
+def _lost_section() -> _LostSection:
+    gr.Markdown("### Lost ground truth\nFor a dataset image: which stage lost each ground-truth box that no "
+                "detection covers (no positive anchor / proposal dropped before or by NMS or the top-N cut / "
+                "classified as background / score threshold / detection NMS).")
+    with gr.Row():
+        gt_index = gr.Number(-1, label="Ground-truth box # (-1: the first lost one)", precision=0, elem_id="lost-index")
+    with gr.Row():
+        image = analytic_image("The ground truth (yellow) and what carried it furthest", "out-lost", scale=3)
+        text = gr.Markdown(elem_id="lost-text")
+    return _LostSection(gt_index, image, text, export_panel("lost"))
+
+
+def _level_section(models: list[str]) -> _LevelSection:
+    gr.Markdown("### Evaluation per level\nEach checkpoint's proposal AR@1000 per RPN level and box AP per Eq. (1) "
+                "level (`scripts/evaluate.py --write-metadata`), with AR_s/m/l and AP_s/m/l; on a dataset image, "
+                "each model's recall per level.")
+    with gr.Row():
+        picked = gr.CheckboxGroup(models, value=models[:MAX_COMPARE], label=f"Models (up to {MAX_COMPARE})",
+                                  elem_id="level-models")
+        button = gr.Button("Numbers per level", variant="primary", elem_id="btn-level-metrics")
+    bars = analytic_image("Across models (checkpoint metadata)", "out-level-metrics")
+    recall = analytic_image("This image: recall per level", "out-level-recall")
+    return _LevelSection(picked, button, bars, recall, gr.Markdown(elem_id="level-text"))
+
+
+def _bind_why(explorer: Explorer, inputs: Inputs, tab: gr.Tab, w: _WhySection) -> None:
+    """why_box (the API endpoint), the live update and the click on a detection."""
     def why_out(result):
         return (result.images["why"], result.images.get("anchor_map"), result.text, result.images.get("pooled"),
                 result.images.get("class_scores"), result.data)
 
     @guard
     def why_box(path, model, x, y, score_thresh, progress=gr.Progress()):
-        return why_out(P.why(explorer, path, model, x, y, score_thresh, report(progress)))
+        return why_out(explorer.why(path, model, x, y, score_thresh, report(progress)))
 
     @guard
     def show_why(path, model, x, y, score_thresh, progress=gr.Progress()):
-        result = P.why(explorer, path, model, x, y, score_thresh, report(progress))
+        result = explorer.why(path, model, x, y, score_thresh, report(progress))
         return (*why_out(result), *exported(result))
 
     @guard
     def why_click(path, model, score_thresh, evt: gr.SelectData):
         cx, cy = evt.index
-        result = P.why(explorer, path, model, cx, cy, score_thresh)
+        result = explorer.why(path, model, cx, cy, score_thresh)
         return (*why_out(result), *exported(result), cx, cy)
 
+    args = [inputs.image, inputs.model, w.x, w.y, inputs.score]
+    api_endpoint(why_box, args, w.outputs, "why_box", tab=tab)
+    live(inputs, tab, ID, show_why, args, [*w.outputs, *w.export.outputs], controls=[w.x, w.y])
+    w.image.select(why_click, [inputs.image, inputs.model, inputs.score], [*w.outputs, *w.export.outputs, w.x, w.y],
+                   **PRIVATE)
+
+
+def _bind_lost(explorer: Explorer, inputs: Inputs, tab: gr.Tab, w: _LostSection) -> None:
+    """lost_gt (the API endpoint) and the live update."""
     @guard
     def lost_gt(path, model, gt_index, score_thresh, progress=gr.Progress()):
-        result = P.lost(explorer, path, model, gt_index, score_thresh, report(progress))
+        result = explorer.lost(path, model, gt_index, score_thresh, report(progress))
         return result.image, result.text
 
     @guard
     def show_lost(path, model, gt_index, score_thresh, progress=gr.Progress()):
-        result = P.lost(explorer, path, model, gt_index, score_thresh, report(progress))
+        result = explorer.lost(path, model, gt_index, score_thresh, report(progress))
         return (result.image, result.text, *exported(result))
 
+    args = [inputs.image, inputs.model, w.gt_index, inputs.score]
+    api_endpoint(lost_gt, args, [w.image, w.text], "lost_gt", tab=tab)
+    live(inputs, tab, ID, show_lost, args, [w.image, w.text, *w.export.outputs], controls=[w.gt_index])
+
+
+def _bind_levels(explorer: Explorer, inputs: Inputs, w: _LevelSection) -> None:
+    """level_metrics (the API endpoint, on the button)."""
     @guard
     def level_metrics(path, models, score_thresh, progress=gr.Progress()):
-        result = level_view(explorer, path, models, score_thresh, report(progress))
+        result = explorer.level_metrics(path, models, score_thresh, report(progress))
         return result.images["level_metrics"], result.images["image_recall"], result.text
 
-    why_args = [inputs.image, inputs.model, x, y, inputs.score]
-    why_outputs = [image, anchor_map, chain, pooled, scores, details]
-    api_endpoint(why_box, why_args, why_outputs, "why_box", tab=tab)
-    lost_args = [inputs.image, inputs.model, gt_index, inputs.score]
-    api_endpoint(lost_gt, lost_args, [lost_image, lost_text], "lost_gt", tab=tab)
-    track(inputs, tab, ID)
-    live(inputs, tab, ID, show_why, why_args, [*why_outputs, *export.outputs], controls=[x, y])
-    live(inputs, tab, ID, show_lost, lost_args, [lost_image, lost_text, *lost_export.outputs], controls=[gt_index])
-    image.select(why_click, [inputs.image, inputs.model, inputs.score], [*why_outputs, *export.outputs, x, y],
-                 **PRIVATE)
-    button.click(level_metrics, [inputs.image, picked, inputs.score], [bars, recall, levels_text],
-                 api_name="level_metrics")
+    w.button.click(level_metrics, [inputs.image, w.picked, inputs.score], [w.bars, w.recall, w.text],
+                   api_name="level_metrics")

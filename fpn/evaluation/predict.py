@@ -1,7 +1,7 @@
 """Prediction over a dataset, image by image, and the metrics of those predictions.
 
 Every model evaluated here has ``predict(images) -> list[dict[str, Tensor]]`` (eval mode, no gradients, one dict
-per image, input-image pixels); the keys of its dicts say what it predicts:
+per image, original-image pixels); the keys of its dicts say what it predicts:
 
     detections      "boxes" [D, 4] (x1, y1, x2, y2), "scores" [D], "labels" [D] int64 (1..K)     FasterRCNN.predict
     box proposals   "proposals" [P, 4] (x1, y1, x2, y2), "proposal_scores" [P]                    FasterRCNN.predict

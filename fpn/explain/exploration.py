@@ -1,8 +1,10 @@
 """What `fpn.explain.explore` returns: every internal of one forward pass the paper talks about, as plain CPU tensors.
 
-Boxes are in pixels of the resized input (`Exploration.image`) unless a name says otherwise; `resized_size` /
-`original_size` map them back to the original image, per axis (x and y factors can differ by the rounding of the
-resize; `Exploration.scale` is the y factor).
+Two pixel frames: RESIZED (the input the network sees, `Exploration.image`) and ORIGINAL (the image given). Every box
+here is in resized pixels except `detections["boxes"]`, which is in original pixels (what the model returns);
+`detection_boxes_resized` gives those in resized pixels. `to_resized` / `to_original` convert any boxes (both use
+`fpn.images.rescale_boxes`, the one conversion), per axis: x and y factors can differ by the rounding of the resize;
+`Exploration.scale` is the y factor.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from ..images import rescale_boxes
 from .lineage import Lineage
 from ..modeling.rpn.anchor_labels import POSITIVE
 
@@ -20,11 +23,11 @@ from ..modeling.rpn.anchor_labels import POSITIVE
 class RPNLevel:
     """One map the RPN runs on (P2..P6, or the single C4 / C5 / P2 map).
 
-    anchors: [H*W*A, 4] (x1, y1, x2, y2) resized-input pixels, ordered (row, column, anchor);
+    anchors: [H*W*A, 4] (x1, y1, x2, y2) resized pixels, ordered (row, column, anchor);
     anchor a at cell (i, j) has shape anchor_shapes[a] = (size, aspect ratio).
     objectness: [A, H, W] probabilities (sigmoid of the head's logits); deltas: [A, 4, H, W] (dx, dy, dw, dh).
-    labels: [H*W*A] 1 positive / 0 negative / -1 ignored (only with targets); matched_boxes: [H*W*A, 4] the GT box
-    each anchor was compared with (only with targets).
+    labels: [H*W*A] 1 positive / 0 negative / -1 ignored (only with targets); matched_boxes: [H*W*A, 4] resized
+    pixels, the GT box each anchor was compared with (only with targets).
     """
 
     name: str
@@ -54,12 +57,14 @@ class Exploration:
     bottom_up: {"c2": [C, h, w], ...}; pyramid: {"p2": [d, h, w], ...} (empty for c4 / c5);
     lateral / top_down / merged: the terms of Fig. 3 per level ("p2".."p5"): merged = lateral + top_down
     (fpn; bottom_up has no top_down, no_lateral has laterals only at the top); strides: {map name: stride px}.
-    rpn: one RPNLevel per RPN map. proposals: [P, 4], proposal_scores: [P], proposal_rpn_level: [P] the RPN map
-    (name) each proposal came from. rois: [R, 4] the RoIs Fast R-CNN pooled (= proposals at test time), roi_levels:
+    rpn: one RPNLevel per RPN map. proposals: [P, 4] resized pixels, proposal_scores: [P], proposal_rpn_level: [P]
+    the RPN map (name) each proposal came from. rois: [R, 4] resized pixels, the RoIs Fast R-CNN pooled (= proposals
+    at test time), roi_levels:
     [R] the level k of Eq. (1) each RoI was pooled from (clamped to `roi_level_range`), pooled: [R, C, S, S].
     roi_maps: the maps Fast R-CNN pools from ("p2".."p5", or the single "p2" / "c4" / "c5"; none for an RPN trained
     alone, whose rois / roi_levels / pooled are empty and detections have no boxes).
-    detections: {"boxes" [D, 4] ORIGINAL-image pixels, "scores", "labels"}; targets: GT resized to the input, if given.
+    detections: {"boxes" [D, 4] ORIGINAL pixels, "scores", "labels"} (`detection_boxes_resized`: the boxes in resized
+    pixels); targets: {"boxes" [G, 4] resized pixels, "labels"}, the ground truth given to explore, if any.
     class_names: label -> name (0 = background) from the model's config, if it has them.
     lineage: the indices linking each detection to its proposal and anchor, and the fates of the candidates the
     selections dropped (`fpn.explain.lineage`; `fpn.explain.provenance` reads them).
@@ -104,9 +109,20 @@ class Exploration:
         return self.resized_size[1] / self.original_size[1], self.resized_size[0] / self.original_size[0]
 
     def to_resized(self, boxes: Any) -> Tensor:
-        """Boxes [N, 4] from original-image pixels to the resized input's pixels."""
-        sx, sy = self.scale_xy
-        return torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4) * torch.tensor([sx, sy, sx, sy])
+        """Boxes [N, 4] (any array-like) from original pixels to resized pixels, float32."""
+        boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        return rescale_boxes(boxes, self.original_size, self.resized_size)
+
+    def to_original(self, boxes: Any) -> Tensor:
+        """Boxes [N, 4] (any array-like) from resized pixels to original pixels, float32."""
+        boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+        return rescale_boxes(boxes, self.resized_size, self.original_size)
+
+    @property
+    def detection_boxes_resized(self) -> Tensor:
+        """detections["boxes"] [D, 4] in resized pixels, the frame of every other box here (index it like the
+        detections: `ex.detection_boxes_resized[keep]`)."""
+        return self.to_resized(self.detections["boxes"])
 
     def positives_per_level(self) -> dict[str, int]:
         """Positive anchors per RPN map (needs targets)."""

@@ -23,7 +23,7 @@ PER_LEVEL_AR, PER_LEVEL_AP = "proposal_AR@1000", "bbox_AP"
 
 
 def eq1_size_range(k: int, k_min: int = EQ1_LEVELS[0], k_max: int = EQ1_LEVELS[-1]) -> tuple[float, float]:
-    """[low, high) of sqrt(w h) (input-image pixels, as the model sees them) that Eq. (1) sends to level k."""
+    """[low, high) of sqrt(w h) (resized-input pixels, as the model sees them) that Eq. (1) sends to level k."""
     low = 0.0 if k <= k_min else CANONICAL_SIZE * 2.0 ** (k - CANONICAL_LEVEL)
     high = math.inf if k >= k_max else CANONICAL_SIZE * 2.0 ** (k + 1 - CANONICAL_LEVEL)
     return low, high
@@ -41,12 +41,13 @@ def recall_per_level(exploration: Any, gt_boxes: Any, gt_labels: Optional[Any] =
     "detections": {"P2": r, ...} per Eq. (1) level of the ground-truth box in the resized input (share of that
     level's ground truth found by a detection; None for a level with no ground truth)}.
     """
-    gt = torch.as_tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)
+    gt = torch.as_tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)  # original pixels, like the detections
+    gt_resized = exploration.to_resized(gt)  # the frame of the proposals and of Eq. (1)
     found_by_map = {}
     for name in exploration.rpn:
         mine = torch.tensor([lv == name for lv in exploration.proposal_rpn_level], dtype=torch.bool)
         boxes = exploration.proposals[mine] if mine.numel() else exploration.proposals[:0]
-        found_by_map[name.upper()] = _percent(_found(exploration.to_resized(gt), boxes, iou), len(gt))
+        found_by_map[name.upper()] = _percent(_found(gt_resized, boxes, iou), len(gt))
     det = exploration.detections
     keep = det["scores"] >= min_score
     found = torch.zeros(len(gt), dtype=torch.bool)
@@ -57,7 +58,7 @@ def recall_per_level(exploration: Any, gt_boxes: Any, gt_labels: Optional[Any] =
         for c in torch.unique(labels):
             same = labels == c
             found[same] = _found(gt[same], det["boxes"][keep & (det["labels"] == c)], iou)
-    levels = roi_levels(exploration.to_resized(gt), EQ1_LEVELS[0], EQ1_LEVELS[-1]) if len(gt) else torch.zeros(0)
+    levels = roi_levels(gt_resized, EQ1_LEVELS[0], EQ1_LEVELS[-1]) if len(gt) else torch.zeros(0)
     by_level = {}
     for k in EQ1_LEVELS:
         at = levels == k

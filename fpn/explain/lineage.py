@@ -1,5 +1,6 @@
 """The indices that link a detection to the proposal (RoI) it came from and that proposal to its anchor, as the
-model's own code path recorded them in a trace (`FasterRCNN.run(..., trace=...)`; a plain forward records nothing),
+model's own code path recorded them in a trace (`FasterRCNN.run(..., trace=Trace())`; a plain forward records
+nothing),
 plus what the RPN's and Fast R-CNN's selections did with the candidates they dropped (`fpn.modeling.fates`).
 `fpn.explain.provenance` answers "why this box" and "where was this ground-truth box lost" from it.
 """
@@ -11,10 +12,12 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
+from ..modeling.trace import Trace
+
 
 @dataclass
 class Lineage:
-    """One image's links, on the CPU. Boxes are in the resized input's pixels.
+    """One image's links, on the CPU. Boxes are in resized-input pixels.
 
     proposal_anchors: [P] int64, the anchor each proposal was decoded from, as an index into the concatenation of
         the RPN maps' anchors in `Exploration.rpn`'s order. A proposal's rank after NMS is its position (best first).
@@ -75,21 +78,21 @@ def _cpu(x: Any) -> Any:
     return x.detach().cpu() if isinstance(x, Tensor) else x
 
 
-def lineage_of(trace: dict, image: int = 0) -> Optional[Lineage]:
+def lineage_of(trace: Trace, image: int = 0) -> Optional[Lineage]:
     """The Lineage of image `image` of an eval-mode trace; None when the trace has no links (e.g. a training run)."""
-    rpn = trace.get("rpn") or {}
-    if rpn.get("proposal_anchors") is None or not rpn.get("candidates"):
+    rpn = trace.rpn
+    if rpn is None or not rpn.candidates:
         return None
-    out = Lineage(proposal_anchors=_cpu(rpn["proposal_anchors"][image]),
-                  candidates={k: _cpu(v) for k, v in rpn["candidates"][image].items()})
-    roi = trace.get("roi")
-    if roi is None or not roi.get("detection_fates"):
+    out = Lineage(proposal_anchors=_cpu(rpn.proposal_anchors[image]),
+                  candidates={k: _cpu(v) for k, v in rpn.candidates[image].items()})
+    roi = trace.roi
+    if roi is None or not roi.detection_fates:
         return out
-    first = sum(int(r.shape[0]) for r in roi["rois"][:image])
-    count = int(roi["rois"][image].shape[0])
-    out.class_scores = torch.softmax(_cpu(roi["class_logits"][first:first + count]).float(), dim=-1)
-    out.box_deltas = _cpu(roi["box_deltas"][first:first + count])
-    out.detection_fates = _cpu(roi["detection_fates"][image])
+    first = sum(int(r.shape[0]) for r in roi.rois[:image])
+    count = int(roi.rois[image].shape[0])
+    out.class_scores = torch.softmax(_cpu(roi.class_logits[first:first + count]).float(), dim=-1)
+    out.box_deltas = _cpu(roi.box_deltas[first:first + count])
+    out.detection_fates = _cpu(roi.detection_fates[image])
     out.detection_pairs = detection_pairs(out.detection_fates)
     return out
 

@@ -51,7 +51,8 @@ class Provenance:
     """Where detection `detection` came from. rank: the proposal's rank after NMS (0 = best objectness), which is its
     index among the proposals; rank_in_level: among the proposals of its RPN map. roi_level: Eq. (1)'s k for the
     proposal, pooled from `roi_map`; pooled [C, S, S]. top_classes: the 5 best (label, name, probability), background
-    included. box_original: the final box in original-image pixels; box: the same in resized pixels."""
+    included. box_original: the final box [4] in original pixels; box: the same in resized pixels; proposal_box [4]
+    and class_deltas' reference are in resized pixels (the frames: `fpn.explain.exploration`)."""
 
     detection: int
     label: int
@@ -77,8 +78,8 @@ class Provenance:
 class LostGT:
     """Which stage lost a ground-truth box (`STAGES`), in words (`details`), and what to draw: the GT, its best
     positive anchor, the candidate box that went furthest (`candidate_box`, with its index into the lineage's
-    candidates), the best covering proposal, and the detection the stage refers to (index, or None; its box in
-    resized pixels)."""
+    candidates), the best covering proposal, and the detection the stage refers to (index, or None). gt_original [4]:
+    the GT box in original pixels; gt, candidate_box, proposal_box, detection_box [4]: resized pixels."""
 
     stage: str
     details: str
@@ -128,7 +129,7 @@ def why(exploration: Exploration, detection: int) -> Provenance:
     return Provenance(
         detection=detection, label=label, class_name=class_name(exploration, label),
         score=float(det["scores"][detection]),
-        box_original=det["boxes"][detection], box=exploration.to_resized(det["boxes"][detection])[0],
+        box_original=det["boxes"][detection], box=exploration.detection_boxes_resized[detection],
         class_deltas=lineage.box_deltas[roi, 4 * label: 4 * label + 4],
         anchor=anchor_ref(exploration, int(lineage.proposal_anchors[roi])),
         rank=roi, rank_in_level=sum(1 for name in exploration.proposal_rpn_level[:roi] if name == level),
@@ -178,7 +179,7 @@ def lost_where(exploration: Exploration, gt_box: Tensor, label: Optional[int] = 
     if bool((ok & (det_iou >= iou)).any()):
         d = int(torch.where(ok, det_iou, torch.full_like(det_iou, -1.0)).argmax())
         out.stage, out.detection = DETECTED, d
-        out.detection_box = exploration.to_resized(det["boxes"][d])[0]
+        out.detection_box = exploration.detection_boxes_resized[d]
         out.details = (f"detection #{d} ({class_name(exploration, int(det['labels'][d]))}, score "
                        f"{float(det['scores'][d]):.2f}) covers it with IoU {float(det_iou[d]):.2f}")
         return out
@@ -248,7 +249,7 @@ def _detection_stage(exploration: Exploration, lineage: Lineage, out: LostGT, co
     if bool((fates >= 0).any()):
         kept = fates[fates >= 0]
         d = int(kept[int(det["scores"][kept].argmax())])
-        out.detection, out.detection_box = d, exploration.to_resized(det["boxes"][d])[0]
+        out.detection, out.detection_box = d, exploration.detection_boxes_resized[d]
         name, score = class_name(exploration, int(det["labels"][d])), float(det["scores"][d])
         if score < min_score:
             out.stage = SCORE_THRESHOLD

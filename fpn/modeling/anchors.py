@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 FPN_ANCHOR_SIZES = {"p2": (32,), "p3": (64,), "p4": (128,), "p5": (256,), "p6": (512,)}
 ASPECT_RATIOS = (0.5, 1.0, 2.0)
+#: How an RPN map's anchor stride is found (PyramidAnchors): 2**k of its level, or padded size // grid size.
+STRIDE_RULES = ("level", "padded_grid")
 
 
 def cell_anchors(sizes: tuple[float, ...], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS) -> Tensor:
@@ -33,19 +35,20 @@ class PyramidAnchors(nn.Module):
         sizes: {level: anchor sizes (sqrt of area, pixels)}, e.g. FPN_ANCHOR_SIZES, or {"c4": (32, 64, 128, 256, 512)}.
         aspect_ratios: height / width ratios shared by all levels.
 
-    forward(grid_sizes, image_size) -> {level: anchors [H_k * W_k * A_k, 4]} in padded-input pixels (x1, y1, x2, y2),
+    forward(grid_sizes, image_size) -> {level: anchors [H_k * W_k * A_k, 4]} in resized-input pixels (x1, y1, x2, y2),
     ordered position-major (row, column) then anchor, the order of the RPN head's flattened outputs.
-    The anchor at grid cell (i, j) is centred on (j * stride, i * stride), stride = 2**k for map k ("exact"), or
-    padded image size // grid size ("torchvision", its convention: the same except for P6 when the padded size is an odd
-    multiple of 32, e.g. 56 instead of 64 on a 224 px input; used for torchvision weights, to give its detections).
+    The anchor at grid cell (i, j) is centred on (j * stride, i * stride); stride_rule says how the stride is found:
+    "level", 2**k for map k (the paper's), or "padded_grid", padded image size // grid size (torchvision's rule: the
+    same except for P6 when the padded size is an odd multiple of 32, e.g. 56 instead of 64 on a 224 px input; used
+    for torchvision weights, to give its detections).
     """
 
     def __init__(self, sizes: dict[str, tuple[int, ...]], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS,
-                 stride_mode: str = "exact") -> None:
+                 stride_rule: str = "level") -> None:
         super().__init__()
-        if stride_mode not in ("exact", "torchvision"):
-            raise ValueError(f"anchor stride mode must be 'exact' or 'torchvision', got {stride_mode!r}")
-        self.stride_mode = stride_mode
+        if stride_rule not in STRIDE_RULES:
+            raise ValueError(f"anchor stride rule must be one of {STRIDE_RULES}, got {stride_rule!r}")
+        self.stride_rule = stride_rule
         self.sizes = {k: tuple(v) for k, v in sizes.items()}
         self.aspect_ratios = tuple(aspect_ratios)
         self._cell = {k: cell_anchors(v, self.aspect_ratios) for k, v in self.sizes.items()}
@@ -64,7 +67,7 @@ class PyramidAnchors(nn.Module):
 
     def strides(self, grid_sizes: dict[str, tuple[int, int]], image_size: tuple[int, int]) -> dict[str, tuple[int, int]]:
         """(stride_y, stride_x) per level in pixels."""
-        if self.stride_mode == "exact":
+        if self.stride_rule == "level":
             return {k: (2 ** int(k[1:]), 2 ** int(k[1:])) for k in grid_sizes}
         return {k: (image_size[0] // g[0], image_size[1] // g[1]) for k, g in grid_sizes.items()}
 

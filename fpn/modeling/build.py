@@ -6,28 +6,42 @@ from typing import Any, Optional, Union
 
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from .anchors import ASPECT_RATIOS, PyramidAnchors
+from .anchors import ASPECT_RATIOS, STRIDE_RULES, PyramidAnchors
 from .bottom_up import BottomUp, backbone_defaults, make_resnet
 from .detector import FasterRCNN
 from ..images import IMAGENET_MEAN, IMAGENET_STD
+from .options import Option, choice, flag, integer, mapping, min_sizes, number, numbers, resolve, sequence
 from .pyramid import FeaturePyramid
-from .roi_heads import (DetectionPostProcessor, FastRCNNHeads, FastRCNNPredictor, LevelRoIPooler, ResNetConv5Head,
+from .roi_heads import (POOL_MODES, DetectionPostProcessor, FastRCNNHeads, FastRCNNPredictor, LevelRoIPooler, ResNetConv5Head,
                         RoISampler, TwoMLPHead, box_coder)
-from .rpn import AnchorLabeler, ProposalSelector, RegionProposalNetwork, RPNHead, RPNLoss
+from .rpn import PRE_NMS_PER, AnchorLabeler, ProposalSelector, RegionProposalNetwork, RPNHead, RPNLoss
 from .variants import get_variant
 
-#: Every option of build_detector with its default (None: derived, see build_detector's docstring).
-DEFAULTS: dict[str, Any] = dict(
-    rpn_only=False, class_names=None, norm=None, bn_eps=1e-5, trainable_backbone_layers=None, pyramid_channels=256,
-    min_size=800, max_size=1333, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
-    anchor_sizes=None, aspect_ratios=ASPECT_RATIOS, anchor_strides="exact", rpn_hidden_channels=None,
-    rpn_fg_iou_thresh=0.7, rpn_bg_iou_thresh=0.3, rpn_batch_size_per_image=256, rpn_positive_fraction=0.5,
-    rpn_pre_nms_top_n_train=None, rpn_pre_nms_top_n_test=None, rpn_pre_nms_per=None, rpn_post_nms_top_n_train=2000,
-    rpn_post_nms_top_n_test=1000, rpn_nms_thresh=0.7, rpn_score_thresh=0.0,
-    roi_pool="align", roi_output_size=None, representation_size=1024,
-    box_fg_iou_thresh=0.5, box_bg_iou_thresh=0.5, box_batch_size_per_image=512, box_positive_fraction=0.25,
-    box_score_thresh=0.05, box_nms_thresh=0.5, box_detections_per_img=100,
+#: Every option of build_detector: default (None: derived, see build_detector's docstring), type and valid values.
+OPTIONS: dict[str, Option] = dict(
+    rpn_only=flag(False), class_names=sequence(None, "class names", nullable=True),
+    norm=choice(None, ("frozen_bn", "bn"), nullable=True), bn_eps=number(1e-5, 0.0),
+    trainable_backbone_layers=integer(None, 0, 5, nullable=True), pyramid_channels=integer(256),
+    min_size=min_sizes(800), max_size=integer(1333),
+    image_mean=numbers(IMAGENET_MEAN, count=3), image_std=numbers(IMAGENET_STD, count=3, positive=True),
+    anchor_sizes=mapping(None, "RPN map -> anchor sizes", nullable=True),
+    aspect_ratios=numbers(ASPECT_RATIOS, positive=True),
+    anchor_stride_rule=choice("level", STRIDE_RULES), rpn_hidden_channels=integer(None, nullable=True),
+    rpn_fg_iou_thresh=number(0.7, 0.0, 1.0), rpn_bg_iou_thresh=number(0.3, 0.0, 1.0),
+    rpn_batch_size_per_image=integer(256), rpn_positive_fraction=number(0.5, 0.0, 1.0, open_low=True),
+    rpn_pre_nms_top_n_train=integer(None, nullable=True), rpn_pre_nms_top_n_test=integer(None, nullable=True),
+    rpn_pre_nms_per=choice(None, PRE_NMS_PER, nullable=True), rpn_post_nms_top_n_train=integer(2000),
+    rpn_post_nms_top_n_test=integer(1000), rpn_nms_thresh=number(0.7, 0.0, 1.0, open_low=True),
+    rpn_score_thresh=number(0.0, 0.0, 1.0),
+    roi_pool=choice("align", POOL_MODES), roi_output_size=integer(None, nullable=True),
+    representation_size=integer(1024),
+    box_fg_iou_thresh=number(0.5, 0.0, 1.0), box_bg_iou_thresh=number(0.5, 0.0, 1.0),
+    box_batch_size_per_image=integer(512), box_positive_fraction=number(0.25, 0.0, 1.0, open_low=True),
+    box_score_thresh=number(0.05, 0.0, 1.0), box_nms_thresh=number(0.5, 0.0, 1.0, open_low=True),
+    box_detections_per_img=integer(100),
 )
+#: Every option of build_detector with its default (None: derived, see build_detector's docstring).
+DEFAULTS: dict[str, Any] = {name: option.default for name, option in OPTIONS.items()}
 
 
 def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes: int = 91,
@@ -50,16 +64,18 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
             width; roi_output_size = 14 for "c4" (conv5 head), else 7; rpn_pre_nms_top_n_train / _test = the
             variant's candidates before NMS (2000 / 1000 per pyramid level; 12000 / 6000 on C4 / C5; 2000 / 1000 per
             anchor size on p2_only); rpn_pre_nms_per = the variant's "map" or "anchor_size" (see fpn.modeling.variants).
-            anchor_strides: "exact" (2**k) or "torchvision" (padded size // grid size; see `fpn.modeling.anchors`).
+            anchor_stride_rule: how an RPN map's anchor stride is found: "level" (2**k for map k, the paper's) or
+            "padded_grid" (padded input size // grid size, torchvision's rule; see `fpn.modeling.anchors`). Stored
+            configs that say anchor_strides="exact" / "torchvision" are read as "level" / "padded_grid".
+            pyramid_channels: d, the channels of every pyramid map (256 in the paper).
+        Each option is checked against `OPTIONS` (fpn.modeling.options): an unknown option or a value of the wrong
+        type is a TypeError, a value out of range a ValueError, naming the option and its valid values.
             bn_eps: the backbone normalisation's epsilon (torchvision's COCO_V1 weights use 0: fpn.weights.torchvision).
     """
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; valid options: {', '.join(sorted(DEFAULTS))}")
-    if not isinstance(num_classes, int) or num_classes < 2:
+    o = resolve(OPTIONS, options, "build_detector")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an int >= 2 (classes + background), got {num_classes!r}")
     v = get_variant(variant)
-    o = {**DEFAULTS, **options}
     o["class_names"] = class_names_with_background(o["class_names"], num_classes)
     o["norm"], o["trainable_backbone_layers"] = backbone_defaults(backbone_weights, o["norm"],
                                                                   o["trainable_backbone_layers"])
@@ -84,7 +100,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
         widths = {k: d for k in v.pyramid_outputs}
 
     rpn_in = {widths[k] for k in o["anchor_sizes"]}.pop()
-    anchors = PyramidAnchors(o["anchor_sizes"], o["aspect_ratios"], o["anchor_strides"])
+    anchors = PyramidAnchors(o["anchor_sizes"], o["aspect_ratios"], o["anchor_stride_rule"])
     num_anchors = set(anchors.num_anchors_per_location().values())
     if len(num_anchors) != 1:
         raise ValueError("the shared RPN head needs the same number of anchors at every level")

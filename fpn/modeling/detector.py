@@ -1,4 +1,5 @@
-"""Faster R-CNN with a feature pyramid: resize -> bottom-up -> pyramid -> RPN -> Fast R-CNN -> boxes in input pixels."""
+"""Faster R-CNN with a feature pyramid: resize -> bottom-up -> pyramid -> RPN -> Fast R-CNN -> boxes in original-image
+pixels."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -12,6 +13,7 @@ from ..images import check_images, rescale_boxes
 from .pyramid import FeaturePyramid
 from .roi_heads import FastRCNNHeads
 from .rpn import RegionProposalNetwork
+from .trace import InputTrace, PyramidTrace, Trace, standard_layout
 
 
 class FasterRCNN(nn.Module):
@@ -28,9 +30,9 @@ class FasterRCNN(nn.Module):
 
     forward(images, targets=None):
         images: list of [3, H_i, W_i] float tensors in [0, 1], any sizes.
-        targets (training): list of {"boxes": [G, 4] float (x1, y1, x2, y2, input-image pixels), "labels": [G] int64}.
+        targets (training): list of {"boxes": [G, 4] float (x1, y1, x2, y2, original-image pixels), "labels": [G] int64}.
         returns, in training mode, {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"};
-        in eval mode, per image {"boxes": [D, 4] input-image pixels, "scores": [D], "labels": [D]}.
+        in eval mode, per image {"boxes": [D, 4] original-image pixels, "scores": [D], "labels": [D]}.
 
     Inference path: by default the fast one (`exact(False)`): at inference (eval mode under torch.no_grad /
     inference_mode) the backbone runs with BatchNorm folded into its convolutions and ReLU / residual sums fused
@@ -73,20 +75,21 @@ class FasterRCNN(nn.Module):
 
     @torch.no_grad()
     def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
-        """Eval-mode detections plus the RPN's "proposals" [P, 4] (input-image pixels), "proposal_scores" [P],
+        """Eval-mode detections plus the RPN's "proposals" [P, 4] (original-image pixels), "proposal_scores" [P],
         "proposal_levels" [P] (int64 k of the RPN map each came from: 2..6, or 4 / 5 for C4 / C5) and "input_scale"
-        [2] (sx, sy: resized-input pixels per input-image pixel, the scale Eq. (1) sees boxes at)."""
+        [2] (sx, sy: resized-input pixels per original-image pixel, the scale Eq. (1) sees boxes at)."""
         was_training = self.training
         self.eval()
         try:
-            trace: dict = {}
+            trace = Trace()
             detections, _, _ = self.run(images, trace=trace)
         finally:
             self.train(was_training)
-        map_levels = torch.tensor([int(name[1:]) for name in trace["rpn"]["levels"]], dtype=torch.int64)
+        rpn, inputs = trace.rpn, trace.input
+        map_levels = torch.tensor([int(name[1:]) for name in rpn.levels], dtype=torch.int64)
         for det, props, scores, levels, resized, original in zip(
-            detections, trace["rpn"]["proposals"], trace["rpn"]["proposal_scores"], trace["rpn"]["proposal_levels"],
-            trace["input"]["image_sizes"], trace["input"]["original_sizes"],
+            detections, rpn.proposals, rpn.proposal_scores, rpn.proposal_levels, inputs.image_sizes,
+            inputs.original_sizes,
         ):
             det["proposals"] = rescale_boxes(props, resized, original)
             det["proposal_scores"] = scores
@@ -95,22 +98,26 @@ class FasterRCNN(nn.Module):
         return detections
 
     def run(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None,
-            trace: Optional[dict] = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor], Optional[dict]]:
-        """The one code path: detections, losses, and (when `trace` is a dict) every intermediate result.
+            trace: Optional[Trace] = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor], Optional[Trace]]:
+        """The one code path: detections, losses, and (when `trace` is a `fpn.modeling.trace.Trace`) every
+        intermediate result, one record per stage.
 
-        Intermediate boxes (anchors, proposals, RoIs) are in the resized, padded input's pixels;
-        trace["input"] holds the resized batch and the sizes needed to map them back.
+        Intermediate boxes (anchors, proposals, RoIs) are in resized-input pixels; trace.input holds the resized
+        batch and the sizes that map them back to original-image pixels.
         """
         _check_inputs(images, targets, self.training)
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         image_list, targets = self.transform(images, targets)
         if trace is not None:
-            trace["input"] = {"images": image_list.tensors, "image_sizes": list(image_list.image_sizes),
-                              "original_sizes": original_sizes, "targets": targets}
+            trace.input = InputTrace(image_list.tensors, list(image_list.image_sizes), original_sizes, targets)
         bottom_up = self.bottom_up(image_list.tensors)
         if trace is not None:
-            trace["bottom_up"] = dict(bottom_up)
-        features = self.pyramid(bottom_up, trace) if self.pyramid is not None else bottom_up
+            trace.bottom_up = dict(bottom_up)
+        features = bottom_up
+        if self.pyramid is not None:
+            if trace is not None:
+                trace.pyramid = PyramidTrace()
+            features = self.pyramid(bottom_up, trace.pyramid if trace is not None else None)
         proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_maps}, targets, trace)
         if self.roi_heads is None:
             detections, det_losses = [_no_detections(p) for p in proposals], {}
@@ -120,20 +127,8 @@ class FasterRCNN(nn.Module):
         if not self.training:
             detections = self.transform.postprocess(detections, image_list.image_sizes, original_sizes)
         if trace is not None:
-            _standard_layout(trace)
+            standard_layout(trace)
         return detections, {**rpn_losses, **det_losses}, trace
-
-
-def _standard_layout(trace: Any) -> Any:
-    """Every tensor of a trace in the default (row-major) layout, in place: the fast path's maps are channels-last,
-    and readers of a trace may `view` them."""
-    items = trace.items() if isinstance(trace, dict) else enumerate(trace) if isinstance(trace, list) else ()
-    for key, value in items:
-        if isinstance(value, Tensor):
-            trace[key] = value.contiguous()
-        elif isinstance(value, (dict, list)):
-            _standard_layout(value)
-    return trace
 
 
 def _no_detections(like: Tensor) -> dict[str, Tensor]:

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from .fast_conv import fast_path_active, head_conv
 from .lateral import LateralConnections
 from .top_down import TopDownPathway
+from .trace import PyramidTrace
 
 MODES = ("fpn", "bottom_up", "no_lateral")
 
@@ -33,7 +34,8 @@ class FeaturePyramid(nn.Module):
             pathway still runs (P2 needs it) but no 3x3 convs are built for levels nobody reads.
 
     Input: {"c2": [N, C2, H/4, W/4], ...}. Output: OrderedDict {"p2": [N, d, H/4, W/4], ..., "p6": [N, d, H/64, W/64]}.
-    `trace`, when a dict, receives "lateral", "top_down", "merged" (per level, keyed "p2".."p5") and "pyramid".
+    `trace`, when a PyramidTrace, receives the lateral, top-down and merged terms (per level, keyed "p2".."p5") and
+    the outputs.
     `fast_path` (set with the lateral connections' by `FasterRCNN.exact(False)`): Winograd 3x3 convolutions at
     inference (`fpn.modeling.fast_conv.head_conv`).
     """
@@ -60,12 +62,13 @@ class FeaturePyramid(nn.Module):
         self.strides = {name: 2 ** int(name[1:]) for name in outputs}
         self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
-    def forward(self, features: dict[str, Tensor], trace: Optional[dict] = None) -> "OrderedDict[str, Tensor]":
+    def forward(self, features: dict[str, Tensor], trace: Optional[PyramidTrace] = None
+                ) -> "OrderedDict[str, Tensor]":
         laterals = self.lateral(features)
-        inner: Optional[dict] = {} if trace is not None else None
+        top_down: Optional[dict[str, Tensor]] = {} if trace is not None else None
         if self.top_down is not None:
             sizes = {name: tuple(features[name].shape[-2:]) for name in self.levels}
-            merged = self.top_down(laterals, sizes, inner)
+            merged = self.top_down(laterals, sizes, top_down)
         else:
             merged = laterals
         out: "OrderedDict[str, Tensor]" = OrderedDict()
@@ -78,10 +81,10 @@ class FeaturePyramid(nn.Module):
             out["p" + str(int(last[1:]) + 1)] = F.max_pool2d(out[last], kernel_size=1, stride=2, padding=0)
         out = OrderedDict((name, out[name]) for name in self.outputs)
         if trace is not None:
-            trace["lateral"] = {_p(k): v for k, v in laterals.items()}
-            trace["top_down"] = {_p(k): v for k, v in inner.get("top_down", {}).items()}
-            trace["merged"] = {_p(k): v for k, v in merged.items()}
-            trace["pyramid"] = dict(out)
+            trace.lateral = {_p(k): v for k, v in laterals.items()}
+            trace.top_down = {_p(k): v for k, v in top_down.items()}
+            trace.merged = {_p(k): v for k, v in merged.items()}
+            trace.pyramid = dict(out)
         return out
 
 

@@ -17,7 +17,8 @@ CANONICAL_LEVEL = 4
 
 def roi_levels(boxes: Tensor, k_min: int = 2, k_max: int = 5, canonical_size: float = CANONICAL_SIZE,
                canonical_level: int = CANONICAL_LEVEL, eps: float = 1e-6) -> Tensor:
-    """Eq. (1) for RoIs [R, 4] (x1, y1, x2, y2, input-image pixels) -> levels [R] (int64, k_min..k_max).
+    """Eq. (1) for RoIs [R, 4] (x1, y1, x2, y2, resized-input pixels: the scale the
+    network sees) -> levels [R] (int64, k_min..k_max).
 
     eps guards against float rounding at exact powers of two (torchvision uses the same 1e-6).
     """

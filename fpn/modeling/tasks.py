@@ -12,7 +12,7 @@ from torch import nn
 
 from .build import build_detector
 from .mask_proposals import MaskProposer, build_mask_proposer
-
+from .options import upgrade_config
 
 
 def build_rpn(**config: Any) -> nn.Module:
@@ -27,11 +27,14 @@ TASKS = {"detection": build_detector, "rpn": build_rpn, "mask_proposals": build_
 def build_model(task: str, config: dict[str, Any]) -> nn.Module:
     """The architecture `config` describes (a model's `.config`, or a checkpoint's "model" entry), random weights.
 
-    Raises ValueError for an unknown task, TypeError / ValueError for options the builder does not accept.
+    A config written before an option was renamed (checkpoints, run configs) is read in the current names
+    (`fpn.modeling.options.upgrade_config`: anchor_strides -> anchor_stride_rule, the mask proposer's d ->
+    pyramid_channels). Raises ValueError for an unknown task, TypeError / ValueError for options the builder does not
+    accept.
     """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    return TASKS[task](**config)
+    return TASKS[task](**upgrade_config(task, config))
 
 
 def task_of(model: nn.Module) -> str:

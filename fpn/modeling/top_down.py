@@ -16,12 +16,13 @@ class TopDownPathway(nn.Module):
     Args (forward):
         laterals: {level: L_k [N, d, H_k, W_k]} for the levels that have a lateral connection; must include the coarsest.
         sizes: {level: (H_k, W_k)} for every level, ordered fine to coarse.
-        trace: when a dict, receives "top_down" {level: up2(M_{k+1})} and "merged" {level: M_k}.
+        top_down_out: when a dict, receives the top-down terms {level: up2(M_{k+1})} (the pyramid's trace keeps them).
     Returns {level: M_k [N, d, H_k, W_k]} for every level of `sizes`, fine to coarse.
     """
 
     def forward(
-        self, laterals: dict[str, Tensor], sizes: dict[str, tuple[int, int]], trace: Optional[dict] = None
+        self, laterals: dict[str, Tensor], sizes: dict[str, tuple[int, int]],
+        top_down_out: Optional[dict[str, Tensor]] = None
     ) -> dict[str, Tensor]:
         names = list(sizes)
         merged = {names[-1]: laterals[names[-1]]}
@@ -31,7 +32,6 @@ class TopDownPathway(nn.Module):
             up = F.interpolate(merged[coarser], size=sizes[name], mode="nearest")
             top_down[name] = up
             merged[name] = laterals[name] + up if name in laterals else up
-        if trace is not None:
-            trace["top_down"] = top_down
-            trace["merged"] = merged
+        if top_down_out is not None:
+            top_down_out.update(top_down)
         return {name: merged[name] for name in names}

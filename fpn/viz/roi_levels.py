@@ -15,7 +15,7 @@ from .features import colorize
 
 
 def eq1_level(w: float, h: float, k_min: int = 2, k_max: int = 5) -> int:
-    """Eq. (1) for one box of width w and height h (input-image pixels), via `fpn.modeling.roi_level.roi_levels`."""
+    """Eq. (1) for one box of width w and height h (resized-input pixels), via `fpn.modeling.roi_level.roi_levels`."""
     box = torch.tensor([[0.0, 0.0, float(w), float(h)]])
     return int(roi_levels(box, k_min=k_min, k_max=k_max)[0])
 

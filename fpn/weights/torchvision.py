@@ -135,7 +135,7 @@ def compare_detections(expected: Mapping[str, Tensor], got: Mapping[str, Tensor]
 
     Greedy matching, best expected score first: each expected detection takes the unmatched detection of the same
     label that overlaps it most (IoU >= min_iou). Returns {"matched", "unmatched" (on either side), "max_box_px"
-    (largest coordinate difference of a matched pair, input-image pixels), "max_score" (largest score difference of a
+    (largest coordinate difference of a matched pair, original-image pixels), "max_score" (largest score difference of a
     matched pair), "max_unmatched_score" (the best score left unmatched)}.
     """
     from torchvision.ops import box_iou
@@ -209,7 +209,7 @@ def from_torchvision(source: Union[str, os.PathLike, Mapping[str, Tensor]] = "co
     norm = options.get("norm") or torchvision_norm(state)
     coco = not isinstance(source, Mapping) and (str(source) == "coco" or Path(source).name == COCO_FILENAME)
     options = {"norm": norm, "trainable_backbone_layers": 3 if norm == "frozen_bn" else 5,
-               "bn_eps": COCO_BN_EPS if coco else 1e-5, "anchor_strides": "torchvision", "class_names": class_names,
+               "bn_eps": COCO_BN_EPS if coco else 1e-5, "anchor_stride_rule": "padded_grid", "class_names": class_names,
                **options}
     model = build_detector("fpn", "resnet50", num_classes=num_classes, **options)
     missing, unexpected = model.load_state_dict(converted, strict=False)

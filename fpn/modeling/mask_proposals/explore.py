@@ -1,6 +1,7 @@
 """What the mask proposer computes for one image, as plain tensors for drawing (the app, fpn.explain.explore).
 
-Everything comes from one eval-mode forward pass of the model itself with a `trace` dict; nothing is recomputed.
+Everything comes from one eval-mode forward pass of the model itself with a trace (a MaskProposalTrace); nothing is
+recomputed.
 """
 from __future__ import annotations
 
@@ -10,23 +11,24 @@ import torch
 from torch import Tensor
 
 from ...images import as_image_tensor, unnormalize
+from ..trace import MaskProposalTrace
 from .scales import MLP_INDEX
 
 
 @dataclass
 class MaskProposalExploration:
-    """Internals for one image. Pixel units: "resized" = the image the network sees, "input" = the image given.
+    """Internals for one image. Pixel frames: "resized" = the image the network sees, "original" = the image given.
 
     image: [3, H, W] the input image (0..1).  resized_image: [3, h, w] resized, un-normalised (0..1).
-    scale: (sy, sx) = resized / input size.  pyramid: level -> [d, h_k, w_k] features (the levels of the model).
+    scale: (sy, sx) = resized / original size.  pyramid: level -> [d, h_k, w_k] features (the levels of the model).
     strides: level -> stride (resized px).  scales: "p3/5x5" -> {"canonical", "region", "tolerance", "band_lo",
     "band_hi"} in resized px (scales.py).  objectness: "p3/5x5" -> [h_k, w_k] sigmoid scores at every window
     (windows in the padding included).
     top_*: the `num_top` (at most inference.TRACE_TOP) best windows over all levels and MLPs, before any
     suppression:
-        top_scores [T], top_levels [T] (k), top_mlps [T] (0 = 5x5, 1 = 7x7), top_regions [T, 4] (input px),
+        top_scores [T], top_levels [T] (k), top_mlps [T] (0 = 5x5, 1 = 7x7), top_regions [T, 4] (original px),
         top_masks [T, M, M] mask probabilities over their regions.
-    proposals: the model's output dict for the image (input px; "levels"/"mlps" say where each proposal came from).
+    proposals: the model's output dict for the image (original px; "levels"/"mlps" say where each proposal came from).
     """
 
     image: Tensor
@@ -55,29 +57,29 @@ def explore_mask_proposals(model, image, num_top: int = 20) -> MaskProposalExplo
     was_training = model.training
     model.eval()
     try:
-        trace: dict = {}
+        trace = MaskProposalTrace()
         proposals = model([image], trace=trace)[0]
     finally:
         model.train(was_training)
-    h, w = trace["image_sizes"][0]
-    oh, ow = trace["original_sizes"][0]
-    resized = unnormalize(model.transform, trace["images"][0], (h, w))
+    h, w = trace.input.image_sizes[0]
+    oh, ow = trace.input.original_sizes[0]
+    resized = unnormalize(model.transform, trace.input.images[0], (h, w))
     levels = {s.level for s in model.scales}
-    cand = trace["candidates"][0]
+    cand = trace.candidates[0]
     order = torch.arange(min(num_top, cand["scores"].shape[0]), device=cand["scores"].device)  # already best first
     ratio = torch.tensor([ow / w, oh / h] * 2, device=image.device)
     return MaskProposalExploration(
         image=image,
         resized_image=resized,
         scale=(h / oh, w / ow),
-        pyramid={k: v[0] for k, v in trace["pyramid"].items() if k in levels},
+        pyramid={k: v[0] for k, v in trace.pyramid.pyramid.items() if k in levels},
         strides={s.level: s.stride for s in model.scales},
         scales={
             s.name: {"canonical": s.canonical, "region": s.region, "tolerance": s.tolerance,
                      "band_lo": s.band_lo, "band_hi": s.band_hi}
             for s in model.scales
         },
-        objectness={name: obj[0].sigmoid() for name, obj in trace["objectness"].items()},
+        objectness={name: obj[0].sigmoid() for name, obj in trace.objectness.items()},
         top_scores=cand["scores"][order],
         top_levels=cand["levels"][order],
         top_mlps=cand["mlps"][order],

@@ -10,7 +10,7 @@
    (mask_boxes: at the mask grid's resolution) over all pairs together before the cut.
 4. Regions and boxes are mapped from the resized image to the input image (per-axis scale factors).
 
-Output per image (input-image pixels): "scores" [P], "boxes" [P, 4] mask bounding boxes, "regions" [P, 4] the window
+Output per image (original-image pixels): "scores" [P], "boxes" [P, 4] mask bounding boxes, "regions" [P, 4] the window
 regions the masks cover, "mask_probs" [P, M, M], "levels" [P] (k of P_k), "mlps" [P] (0 = 5x5, 1 = 7x7), and
 "masks" BoolTensor [min(P, num_masks_pasted), H, W]: the best proposals pasted (paste.py); the rest are pasted on
 demand with paste_masks / iter_pasted_masks / encode_proposals, which keeps 1000 proposals of an 800x1333 image at a
@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torchvision.ops import nms
 
 from ...images import rescale_boxes
+from ..trace import MaskProposalTrace
 from .paste import mask_boxes, paste_masks
 from .scales import WindowScale
 from .targets import inside_image, window_centres, window_regions
@@ -119,7 +120,7 @@ class MaskProposalPostProcessor(nn.Module):
         heads: nn.ModuleDict,
         image_sizes: list[tuple[int, int]],
         original_sizes: list[tuple[int, int]],
-        trace: dict | None = None,
+        trace: MaskProposalTrace | None = None,
     ) -> list[dict[str, Tensor]]:
         results = []
         for b, (size, orig) in enumerate(zip(image_sizes, original_sizes)):
@@ -127,7 +128,7 @@ class MaskProposalPostProcessor(nn.Module):
             mask_fn = functools.partial(self.masks, scales=scales, dense=dense, heads=heads, b=b)
             if trace is not None:
                 best = {k: v[:TRACE_TOP] for k, v in cand.items()}
-                trace.setdefault("candidates", []).append({**best, "mask_probs": mask_fn(best)})
+                trace.candidates.append({**best, "mask_probs": mask_fn(best)})
             res = self.select(cand, mask_fn, size)
             del res["pair"], res["pos"]
             res["regions"] = rescale_boxes(res["regions"], size, orig)

@@ -8,12 +8,13 @@ from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.roi_heads import fastrcnn_loss
 
 from .box_head import ResNetConv5Head, TwoMLPHead
-from .pooler import LevelRoIPooler
+from .pooler import POOL_MODES, LevelRoIPooler
 from .postprocess import DetectionPostProcessor
 from .predictor import FastRCNNPredictor
 from .sampling import RoISampler
+from ..trace import RoITrace, Trace
 
-__all__ = ["FastRCNNHeads", "LevelRoIPooler", "TwoMLPHead", "ResNetConv5Head", "FastRCNNPredictor", "RoISampler",
+__all__ = ["POOL_MODES", "FastRCNNHeads", "LevelRoIPooler", "TwoMLPHead", "ResNetConv5Head", "FastRCNNPredictor", "RoISampler",
            "DetectionPostProcessor"]
 
 BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
@@ -22,7 +23,8 @@ BOX_CODER_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 class FastRCNNHeads(nn.Module):
     """features + proposals -> detections (eval) or losses (training: loss_classifier, loss_box_reg).
 
-    Boxes are in padded-input pixels. `trace`, when a dict, receives "roi": the RoIs, their Eq. (1) levels, the pooled
+    Boxes are in resized-input pixels. `trace`, when a Trace, receives `trace.roi` (a RoITrace): the RoIs, their
+    Eq. (1) levels, the pooled
     features, the class logits, the box deltas and, in eval mode, the fate of every (RoI, class) pair (`fpn.modeling.fates`).
     """
 
@@ -36,7 +38,7 @@ class FastRCNNHeads(nn.Module):
         self.postprocessor = postprocessor
 
     def forward(self, features: dict[str, Tensor], proposals: list[Tensor], image_sizes: list[tuple[int, int]],
-                targets: Optional[list[dict[str, Tensor]]] = None, trace: Optional[dict] = None
+                targets: Optional[list[dict[str, Tensor]]] = None, trace: Optional[Trace] = None
                 ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
         if self.training:
             if targets is None:
@@ -47,12 +49,11 @@ class FastRCNNHeads(nn.Module):
         pooled, levels = self.pooler(features, rois)
         class_logits, box_deltas = self.predictor(self.box_head(pooled))
         if trace is not None:
-            trace["roi"] = {"rois": rois, "levels": levels, "pooled": pooled, "class_logits": class_logits,
-                            "box_deltas": box_deltas, "detection_fates": []}
+            trace.roi = RoITrace(rois, levels, pooled, class_logits, box_deltas)
         if self.training:
             loss_cls, loss_box = fastrcnn_loss(class_logits, box_deltas, labels, regression_targets)
             return [], {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
-        fates = trace["roi"]["detection_fates"] if trace is not None else None
+        fates = trace.roi.detection_fates if trace is not None else None
         return self.postprocessor(class_logits, box_deltas, rois, image_sizes, fates), {}
 
 

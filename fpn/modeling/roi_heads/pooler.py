@@ -9,6 +9,9 @@ from torchvision.ops import roi_align, roi_pool
 
 from ..roi_level import roi_levels
 
+#: RoIAlign (sampling ratio 2) or RoIPool (the paper's).
+POOL_MODES = ("align", "pool")
+
 
 class LevelRoIPooler(nn.Module):
     """features {level: [N, C, H, W]}, boxes per image [R_i, 4] -> pooled [sum R_i, C, S, S] and levels [sum R_i].
@@ -18,12 +21,13 @@ class LevelRoIPooler(nn.Module):
             Eq. (1) is clamped to the levels present (a single map receives every RoI).
         output_size: S (7 for the 2-fc head, 14 for the C4 baseline's conv5 head).
         mode: "align" (RoIAlign, sampling ratio 2) or "pool" (RoIPool, as in the paper).
-    Boxes are (x1, y1, x2, y2) in padded-input pixels.
+    Boxes are (x1, y1, x2, y2) in resized-input pixels (the padding is at the right and bottom, so
+    padded and resized pixels coincide).
     """
 
     def __init__(self, strides: dict[str, int], output_size: int = 7, mode: str = "align", sampling_ratio: int = 2) -> None:
         super().__init__()
-        if mode not in ("align", "pool"):
+        if mode not in POOL_MODES:
             raise ValueError(f"RoI pooling mode must be 'align' or 'pool', got {mode!r}")
         self.strides = dict(strides)
         self.k = {name: stride.bit_length() - 1 for name, stride in strides.items()}  # stride 2**k -> level k

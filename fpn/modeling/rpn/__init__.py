@@ -13,12 +13,17 @@ from .anchor_labels import AnchorLabeler
 from .head import RPNHead, flatten_level
 from .loss import RPNLoss
 from .proposals import ProposalSelector
+from ..trace import RPNTrace, Trace
 
-__all__ = ["RegionProposalNetwork", "RPNHead", "AnchorLabeler", "RPNLoss", "ProposalSelector"]
+#: How the RPN's pre-NMS top-k is taken: per map, or per anchor size (see RegionProposalNetwork).
+PRE_NMS_PER = ("map", "anchor_size")
+
+__all__ = ["PRE_NMS_PER", "RegionProposalNetwork", "RPNHead", "AnchorLabeler", "RPNLoss", "ProposalSelector"]
 
 
 class RegionProposalNetwork(nn.Module):
-    """features {level: [N, C, H, W]} -> proposals per image [P, 4] (padded-input pixels) and, in training, losses.
+    """features {level: [N, C, H, W]} -> proposals per image [P, 4] (resized-input pixels) and, in training, losses.
+    `trace`, when a Trace, receives `trace.rpn` (an RPNTrace).
 
     Args:
         anchors: anchor generator (one area per level).
@@ -33,7 +38,7 @@ class RegionProposalNetwork(nn.Module):
     def __init__(self, anchors: PyramidAnchors, head: RPNHead, labeler: AnchorLabeler, loss: RPNLoss,
                  train_selector: ProposalSelector, test_selector: ProposalSelector, pre_nms_per: str = "map") -> None:
         super().__init__()
-        if pre_nms_per not in ("map", "anchor_size"):
+        if pre_nms_per not in PRE_NMS_PER:
             raise ValueError(f"pre_nms_per must be 'map' or 'anchor_size', got {pre_nms_per!r}")
         self.pre_nms_per = pre_nms_per
         self.anchors = anchors
@@ -46,7 +51,7 @@ class RegionProposalNetwork(nn.Module):
 
     def forward(
         self, images: ImageList, features: dict[str, Tensor], targets: Optional[list[dict[str, Tensor]]] = None,
-        trace: Optional[dict] = None,
+        trace: Optional[Trace] = None,
     ) -> tuple[list[Tensor], dict[str, Tensor]]:
         logits_map, deltas_map = self.head(features)
         grid_sizes = {k: tuple(v.shape[-2:]) for k, v in features.items()}
@@ -79,21 +84,13 @@ class RegionProposalNetwork(nn.Module):
             losses = {"loss_objectness": cls_loss, "loss_rpn_box_reg": box_loss}
 
         if trace is not None:
-            trace["rpn"] = {
-                "levels": levels,
-                "strides": self.anchors.strides(grid_sizes, image_size),
-                "anchor_sizes": dict(self.anchors.sizes),
-                "aspect_ratios": self.anchors.aspect_ratios,
-                "anchors": anchors,
-                "objectness": logits_map,
-                "deltas": deltas_map,
-                "num_per_level": num_per_level,
-                "proposals": proposals,
-                "proposal_scores": [s[1] for s in selected],
-                "proposal_levels": [s[2] for s in selected],  # index into "levels"
-                "proposal_anchors": [s[3] for s in selected],  # index into the concatenation of "anchors"
-                "candidates": candidates,  # per image, the pre-NMS candidates and their fates (fpn.modeling.fates)
-                "labels": list(labels) if labels is not None else None,
-                "matched_boxes": list(matched) if matched is not None else None,
-            }
+            trace.rpn = RPNTrace(
+                levels=levels, strides=self.anchors.strides(grid_sizes, image_size),
+                anchor_sizes=dict(self.anchors.sizes), aspect_ratios=self.anchors.aspect_ratios, anchors=anchors,
+                objectness=logits_map, deltas=deltas_map, num_per_level=num_per_level, proposals=proposals,
+                proposal_scores=[s[1] for s in selected], proposal_levels=[s[2] for s in selected],
+                proposal_anchors=[s[3] for s in selected], candidates=candidates,
+                labels=list(labels) if labels is not None else None,
+                matched_boxes=list(matched) if matched is not None else None,
+            )
         return proposals, losses
