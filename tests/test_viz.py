@@ -109,7 +109,20 @@ def test_roi_views(ex):
     hist = _rgb(V.levels_histogram({2: 5, 3: 1}))
     assert (np.all(hist == V.level_color(2), axis=2)).sum() > 50  # the P2 bar is drawn in the P2 colour
     pooled = _rgb(V.pooled_view(ex.pooled[0], num_channels=3, cell=8))
-    assert pooled.shape[1] >= 4 * 7 * 8
+    assert pooled.shape[1] >= 4 * 7 * 8, "the L2 panel and three channels, each 7 x 7 cells of 8 px"
+
+
+def test_pooled_view_shows_the_most_varied_channel_cell_by_cell():
+    """Channel 5 alone varies (one hot cell at row 0, column 0): the panel after the L2 one draws it, and that cell's
+    16 x 16 px square differs from the opposite corner's."""
+    pooled = torch.zeros(8, 7, 7)
+    pooled[5, 0, 0] = 10.0
+    img = _rgb(V.pooled_view(pooled, num_channels=1, cell=16))
+    top, left = img.shape[0] - 7 * 16, 7 * 16 + 6  # the pictures sit at the bottom, after the titles
+    hot = img[top: top + 16, left: left + 16].reshape(-1, 3)
+    cold = img[-16:, left + 6 * 16: left + 7 * 16].reshape(-1, 3)
+    assert (hot == hot[0]).all() and (cold == cold[0]).all(), "one flat colour per cell"
+    assert np.abs(hot[0].astype(int) - cold[0].astype(int)).sum() > 100, (hot[0], cold[0])
 
 
 def test_roi_levels_view_colours_by_level():
