@@ -7,7 +7,9 @@ trained. Evaluate the bundled checkpoint afterwards, so that its metrics are tho
     python scripts/evaluate.py --checkpoint checkpoints/fpn_r18 --data data/pyramid_shapes --json runs/fpn/eval.json \\
         --write-metadata
 
-The training metrics of the source (if any) are dropped: they describe other weights.
+The training metrics of the source (if any) are dropped: they describe other weights. The run's plateau evidence
+(its held-out metric at 50%, 75% and 100% of the schedule, from the run folder's metrics.csv: fpn.training.plateau)
+is kept under "plateau" when the run was evaluated at those steps (--eval-every ITERS/4).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from fpn.training.plateau import plateau
 from fpn.weights.checkpoint import checkpoint_files, load_checkpoint, read_metadata, save_checkpoint
 from fpn.weights.storage import STORAGES
 
@@ -38,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     meta = dict(read_metadata(args.checkpoint))
     meta["metrics"] = {}
     meta["bundle"] = {"source": os.fspath(args.checkpoint), "note": args.note, "storage": args.storage}
+    try:
+        run_dir = os.path.dirname(os.fspath(args.checkpoint)) or "."
+        meta["plateau"] = plateau(run_dir, int(meta["training"]["iters"]), meta.get("task", "detection"))
+        print(f"plateau: {meta['plateau']}")
+    except (ValueError, KeyError) as err:
+        print(f"warning: no plateau evidence stored: {err}", file=sys.stderr)
     if args.profile:
         meta["bundle"]["trained_on"] = TRAINED_ON[args.profile]
         meta["bundle"]["configuration"] = f"PROFILE={args.profile} bash scripts/train_bundled.sh"

@@ -51,7 +51,10 @@ fi
 
 COMMON=(--data "$DATA" --backbone "$BACKBONE" --iters "$ITERS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED"
         --warmup-iters "$WARMUP" --min-size "$SIZE" --max-size "$MAXSIZE" --amp "$AMP" --workers "$WORKERS"
-        --checkpoint-every 100 --no-final-eval)
+        --checkpoint-every 100 --eval-every $((ITERS / 4)))
+# --eval-every ITERS/4: held-out metrics at 25/50/75/100% of the schedule in OUT/NAME/metrics.csv, stored by
+# bundle_checkpoint.py as the model's "plateau" evidence. PLATEAU_IMAGES=N evaluates those on the first N images.
+if [ -n "${PLATEAU_IMAGES:-}" ]; then COMMON+=(--eval-max-images "$PLATEAU_IMAGES"); fi
 DETECTOR_SET=(--set pyramid_channels=128 --set representation_size=512 --set "box_batch_size_per_image=$ROIS")
 
 train_one() {  # NAME: train (or reuse, or resume) OUT/NAME

@@ -1,0 +1,38 @@
+"""Has a run reached its plateau? The held-out metric at 50%, 75% and 100% of the schedule, from the run's
+``metrics.csv`` (``--eval-every`` = a quarter of ``--iters`` writes those rows).
+
+A run is done when its headline metric rose by at most ``tolerance`` points over the last quarter of the schedule:
+box AP for detectors, proposal AR@1000 for the RPN alone, mask AR@1000 for the Sec. 6 mask proposer.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .config import METRICS_FILE
+from .log import read_csv
+
+FRACTIONS = (0.5, 0.75, 1.0)
+HEADLINE = {"detection": "AP", "rpn": "AR@1000", "mask_proposals": "mask_AR@1000"}
+TOLERANCE = 1.0  # points (percent) the metric may still rise over the last quarter
+
+
+def plateau(run_dir: str, iters: int, task: str = "detection", tolerance: float = TOLERANCE) -> dict[str, Any]:
+    """{"metric": "AP", "0.5": .., "0.75": .., "1.0": .., "rise_last_quarter": .., "done": bool} of a run folder.
+
+    Raises ValueError naming the steps that were evaluated when one of the three is missing (the run was not
+    evaluated at a quarter of its schedule: rerun with --eval-every ITERS/4, or resume it with that flag).
+    """
+    key = HEADLINE[task]
+    rows = read_csv(os.path.join(run_dir, METRICS_FILE)) if os.path.isfile(os.path.join(run_dir, METRICS_FILE)) else []
+    by_step = {int(r["step"]): r for r in rows if r.get(key) not in (None, "")}
+    out: dict[str, Any] = {"metric": key}
+    for fraction in FRACTIONS:
+        step = round(fraction * iters)
+        if step not in by_step:
+            raise ValueError(f"{run_dir}/{METRICS_FILE} has no {key} at step {step} ({fraction:g} of {iters}); "
+                             f"evaluated steps: {sorted(by_step) or 'none'}. Train with --eval-every {iters // 4}.")
+        out[str(fraction)] = round(float(by_step[step][key]), 1)  # "0.5", "0.75", "1.0"
+    out["rise_last_quarter"] = round(out["1.0"] - out["0.75"], 1)
+    out["done"] = out["rise_last_quarter"] <= tolerance
+    return out
