@@ -268,3 +268,23 @@ def test_ablation_tables_and_reuse(tmp_path):
     assert set(saved["rpn"]) == {"fpn", "c5"} and set(saved["rpn"]["fpn"]["proposals"]) == set(PROPOSAL_KEYS)
     row = next(line for line in md.splitlines() if line.startswith("| (c) | FPN (`fpn`) | {P_k} |"))
     assert row.split(" | ")[3] == cell(saved["rpn"]["fpn"]["proposals"]["AR@100"], 44.0)
+
+
+def test_score_threshold_is_the_f1_best_one(shapes):
+    """Ground truth scored 0.8 (hits) plus one far-off box per image scored 0.6 (a miss): the F1-best threshold
+    keeps the hits only (F1 100); scoring the misses higher than the hits moves it down to keep everything."""
+    from fpn.evaluation.threshold import best_score_threshold
+
+    preds = _gt_predictions(shapes)
+    for p in preds.values():
+        n = len(p["boxes"])
+        p["boxes"] = torch.cat([p["boxes"], torch.tensor([[0.0, 0.0, 3.0, 3.0]])])
+        p["labels"] = torch.cat([p["labels"], p["labels"][:1]])
+        p["scores"] = torch.cat([torch.full((n,), 0.8), torch.tensor([0.6])])
+    _, evals = compute_metrics(shapes, preds)
+    assert best_score_threshold(evals["bbox"]) == {"value": 0.8, "f1": 100.0, "precision": 100.0, "recall": 100.0}
+    for p in preds.values():
+        p["scores"] = torch.cat([torch.full((len(p["scores"]) - 1,), 0.3), torch.tensor([0.9])])
+    _, evals = compute_metrics(shapes, preds)
+    result = best_score_threshold(evals["bbox"])
+    assert result["value"] == 0.3 and result["recall"] == 100.0 and result["precision"] < 100.0

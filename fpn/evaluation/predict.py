@@ -22,6 +22,7 @@ import torch
 from ..modeling.mask_proposals.paste import encode_proposals
 from .metrics import compute_metrics
 from .per_level import per_level_metrics
+from .threshold import best_score_threshold
 
 
 def _sync(device: torch.device) -> None:
@@ -94,10 +95,12 @@ def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device 
 
 def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
                    max_images: int | None = None, progress: bool = True) -> tuple[dict[str, Any], dict]:
-    """Predict and score: metrics dict (JSON-ready; percent, plus "per_level" (:mod:`fpn.evaluation.per_level`) for a
-    detector, "num_images" and "inference_ms" {"mean", "median", "device"}) + the COCOeval objects by section."""
+    """Predict and score: metrics dict (JSON-ready; percent, plus "per_level" (:mod:`fpn.evaluation.per_level`) and
+    "score_threshold" (the F1-best one, :mod:`fpn.evaluation.threshold`) for a detector, "num_images" and "inference_ms" {"mean", "median", "device"}) + the COCOeval objects by section."""
     predictions, times = predict_dataset(model, dataset, device, max_images, progress=progress, per_level=True)
     metrics, evals = compute_metrics(dataset, predictions)
+    if "bbox" in evals and (threshold := best_score_threshold(evals["bbox"])) is not None:
+        metrics["score_threshold"] = threshold
     rpn_maps = (getattr(model, "config", None) or {}).get("anchor_sizes")
     per_level = per_level_metrics(dataset, predictions, [int(m[1:]) for m in rpn_maps] if rpn_maps else None)
     if per_level:
