@@ -21,7 +21,7 @@ THUMBNAIL_PX = 128  # longest side of a gallery thumbnail
 
 @dataclass
 class Example:
-    """name: shown in the picker; gt: {"boxes" [G, 4] image pixels (x1, y1, x2, y2), "labels" [G]} or None."""
+    """name: shown in the picker; gt: {"boxes" [G, 4] original-image pixels (x1, y1, x2, y2), "labels" [G]} or None."""
 
     name: str
     path: str

@@ -106,7 +106,7 @@ class Explorer(WhyViews, InsightViews, CompareViews):
 
     def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
                        progress: Progress = None) -> ViewResult:
-        """The top_n mask proposals (Sec. 6); data: their scores and bounding boxes (image pixels)."""
+        """The top_n mask proposals (Sec. 6); data: their scores and bounding boxes (original-image pixels)."""
         if not self.registry.names("mask_proposals"):
             image = self.load(path)
             note = V.note_image(V.NO_MASK_MODEL, min(max(image.array.shape[1], 320), 640), 70)

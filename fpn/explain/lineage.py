@@ -43,7 +43,7 @@ class Lineage:
 @dataclass
 class AnchorRef:
     """One anchor of an RPN map: index (into that map's anchors) = (row * W + column) * A + shape; its shape
-    (size = sqrt of area px, aspect ratio h / w), box [4], objectness probability and predicted deltas [4]."""
+    (size = sqrt of area px, aspect ratio h / w), box [4] resized pixels, objectness probability and predicted deltas [4]."""
 
     level: str
     index: int

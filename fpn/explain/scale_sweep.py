@@ -40,7 +40,8 @@ MIN_SIDE = 32
 
 @dataclass
 class SweepRow:
-    """The object at one scale. Pixels are those of the rescaled network input (input_size = (H, W)).
+    """The object at one scale. Pixels are resized-input pixels: those of the rescaled network input (input_size =
+    (H, W)); crop_box / crop_detection are in the crop's pixels.
 
     box: [4] the object there; object_size: sqrt(w h) px. positives: {RPN map: positive anchors} by the model's own
     Sec. 4.1 labeller against this box alone; anchor_level: the level k of the map holding most of them (ties: the
@@ -75,7 +76,7 @@ class SweepRow:
 
 @dataclass
 class ScaleSweep:
-    """A sweep of one model: box (x1, y1, x2, y2) in the given image's pixels, base_size (H, W) the input at scale 1,
+    """A sweep of one model: box (x1, y1, x2, y2) in original-image pixels (the image given), base_size (H, W) the input at scale 1,
     variant (e.g. "fpn", "c4"), levels: the RPN maps' levels (k of P_k / C_k), rows: one per scale, ascending."""
 
     variant: str

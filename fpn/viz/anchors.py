@@ -43,7 +43,8 @@ def anchors_view(image: Any, level: Any, ratio: Optional[float] = None, point: O
         point: (x, y) pixels of the resized image; mode "point" draws the anchors of the (2 radius + 1)^2 cells
             around it.
         mode: "point" or "density" (every position tinted by its label, or by objectness without labels).
-        gt_boxes: [G, 4] boxes (resized-image pixels) drawn in yellow. labels: [H*W*A] overrides `level.labels`.
+        gt_boxes: [G, 4] boxes in the image's pixels (resized-input pixels for an Exploration) drawn in yellow.
+        labels: [H*W*A] overrides `level.labels`.
         show_all_positives: also draw every positive anchor of the level (the ones that learn the objects).
     Colours: positive green, negative red, ignored grey; without labels anchors are drawn in the level's colour.
     """
