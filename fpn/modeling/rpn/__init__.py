@@ -92,6 +92,7 @@ class RegionProposalNetwork(nn.Module):
                 "proposal_scores": [s[1] for s in selected],
                 "proposal_levels": [s[2] for s in selected],  # index into "levels"
                 "proposal_anchors": [s[3] for s in selected],  # index into the concatenation of "anchors"
+                "proposal_logits": [s[4] for s in selected],
                 "candidates": candidates,  # per image, the pre-NMS candidates and their fates (fpn.modeling.fates)
                 "labels": list(labels) if labels is not None else None,
                 "matched_boxes": list(matched) if matched is not None else None,
