@@ -26,8 +26,8 @@ def shown_path(path: str) -> str:
 
 
 def load_model(kind: str, path: str) -> str:
-    """The expression that loads a model of the registry ("checkpoint" or "torchvision")."""
-    loader = "fpn.from_torchvision" if kind == "torchvision" else "fpn.load_checkpoint"
+    """The expression that loads a model of the registry ("checkpoint", "torchvision" or "detectron2")."""
+    loader = {"torchvision": "fpn.from_torchvision", "detectron2": "fpn.from_detectron2"}.get(kind, "fpn.load_checkpoint")
     return f"{loader}({shown_path(path)!r})"
 
 

@@ -88,3 +88,25 @@ def test_names_and_task(model_pair):
     if not rpn_only:
         names = model.config["class_names"]
         assert len(names) == 81 and names[0] == "__background__" and names[1] == "person" and names[80] == "toothbrush"
+
+
+def test_fast_path_stays_close(model_pair, images):
+    """The fast inference path (BN folded, fused convs, Winograd) runs these models too; it moves outputs by float
+    rounding only (measured here: the same detections, boxes within 0.05 px)."""
+    from fpn.weights.torchvision import compare_detections
+
+    name, model = model_pair
+    exact = model.predict([images["grace_hopper"]])[0]
+    model.exact(False)
+    try:
+        assert not model.is_exact
+        fast = model.predict([images["grace_hopper"]])[0]
+    finally:
+        model.exact()
+    if model.config["rpn_only"]:
+        n = min(len(exact["proposals"]), len(fast["proposals"]), 100)
+        assert torch.allclose(exact["proposals"][:n], fast["proposals"][:n], atol=0.05)
+        return
+    diff = compare_detections(exact, fast)
+    assert diff["matched"] >= 0.95 * len(exact["boxes"]) and diff["max_box_px"] < 0.05, diff
+    assert diff["max_score"] < 1e-3, diff

@@ -74,6 +74,13 @@ class PyramidAnchors(nn.Module):
     def num_anchors_per_location(self) -> dict[str, int]:
         return {k: len(v) * len(self.aspect_ratios) for k, v in self.sizes.items()}
 
+    def anchor_shapes(self, level: str) -> list[tuple[int, float]]:
+        """(size, aspect ratio) of each anchor of a position of `level`, in the RPN head's channel order."""
+        sizes = self.sizes[level]
+        if self.cells == "detectron2":
+            return [(int(s), float(r)) for s in sizes for r in self.aspect_ratios]
+        return [(int(s), float(r)) for r in self.aspect_ratios for s in sizes]
+
     def size_of_each(self, grid_sizes: dict[str, tuple[int, int]]) -> Tensor:
         """Anchor size (sqrt of area, pixels) of every anchor, [sum_k H_k * W_k * A_k] int64, in forward's order."""
         out = []

@@ -84,6 +84,7 @@ class RegionProposalNetwork(nn.Module):
                 "strides": self.anchors.strides(grid_sizes, image_size),
                 "anchor_sizes": dict(self.anchors.sizes),
                 "aspect_ratios": self.anchors.aspect_ratios,
+                "anchor_shapes": {k: self.anchors.anchor_shapes(k) for k in levels},  # per channel of the head
                 "anchors": anchors,
                 "objectness": logits_map,
                 "deltas": deltas_map,
