@@ -113,3 +113,21 @@ def test_zoo_table():
     assert m.md5_prefix == "721ade" and m.label == "Detectron2 R50-C4 1x, COCO, AP 35.7"
     assert zoo_model("COCO-Detection/rpn_R_50_FPN_1x.yaml").label == "Detectron2 RPN R50-FPN 1x, COCO, AR 58.0"
     assert len({m.filename for m in ZOO.values()}) == len(ZOO)
+
+
+def test_pth_saved_by_detectron2_and_our_checkpoint_round_trip(tmp_path):
+    """A .pth as Detectron2's checkpointer saves it ({"model": state dict, ...}) loads like the .pkl; the loaded model
+    saves as our checkpoint and comes back with Detectron2's conventions (they are build options)."""
+    weights = random_weights(key_shapes()[RPN_FPN], 0)
+    torch.save({"model": {k: torch.from_numpy(v) for k, v in weights.items()}, "iteration": 90000},
+               tmp_path / "model_final.pth")
+    small = {"min_size": 160, "max_size": 224}
+    from_pth = fpn.from_detectron2(tmp_path / "model_final.pth", **small).exact()
+    from_pkl = fpn.from_detectron2(write_zoo_pkl(weights, tmp_path / "m.pkl"), **small).exact()
+    image = torch.rand(3, 150, 210, generator=torch.Generator().manual_seed(0))
+    a, b = from_pth.predict([image])[0], from_pkl.predict([image])[0]
+    assert torch.equal(a["proposals"], b["proposals"]) and len(a["proposals"]) > 0
+    fpn.save_checkpoint(from_pkl, str(tmp_path / "ck"))
+    again = fpn.load_checkpoint(str(tmp_path / "ck")).exact()
+    assert again.config["input_format"] == "bgr255" and again.config["rpn_only"]
+    assert torch.equal(again.predict([image])[0]["proposals"], b["proposals"])
