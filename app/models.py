@@ -18,7 +18,8 @@ from .errors import AppError
 
 TORCHVISION_COCO = "torchvision COCO R50-FPN (91 classes)"
 COCO_MEGABYTES = 160  # size of torchvision's COCO_V1 file, for the notes
-COMPARE_VARIANTS = ("fpn", "c4", "c5")  # Table 3's rows: what Compare shows first
+COMPARE_VARIANTS = ("fpn", "c4", "c5")
+FAST_RCNN_PROPOSALS = "COCO-Detection/rpn_R_50_FPN_1x"  # the RPN Detectron2's Fast R-CNN ran on  # Table 3's rows: what Compare shows first
 
 #: The views' progress callback: (fraction 0..1, text).
 Progress = Optional[Callable[[float, str], None]]
@@ -38,7 +39,12 @@ class ModelEntry:
     @property
     def ready(self) -> bool:
         """Its weights are on disk (False only for the downloadable models before their download)."""
-        return self.kind == "checkpoint" or os.path.isfile(self.path)
+        return self.kind == "checkpoint" or all(os.path.isfile(p) for p in [self.path, *self.requires])
+
+    @property
+    def requires(self) -> list[str]:
+        """Other files the model needs (Detectron2's Fast R-CNN: its RPN model's, for the proposals)."""
+        return list(self.metadata.get("requires") or [])
 
     @property
     def config(self) -> dict:
@@ -51,6 +57,8 @@ class ModelEntry:
             return "torchvision fasterrcnn_resnet50_fpn COCO_V1 weights (91 classes), variant fpn, resnet50"
         if self.kind == "detectron2":
             what = "RPN only: proposals, no detections" if c.get("rpn_only") else "80 COCO classes"
+            if self.requires:
+                what += f", on the proposals of {self.metadata['proposals'][0]}"
             return f"Detectron2 model zoo {self.metadata['detectron2']} ({what}), variant {c['variant']}, {c['backbone']}"
         trained_on = (self.metadata.get("bundle") or {}).get("trained_on")
         parts = [self.task, c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
@@ -115,8 +123,6 @@ class ModelRegistry:
                 f"{COCO_MEGABYTES} MB) into {fpn.hub_dir()}/ (or beforehand: `make weights`). Offline, put the file "
                 f"there or in {self.checkpoint_dir}/.")
         for zoo in fpn.DETECTRON2_ZOO.values():
-            if zoo.task == "fast_rcnn":  # runs on another model's proposals: not offered (README)
-                continue
             path = fpn.hub_dir() / zoo.filename
             self.entries[zoo.label] = ModelEntry(zoo.label, "detectron2", "detection", str(path), _zoo_metadata(zoo))
         self.notes.append("Detectron2 model zoo: picking a model the first time downloads it (110-240 MB, md5 "
@@ -189,7 +195,8 @@ class ModelRegistry:
                                f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
         elif entry.kind == "detectron2":
             try:
-                model = fpn.from_detectron2(entry.path, **self.zoo_options)
+                proposals = {"proposals": entry.requires[0]} if entry.requires else {}
+                model = fpn.from_detectron2(entry.path, **proposals, **self.zoo_options)
             except (ValueError, OSError, RuntimeError) as e:  # a damaged, truncated or refused file: say which
                 raise AppError(f"{entry.path} does not hold {entry.metadata['detectron2']} ({type(e).__name__}: "
                                f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
@@ -207,8 +214,9 @@ class ModelRegistry:
             if entry.ready:  # another request downloaded it meanwhile
                 return
             try:
-                if entry.kind == "detectron2":
-                    entry.path = str(fpn.detectron2_weights(entry.metadata["detectron2"], progress=report))
+                if entry.kind == "detectron2":  # with a Fast R-CNN, its RPN model's file too
+                    for name in [*entry.metadata.get("proposals", []), entry.metadata["detectron2"]]:
+                        fpn.detectron2_weights(name, progress=report)
                 else:
                     entry.path = str(fpn.coco_weights(progress=report, url=self.coco_url))
             except fpn.WeightsDownloadError as e:
@@ -237,4 +245,8 @@ def _zoo_metadata(zoo: Any) -> dict[str, Any]:
     metrics = {"proposals": {"AR@1000": zoo.value}} if rpn_only else {"bbox": {"AP": zoo.value}}
     config = {"variant": zoo.variant, "backbone": zoo.backbone, "num_classes": 81, "min_size": 800,
               "rpn_only": rpn_only, "class_names": None if rpn_only else ["__background__", *fpn.DETECTRON2_CLASSES]}
-    return {"model": config, "metrics": metrics, "detectron2": zoo.name, "paper": zoo.paper}
+    meta = {"model": config, "metrics": metrics, "detectron2": zoo.name, "paper": zoo.paper}
+    if zoo.task == "fast_rcnn":  # Table 2: on the proposals of rpn_R_50_FPN_1x, run live (fpn.weights.detectron2_pair)
+        rpn = fpn.DETECTRON2_ZOO[FAST_RCNN_PROPOSALS]
+        meta.update(proposals=[rpn.name], requires=[str(fpn.hub_dir() / rpn.filename)])
+    return meta

@@ -9,6 +9,7 @@ import os
 import threading
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -123,3 +124,29 @@ def test_offline_pick_says_where_to_put_the_file(zoo, tmp_path, monkeypatch):
     name = zoo[RPN_C4].label
     with pytest.raises(AppError, match=f"not available yet: .*put it at {fpn.hub_dir() / zoo[RPN_C4].filename}"):
         reg.get(name)
+
+
+def test_fast_rcnn_pick_downloads_its_rpn_model_too(zoo, tmp_path, monkeypatch):
+    """Table 2's Fast R-CNN runs on rpn_R_50_FPN_1x's proposals: picking it fetches both files (md5 checked) and
+    loads the pair with fpn.from_detectron2(fast_rcnn_file, proposals=rpn_file); its snippet does the same."""
+    from app import snippets as S
+
+    fast, rpn = "COCO-Detection/fast_rcnn_R_50_FPN_1x", "COCO-Detection/rpn_R_50_FPN_1x"
+    for name, body in ((fast, b"fast rcnn bytes"), (rpn, b"rpn bytes")):
+        entry = detectron2_zoo.ZOO[name]
+        entry = dataclasses.replace(entry, suffix=f"{entry.suffix.split('/')[0]}/model_final_"
+                                                  f"{hashlib.md5(body).hexdigest()[:6]}.pkl")
+        FILES[f"/{name}/{entry.suffix}"] = body
+        monkeypatch.setitem(detectron2_zoo.ZOO, name, entry)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
+    calls = []
+    monkeypatch.setattr(fpn, "from_detectron2", lambda path, **kw: calls.append((path, kw)) or torch.nn.Linear(2, 2))
+    reg = ModelRegistry(str(tmp_path / "none"), "cpu")
+    label = detectron2_zoo.ZOO[fast].label
+    assert label == "Detectron2 Fast R-CNN R50-FPN 1x, COCO, AP 37.8" and not reg.entry(label).ready
+    reg.get(label)
+    hub = fpn.hub_dir()
+    assert calls == [(str(hub / detectron2_zoo.ZOO[fast].filename),
+                      {"proposals": str(hub / detectron2_zoo.ZOO[rpn].filename)})]
+    assert reg.entry(label).ready and "on the proposals of COCO-Detection/rpn_R_50_FPN_1x" in reg.entry(label).description
+    assert "proposals='COCO-Detection/rpn_R_50_FPN_1x'" in S.load_model("detectron2", reg.entry(label).path)

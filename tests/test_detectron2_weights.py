@@ -100,10 +100,24 @@ def test_key_mapping_covers_the_real_zoo_files(name):
     assert {detectron2_key(k, meta.variant) for k in ours} == set(shapes)
 
 
-def test_fast_rcnn_file_gets_a_specific_message():
+def test_fast_rcnn_runs_on_the_proposals_of_an_rpn_model():
+    """fast_rcnn_R_50_FPN_1x has no RPN: alone it gets a message; with proposals= it detects on the RPN model's top
+    1000 proposals, which are the RPN model's own (same input convention, same resized image)."""
     shapes = key_shapes()["COCO-Detection/fast_rcnn_R_50_FPN_1x"]
-    with pytest.raises(ValueError, match="Fast R-CNN model .* another model's proposals"):
-        fpn.from_detectron2({k: np.zeros(s, np.float32) for k, s in shapes.items()})
+    fast = random_weights(shapes, 5)
+    with pytest.raises(ValueError, match="Fast R-CNN model .* pass proposals="):
+        fpn.from_detectron2(fast)
+    small = {"min_size": 160, "max_size": 224}
+    rpn = fpn.from_detectron2(random_weights(key_shapes()[RPN_FPN], 3), **small).exact()
+    image = torch.rand(3, 150, 210, generator=torch.Generator().manual_seed(0))
+    alone = rpn.predict([image])[0]
+    pair = fpn.from_detectron2(fast, proposals=rpn, **small).exact()
+    assert not pair.config["rpn_only"] and pair.is_exact
+    out = pair.predict([image])[0]
+    n = min(1000, len(alone["proposals"]))
+    assert torch.equal(out["proposals"], alone["proposals"][:n]) and len(out["boxes"]) > 0
+    with pytest.raises(ValueError, match="must be an RPN-only model"):
+        fpn.from_detectron2(fast, proposals=pair)
 
 
 def test_zoo_table():

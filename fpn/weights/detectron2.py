@@ -126,6 +126,9 @@ def describe(state: Mapping[str, Tensor]) -> dict[str, Any]:
     """What a converted state dict holds: variant ("fpn" / "c4"), backbone depth, rpn_only, num_classes."""
     if "pyramid.lateral.convs.c2.weight" in state:
         variant = "fpn"
+    elif "rpn.head.conv.weight" not in state and "roi_heads.box_head.conv5.0.conv1.weight" not in state:
+        raise ValueError("the file has neither an FPN (backbone.fpn_lateral2) nor an RPN / res5 head: is it a "
+                         "Detectron2 Faster R-CNN or RPN?")
     elif "rpn.head.conv.weight" in state and state["rpn.head.conv.weight"].shape[1] == 1024:
         variant = "c4"
     elif "roi_heads.box_head.conv5.0.conv1.weight" in state:
@@ -138,21 +141,23 @@ def describe(state: Mapping[str, Tensor]) -> dict[str, Any]:
     if depth is None:
         raise ValueError(f"unsupported backbone: res4 has {len(blocks)} blocks (R50: 6, R101: 23)")
     rpn_only = not any(k.startswith("roi_heads.") for k in state)
-    if "rpn.head.conv.weight" not in state:
-        raise ValueError("the file has no RPN (proposal_generator.*): a Fast R-CNN model (fast_rcnn_R_50_FPN_1x) "
-                         "runs on another model's proposals, which from_detectron2 does not load yet.")
     cls = state.get("roi_heads.predictor.cls_score.weight")
     return {"variant": variant, "backbone": depth, "rpn_only": rpn_only,
             "num_classes": int(cls.shape[0]) if cls is not None else 81}
 
 
-def from_detectron2(source: Union[str, os.PathLike, Mapping[str, Any]], **options: Any) -> FasterRCNN:
+def from_detectron2(source: Union[str, os.PathLike, Mapping[str, Any]],
+                    proposals: Union[str, os.PathLike, Mapping[str, Any], FasterRCNN, None] = None,
+                    **options: Any) -> FasterRCNN:
     """Our detector holding Detectron2 weights, with Detectron2's conventions set (`DETECTRON2_OPTIONS`).
 
     Args:
         source: a model-zoo name ("COCO-Detection/faster_rcnn_R_50_C4_1x"; see fpn.weights.detectron2_zoo.ZOO;
             from torch's hub cache, else downloaded with its md5 prefix checked), a local .pkl (the zoo's format, read
             with a numpy-only unpickler) or .pth (saved by Detectron2), or a state dict with Detectron2's names.
+        proposals: for a Fast R-CNN file (fast_rcnn_R_50_FPN_1x: no RPN of its own), the RPN model whose proposals
+            it runs on, as a source like `source` (Detectron2 used "COCO-Detection/rpn_R_50_FPN_1x") or a loaded
+            model; see fpn.weights.detectron2_pair (top 1000 proposals; Detectron2's method, not its bits).
         **options: build_detector options overriding the conventions (min_size, box_score_thresh, ...).
     Returns the model in eval mode on its fast inference path; `.exact()` gives Detectron2's outputs bit for bit.
     80 COCO classes: `config["class_names"]` (index 0 the background) when the file has 81 outputs. RPN-only files
@@ -171,6 +176,8 @@ def from_detectron2(source: Union[str, os.PathLike, Mapping[str, Any]], **option
         raw, where = read_detectron2_file(path), str(path)
     state = convert_detectron2_state_dict(raw)
     info = describe(state)
+    if "rpn.head.conv.weight" not in state:
+        return _fast_rcnn(state, info, where, proposals, options)
     if name is not None and (ZOO[name].variant, ZOO[name].task == "rpn") != (info["variant"], info["rpn_only"]):
         kind = "RPN" if info["rpn_only"] else "detector"
         raise ValueError(f"{where} is not {name}: it holds a {info['variant']} {kind}; delete it and download it "
@@ -192,6 +199,25 @@ def from_detectron2(source: Union[str, os.PathLike, Mapping[str, Any]], **option
                          f"{wrong[:3]}")
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def _fast_rcnn(state: dict[str, Tensor], info: dict[str, Any], where: str, proposals: Any,
+               options: dict[str, Any]) -> FasterRCNN:
+    """A Fast R-CNN file (no RPN): the detector on the proposals of the RPN model `proposals`."""
+    from .detectron2_pair import fast_rcnn_on_proposals
+
+    if proposals is None:
+        raise ValueError(f"{where} is a Fast R-CNN model (no RPN of its own): it runs on another model's proposals; "
+                         "pass proposals=\"COCO-Detection/rpn_R_50_FPN_1x\" (the RPN Detectron2 used) or a loaded "
+                         "RPN model.")
+    sizes = {k: options[k] for k in ("min_size", "max_size") if k in options}
+    rpn = proposals if isinstance(proposals, FasterRCNN) else from_detectron2(proposals, **sizes)
+    if not rpn.config.get("rpn_only"):
+        raise ValueError("proposals= must be an RPN-only model (rpn_R_50_FPN_1x, rpn_R_50_C4_1x)")
+    defaults = {**DETECTRON2_OPTIONS, **_VARIANT_OPTIONS[info["variant"]], "class_names": COCO_THING_CLASSES
+                if info["num_classes"] == 81 else None}
+    return fast_rcnn_on_proposals(state, rpn, info["variant"], info["backbone"], info["num_classes"],
+                                  {**defaults, **options}, where)
 
 
 def detectron2_key(ours: str, variant: str) -> str:
