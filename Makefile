@@ -33,7 +33,8 @@ screenshots: $(STAMP)
 		tests/test_app_e2e_why.py -k "test_upload_and_every_view or test_sweep_an_object or test_click_a_detection" $(ARGS)
 
 # torchvision's COCO R50-FPN weights (160 MB, sha256-checked) into torch's hub cache: the app's COCO model.
-# ARGS="imagenet resnet50" fetches an ImageNet backbone instead; ARGS="--url URL" downloads from a mirror.
+# ARGS="imagenet resnet50" fetches an ImageNet backbone instead; ARGS="--url URL" downloads from a mirror;
+# ARGS="detectron2 COCO-Detection/faster_rcnn_R_50_C4_1x" a model of Detectron2's zoo (md5-prefix checked).
 weights: $(STAMP)
 	$(PY) scripts/download_weights.py $(ARGS)
 

@@ -1,6 +1,7 @@
-"""Model registry: every checkpoint under a folder (found by its JSON metadata, loaded with fpn.load_checkpoint) and
-torchvision's COCO Faster R-CNN R50-FPN, always offered: its weights are downloaded (fpn.coco_weights) the first time
-it is picked. Models load lazily and stay cached."""
+"""Model registry: every checkpoint under a folder (found by its JSON metadata, loaded with fpn.load_checkpoint),
+torchvision's COCO Faster R-CNN R50-FPN and Detectron2's model zoo (R50/R101 C4 and FPN detectors, the RPN-only R50 C4
+and FPN of Table 1), always offered: their weights are downloaded (fpn.coco_weights, fpn.detectron2_weights: hash
+checked, progress) the first time they are picked. Models load lazily and stay cached."""
 from __future__ import annotations
 
 import os
@@ -17,7 +18,8 @@ from .errors import AppError
 
 TORCHVISION_COCO = "torchvision COCO R50-FPN (91 classes)"
 COCO_MEGABYTES = 160  # size of torchvision's COCO_V1 file, for the notes
-COMPARE_VARIANTS = ("fpn", "c4", "c5")  # Table 3's rows: what Compare shows first
+COMPARE_VARIANTS = ("fpn", "c4", "c5")
+FAST_RCNN_PROPOSALS = "COCO-Detection/rpn_R_50_FPN_1x"  # the RPN Detectron2's Fast R-CNN ran on  # Table 3's rows: what Compare shows first
 
 #: The views' progress callback: (fraction 0..1, text).
 Progress = Optional[Callable[[float, str], None]]
@@ -29,15 +31,20 @@ class ModelEntry:
     metadata: the checkpoint's JSON ("model": its config, class names included; "metrics": evaluation numbers)."""
 
     name: str
-    kind: str  # "checkpoint" | "torchvision"
+    kind: str  # "checkpoint" | "torchvision" | "detectron2"
     task: str  # "detection" | "mask_proposals"
     path: str
     metadata: dict = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
-        """Its weights are on disk (False only for torchvision's COCO model before its download)."""
-        return self.kind != "torchvision" or os.path.isfile(self.path)
+        """Its weights are on disk (False only for the downloadable models before their download)."""
+        return self.kind == "checkpoint" or all(os.path.isfile(p) for p in [self.path, *self.requires])
+
+    @property
+    def requires(self) -> list[str]:
+        """Other files the model needs (Detectron2's Fast R-CNN: its RPN model's, for the proposals)."""
+        return list(self.metadata.get("requires") or [])
 
     @property
     def config(self) -> dict:
@@ -48,6 +55,11 @@ class ModelEntry:
         c = self.config
         if self.kind == "torchvision":
             return "torchvision fasterrcnn_resnet50_fpn COCO_V1 weights (91 classes), variant fpn, resnet50"
+        if self.kind == "detectron2":
+            what = "RPN only: proposals, no detections" if c.get("rpn_only") else "80 COCO classes"
+            if self.requires:
+                what += f", on the proposals of {self.metadata['proposals'][0]}"
+            return f"Detectron2 model zoo {self.metadata['detectron2']} ({what}), variant {c['variant']}, {c['backbone']}"
         trained_on = (self.metadata.get("bundle") or {}).get("trained_on")
         parts = [self.task, c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
                  f"min_size {c.get('min_size')}" if c.get("min_size") else "",
@@ -72,10 +84,13 @@ class ModelEntry:
 class ModelRegistry:
     """Args: checkpoint_dir: folder searched (recursively, 3 levels) for CK.json + CK.safetensors pairs;
     device: "auto" | "cpu" | "cuda"; max_loaded: models kept in memory (least recently used dropped);
-    coco_url: where the COCO weights are downloaded from (default: torchvision's URL, or $FPN_WEIGHTS_MIRROR's)."""
+    coco_url: where the COCO weights are downloaded from (default: torchvision's URL, or $FPN_WEIGHTS_MIRROR's);
+    zoo_options: build options for Detectron2's zoo models (default: Detectron2's own, 800 px; e.g. min_size=480 on a
+    slow CPU). $FPN_DETECTRON2_MIRROR: a base URL serving the zoo's files instead of Detectron2's server."""
 
     def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6,
-                 coco_url: Optional[str] = None) -> None:
+                 coco_url: Optional[str] = None, zoo_options: Optional[dict] = None) -> None:
+        self.zoo_options = dict(zoo_options or {})
         self.checkpoint_dir = checkpoint_dir
         self.device = fpn.resolve_device(device)
         self.max_loaded = max_loaded
@@ -107,6 +122,11 @@ class ModelRegistry:
                 f"{TORCHVISION_COCO}: picking it the first time downloads its weights ({fpn.COCO_FILENAME}, "
                 f"{COCO_MEGABYTES} MB) into {fpn.hub_dir()}/ (or beforehand: `make weights`). Offline, put the file "
                 f"there or in {self.checkpoint_dir}/.")
+        for zoo in fpn.DETECTRON2_ZOO.values():
+            path = fpn.hub_dir() / zoo.filename
+            self.entries[zoo.label] = ModelEntry(zoo.label, "detectron2", "detection", str(path), _zoo_metadata(zoo))
+        self.notes.append("Detectron2 model zoo: picking a model the first time downloads it (110-240 MB, md5 "
+                          f"checked) into {fpn.hub_dir()}/ (or beforehand: `make weights ARGS=\"detectron2 NAME\"`).")
         if not any(e.task == "detection" and e.ready for e in self.entries.values()):
             self.notes.append(f"No detection checkpoint found in {self.checkpoint_dir}/: train one with "
                               "scripts/train.py (it writes CK.json + CK.safetensors) or pass --checkpoints DIR.")
@@ -119,13 +139,14 @@ class ModelRegistry:
         return str(found) if found is not None else None
 
     def names(self, task: Optional[str] = "detection", downloadable: bool = False) -> list[str]:
-        """Model names, the full FPN first, then the paper's other variants in Table order, then by name. Only models
-        whose weights are on disk, unless `downloadable` (the model picker: COCO is downloaded when picked)."""
+        """Model names, the full FPN first, then the paper's other variants in Table order, then by name (Detectron2's
+        zoo last). Only models whose weights are on disk, unless `downloadable` (the model picker: COCO and the zoo
+        are downloaded when picked)."""
         order = list(fpn.VARIANTS)
 
-        def rank(name: str) -> tuple:
+        def rank(name: str) -> tuple:  # Detectron2's zoo after the local models: a long list, downloaded on demand
             v = self.entries[name].config.get("variant")
-            return (order.index(v) if v in order else len(order), name)
+            return (self.entries[name].kind == "detectron2", order.index(v) if v in order else len(order), name)
 
         return sorted((n for n, e in self.entries.items() if (task is None or e.task == task)
                        and (downloadable or e.ready)), key=rank)
@@ -135,9 +156,10 @@ class ModelRegistry:
         `count` with the other models in `names` order."""
         names = self.names("detection")
         first_of: dict[str, str] = {}
-        for n in names:
-            if self.entries[n].kind == "checkpoint":
-                first_of.setdefault(self.entries[n].config.get("variant"), n)
+        for kind in ("checkpoint", "detectron2"):  # downloaded zoo detectors fill the variants no checkpoint has
+            for n in names:
+                if self.entries[n].kind == kind and not self.entries[n].config.get("rpn_only"):
+                    first_of.setdefault(self.entries[n].config.get("variant"), n)
         picked = [first_of[v] for v in COMPARE_VARIANTS if v in first_of]
         return (picked + [n for n in names if n not in picked])[:max(count, len(picked))]
 
@@ -172,6 +194,13 @@ class ModelRegistry:
             except Exception as e:  # noqa: BLE001 - whatever a bad file raises (pickle, zip, keys), say which file
                 raise AppError(f"{entry.path} does not hold torchvision's COCO weights ({type(e).__name__}: "
                                f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
+        elif entry.kind == "detectron2":
+            try:
+                proposals = {"proposals": entry.requires[0]} if entry.requires else {}
+                model = fpn.from_detectron2(entry.path, **proposals, **self.zoo_options)
+            except (ValueError, OSError, RuntimeError) as e:  # a damaged, truncated or refused file: say which
+                raise AppError(f"{entry.path} does not hold {entry.metadata['detectron2']} ({type(e).__name__}: "
+                               f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
         else:
             model = fpn.load_checkpoint(entry.path)
         return model.to(self.device).eval()
@@ -186,7 +215,11 @@ class ModelRegistry:
             if entry.ready:  # another request downloaded it meanwhile
                 return
             try:
-                entry.path = str(fpn.coco_weights(progress=report, url=self.coco_url))
+                if entry.kind == "detectron2":  # with a Fast R-CNN, its RPN model's file too
+                    for name in [*entry.metadata.get("proposals", []), entry.metadata["detectron2"]]:
+                        fpn.detectron2_weights(name, progress=report)
+                else:
+                    entry.path = str(fpn.coco_weights(progress=report, url=self.coco_url))
             except fpn.WeightsDownloadError as e:
                 raise AppError(f"{entry.name} is not available yet: {e}") from None
 
@@ -204,3 +237,17 @@ def _coco_metadata() -> dict[str, Any]:
     return {"model": {"variant": "fpn", "backbone": "resnet50", "num_classes": 91, "min_size": 800,
                       "class_names": list(meta["categories"])},
             "metrics": {"bbox": {"AP": meta["_metrics"]["COCO-val2017"]["box_map"]}}}
+
+
+def _zoo_metadata(zoo: Any) -> dict[str, Any]:
+    """A Detectron2 zoo model's metadata in the checkpoints' JSON layout: config (80 COCO classes or RPN only) + its
+    published box AP or proposal AR@1000 (Detectron2's MODEL_ZOO.md)."""
+    rpn_only = zoo.task == "rpn"
+    metrics = {"proposals": {"AR@1000": zoo.value}} if rpn_only else {"bbox": {"AP": zoo.value}}
+    config = {"variant": zoo.variant, "backbone": zoo.backbone, "num_classes": 81, "min_size": 800,
+              "rpn_only": rpn_only, "class_names": None if rpn_only else ["__background__", *fpn.DETECTRON2_CLASSES]}
+    meta = {"model": config, "metrics": metrics, "detectron2": zoo.name, "paper": zoo.paper}
+    if zoo.task == "fast_rcnn":  # Table 2: on the proposals of rpn_R_50_FPN_1x, run live (fpn.weights.detectron2_pair)
+        rpn = fpn.DETECTRON2_ZOO[FAST_RCNN_PROPOSALS]
+        meta.update(proposals=[rpn.name], requires=[str(fpn.hub_dir() / rpn.filename)])
+    return meta

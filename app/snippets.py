@@ -26,8 +26,10 @@ def shown_path(path: str) -> str:
 
 
 def load_model(kind: str, path: str) -> str:
-    """The expression that loads a model of the registry ("checkpoint" or "torchvision")."""
-    loader = "fpn.from_torchvision" if kind == "torchvision" else "fpn.load_checkpoint"
+    """The expression that loads a model of the registry ("checkpoint", "torchvision" or "detectron2")."""
+    loader = {"torchvision": "fpn.from_torchvision", "detectron2": "fpn.from_detectron2"}.get(kind, "fpn.load_checkpoint")
+    if kind == "detectron2" and os.path.basename(path).startswith("fast_rcnn"):  # runs on an RPN model's proposals
+        return f"{loader}({shown_path(path)!r}, proposals='COCO-Detection/rpn_R_50_FPN_1x')"
     return f"{loader}({shown_path(path)!r})"
 
 

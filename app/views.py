@@ -212,6 +212,8 @@ class Explorer(WhyViews, InsightViews, CompareViews):
                 return boxes, torch.zeros(0, dtype=torch.int64), None, names
             pooled, levels = self.analyzer.pool_boxes(a, boxes)
             return boxes, levels, pooled, names
+        if not ex.roi_maps or ex.rois is None or len(ex.rois) == 0:  # an RPN-only model pools no RoIs
+            return torch.zeros(0, 4), torch.zeros(0, dtype=torch.int64), None, []
         order = torch.argsort(ex.proposal_scores, descending=True)[: max(int(top_n), 1)]
         names = [f"proposal {float(s):.2f}" for s in ex.proposal_scores[order]]
         return ex.rois[order], ex.roi_levels[order], ex.pooled[order], names
@@ -229,7 +231,9 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         ex = a.exploration
         boxes, levels, pooled, names = self._roi_boxes(a, pick, top_n, float(score_thresh))
         if len(boxes) == 0:
-            msg = (f"No detection with score >= {score_thresh:.2f}; lower the threshold or show proposals."
+            msg = ("An RPN-only model (Table 1's protocol) has no Fast R-CNN: nothing is pooled. Its proposals and "
+                   "objectness are in the other views." if not ex.roi_maps else
+                   f"No detection with score >= {score_thresh:.2f}; lower the threshold or show proposals."
                    if pick is RoISource.DETECTIONS else "The RPN returned no proposals.")
             note = V.note_image(msg, 520, 60)
             return ViewResult("roi_levels", {"roi_levels": note, "histogram": note, "pooled": note},

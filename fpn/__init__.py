@@ -7,6 +7,8 @@ Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `f
     label_anchors(model, exploration, boxes) -> {level: labels}   (anchors against other boxes, e.g. detections)
     pool_boxes(model, exploration, boxes) -> (pooled, levels)     (Eq. (1) and RoI pooling of other boxes)
     from_torchvision(state_dict_or_path, **options) -> FasterRCNN   (torchvision fasterrcnn_resnet50_fpn weights)
+    from_detectron2(zoo_name_or_path, **options) -> FasterRCNN      (Detectron2 model zoo: C4 / FPN / RPN-only, exact)
+    DETECTRON2_ZOO, detectron2_weights(name)   (the zoo's models: names, URLs, published AP / AR; md5-checked download)
     load_checkpoint(path) / read_metadata(path) / save_checkpoint(model, path, metadata)   (safetensors + JSON)
     find_checkpoints(folder), find_coco_weights()
     as_image_tensor(image), resolve_device(name)
@@ -31,9 +33,13 @@ from .explain.receptive_field import RF_LEVELS, ReceptiveField, receptive_field,
 from .explain.scale_sweep import DEFAULT_SCALES, ScaleSweep, SweepRow, scale_sweep
 from .modeling.tasks import TASKS, build_model
 from .weights.torchvision import COCO_FILENAME, find_coco_weights, from_torchvision
+from .weights.detectron2 import from_detectron2
+from .weights.detectron2_zoo import COCO_THING_CLASSES as DETECTRON2_CLASSES, ZOO as DETECTRON2_ZOO, \
+    zoo_weights as detectron2_weights
 from .modeling.variants import VARIANTS
 
-__all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision",
+__all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision", "from_detectron2", "DETECTRON2_ZOO",
+           "DETECTRON2_CLASSES", "detectron2_weights",
            "explore", "label_anchors", "pool_boxes", "Exploration", "RPNLevel", "as_image_tensor", "resolve_device",
            "load_checkpoint", "read_metadata", "save_checkpoint", "find_checkpoints", "CheckpointError",
            "COCO_FILENAME", "find_coco_weights",

@@ -145,20 +145,22 @@ def read_state_dict(path: Union[str, os.PathLike], what: str = "weights") -> dic
 
 def download_weights(url: str, folder: Union[str, os.PathLike, None] = None, *, filename: Optional[str] = None,
                      sha256: Optional[str] = None, progress: Union[bool, Progress, None] = True,
-                     timeout: float = TIMEOUT) -> Path:
+                     timeout: float = TIMEOUT, md5: Optional[str] = None) -> Path:
     """Download `url` to folder/filename (default: the hub cache, the URL's file name) and return that path.
 
     The file's sha256 must start with `sha256` (default: the prefix in `filename`, torchvision's convention); a file
-    with neither is refused before any connection. An existing folder/filename is returned as is. progress: True
+    with neither is refused before any connection. md5: a prefix the file's md5 must start with instead (Detectron2's
+    convention: model_final_721ade.pkl); with both, both are checked. An existing folder/filename is returned as is. progress: True
     for a tqdm bar on stderr, or a callable (done_bytes, total_bytes or None). timeout: seconds (name lookup,
     connection, each read). Raises WeightsDownloadError; nothing half-written is left in `folder`.
     """
     folder = Path(folder) if folder is not None else hub_dir()
     filename = filename or _basename(url)
     target = folder / filename
-    expected = (sha256 or sha256_prefix(filename) or "").lower()
+    expected = (sha256 or ("" if md5 else sha256_prefix(filename)) or "").lower()
+    expected_md5 = (md5 or "").lower()
     manual = f"On a machine with internet, download {url} (a browser will do) and put it at {target}"
-    if not expected:
+    if not expected and not expected_md5:
         raise WeightsDownloadError(f"refusing to download {url}: {filename} carries no sha256 prefix "
                                    f"(NAME-HASH.pth) and no sha256 was given. {manual}.")
     if target.is_file():
@@ -172,7 +174,11 @@ def download_weights(url: str, folder: Union[str, os.PathLike, None] = None, *, 
     report = _reporter(progress, filename)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest, size = _stream(url, out, report, timeout)
+            md5_hash = hashlib.md5(usedforsecurity=False)
+            digest, size = _stream(url, out, report, timeout, also=md5_hash)
+        if expected_md5 and not md5_hash.hexdigest().startswith(expected_md5):
+            raise WeightsDownloadError(f"{url} is not the expected file: its md5 {md5_hash.hexdigest()[:16]}... does "
+                                       f"not start with {expected_md5} ({size} bytes); refused and deleted. {manual}.")
         if not digest.startswith(expected):
             raise WeightsDownloadError(f"{url} is not the expected file: its sha256 {digest[:16]}... does not start "
                                        f"with {expected} ({size} bytes); refused and deleted. {manual}.")
@@ -198,8 +204,10 @@ def _why(err: Exception) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _stream(url: str, out: BinaryIO, report: Optional[Progress], timeout: float) -> tuple[str, int]:
-    """Copy the body at `url` into `out`; returns (sha256 hex digest, bytes). A short body raises an OSError."""
+def _stream(url: str, out: BinaryIO, report: Optional[Progress], timeout: float, also: Optional[object] = None
+            ) -> tuple[str, int]:
+    """Copy the body at `url` into `out`; returns (sha256 hex digest, bytes). A short body raises an OSError.
+    also: another hashlib object fed the same bytes (an md5)."""
     _resolve_in_time(url, timeout)
     request = urllib.request.Request(url, headers={"User-Agent": "fpn-explorer"})
     digest, done = hashlib.sha256(), 0
@@ -211,6 +219,8 @@ def _stream(url: str, out: BinaryIO, report: Optional[Progress], timeout: float)
         while chunk := response.read(_CHUNK):
             out.write(chunk)
             digest.update(chunk)
+            if also is not None:
+                also.update(chunk)
             done += len(chunk)
             if report:
                 report(done, total)

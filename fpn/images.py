@@ -58,7 +58,10 @@ def as_image_tensor(image: Any) -> Tensor:
 
 def unnormalize(transform: Any, batch_image: Tensor, size: tuple[int, int]) -> Tensor:
     """The resized input [3, h, w] in [0, 1] from one padded, normalised image [3, H, W] of the transform's batch;
-    size = (h, w), the image's resized size before padding."""
+    size = (h, w), the image's resized size before padding. A transform with its own `unnormalize` (another input
+    convention, e.g. `fpn.modeling.uint8_transform`) is asked."""
+    if hasattr(transform, "unnormalize"):
+        return transform.unnormalize(batch_image, size)
     mean = torch.tensor(transform.image_mean, device=batch_image.device)[:, None, None]
     std = torch.tensor(transform.image_std, device=batch_image.device)[:, None, None]
     return (batch_image[:, : size[0], : size[1]] * std + mean).clamp(0, 1)

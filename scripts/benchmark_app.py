@@ -44,25 +44,25 @@ def astronaut(size: int, path: str) -> str:
 def views(path: str, model: str) -> list[tuple[str, Callable[[Any], Any]]]:
     """Every view of the default model, drawn the way its tab first shows it (the benchmark's score threshold 0.05
     draws more boxes than the app's default 0.5). Each callable takes the Explorer."""
-    from app.choices import GT_SOURCES, ROI_SOURCES
+    from app.choices import GTSource, RoISource
 
-    pseudo = GT_SOURCES[1]
+    pseudo = GTSource.DETECTIONS.value
     return [
         ("detections", lambda e: e.detect(path, model, 0.05)),
         ("pyramid + Fig. 3", lambda e: e.pyramid(path, model, "l2", 0, "p3")),
         ("anchors (point)", lambda e: e.anchors(path, model, "p3", "1:1", "point", -1, -1, pseudo, 0.05)),
         ("anchors (density)", lambda e: e.anchors(path, model, "p4", "all", "density", -1, -1, pseudo, 0.05)),
-        ("RoI levels (proposals)", lambda e: e.roi_levels(path, model, ROI_SOURCES[0], 0, 100, 0.05)),
-        ("RoI levels (detections)", lambda e: e.roi_levels(path, model, ROI_SOURCES[1], 0, 100, 0.05)),
+        ("RoI levels (proposals)", lambda e: e.roi_levels(path, model, RoISource.PROPOSALS.value, 0, 100, 0.05)),
+        ("RoI levels (detections)", lambda e: e.roi_levels(path, model, RoISource.DETECTIONS.value, 0, 100, 0.05)),
         ("compare (this model)", lambda e: e.compare(path, [model], 0.05, 50)),
     ]
 
 
 def interactions(path: str, model: str) -> list[tuple[str, Callable[[Any], Any]]]:
     """Widget changes on an analysed image, each a view redrawn with one value changed from `views`."""
-    from app.choices import GT_SOURCES, ROI_SOURCES
+    from app.choices import GTSource, RoISource
 
-    pseudo = GT_SOURCES[1]
+    pseudo = GTSource.DETECTIONS.value
     return [
         ("detections: score slider 0.3", lambda e: e.detect(path, model, 0.3)),
         ("pyramid: aggregation pca", lambda e: e.pyramid(path, model, "pca", 0, "p3")),
@@ -72,10 +72,10 @@ def interactions(path: str, model: str) -> list[tuple[str, Callable[[Any], Any]]
         ("anchors: ratio 1:2", lambda e: e.anchors(path, model, "p3", "1:2", "point", -1, -1, pseudo, 0.05)),
         ("anchors: level p2 density", lambda e: e.anchors(path, model, "p2", "all", "density", -1, -1, pseudo, 0.05)),
         ("anchors: score slider 0.2", lambda e: e.anchors(path, model, "p3", "1:1", "point", -1, -1, pseudo, 0.2)),
-        ("RoI: box index 5", lambda e: e.roi_levels(path, model, ROI_SOURCES[0], 5, 100, 0.05)),
-        ("RoI: top-N slider 1000", lambda e: e.roi_levels(path, model, ROI_SOURCES[0], 0, 1000, 0.05)),
-        ("RoI: click (150, 150)", lambda e: e.roi_levels(path, model, ROI_SOURCES[0], 0, 100, 0.05, click=(150, 150))),
-        ("RoI: detections, score 0.2", lambda e: e.roi_levels(path, model, ROI_SOURCES[1], 0, 100, 0.2)),
+        ("RoI: box index 5", lambda e: e.roi_levels(path, model, RoISource.PROPOSALS.value, 5, 100, 0.05)),
+        ("RoI: top-N slider 1000", lambda e: e.roi_levels(path, model, RoISource.PROPOSALS.value, 0, 1000, 0.05)),
+        ("RoI: click (150, 150)", lambda e: e.roi_levels(path, model, RoISource.PROPOSALS.value, 0, 100, 0.05, click=(150, 150))),
+        ("RoI: detections, score 0.2", lambda e: e.roi_levels(path, model, RoISource.DETECTIONS.value, 0, 100, 0.2)),
         ("compare: score slider 0.3", lambda e: e.compare(path, [model], 0.3, 50)),
     ]
 

@@ -126,7 +126,7 @@ def request_image(i: int, size: int, folder: str) -> str:
 
 def request(explorer: Any, i: int, path: str, models: list[str]) -> None:
     """One request: a view of model i mod 6 on the image, or every 50th one a Compare of all models."""
-    from app.choices import GT_SOURCES, ROI_SOURCES
+    from app.choices import GTSource, RoISource
 
     model = models[i % len(models)]
     kind = i % 4
@@ -138,9 +138,9 @@ def request(explorer: Any, i: int, path: str, models: list[str]) -> None:
         explorer.pyramid(path, model, "l2", 0, "p3")
     elif kind == 2:
         level = next(iter(explorer.analysis(path, model).exploration.rpn))
-        explorer.anchors(path, model, level, "1:1", "point", -1, -1, GT_SOURCES[1], 0.05)
+        explorer.anchors(path, model, level, "1:1", "point", -1, -1, GTSource.DETECTIONS.value, 0.05)
     else:
-        explorer.roi_levels(path, model, ROI_SOURCES[i % 8 // 4], 0, 100, 0.05)
+        explorer.roi_levels(path, model, list(RoISource)[i % 8 // 4].value, 0, 100, 0.05)
 
 
 def caches(explorer: Any) -> str:

@@ -2,6 +2,9 @@
 """COCO evaluation of a checkpoint with pycocotools.
 
     python scripts/evaluate.py --checkpoint runs/fpn/model --data data/pyramid_shapes --json runs/fpn/eval.json
+    python scripts/evaluate.py --detectron2 COCO-Detection/faster_rcnn_R_50_C4_1x --data data/coco --json c4.json
+    torchrun --nproc_per_node=2 scripts/evaluate.py ...    # images sharded over the processes (gloo on CPU, NCCL
+                                                          # on GPUs), gathered and scored on rank 0: the same metrics
 
 Detection checkpoints: box AP (AP, AP50, AP75, AP_s, AP_m, AP_l) and the RPN's proposals as class-agnostic boxes
 (AR@100, AR@1000, AR_s@1000, AR_m@1000, AR_l@1000; the paper's Table 1).  Mask-proposal checkpoints: segment AR
@@ -26,10 +29,30 @@ def as_given(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
+def parse_options(items: list[str]) -> dict:
+    """["min_size=600", "input_format=bgr255"] -> {"min_size": 600, "input_format": "bgr255"}."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--option {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="CK, CK.json or CK.safetensors")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="CK, CK.json or CK.safetensors")
+    source.add_argument("--detectron2", help="a Detectron2 model-zoo name or its .pkl / .pth (fpn.from_detectron2)")
     p.add_argument("--data", required=True, help="COCO-layout dataset folder")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a build option for --detectron2 (e.g. min_size=600; VALUE read as JSON when it parses)")
     p.add_argument("--split", default="val")
     p.add_argument("--json", required=True, help="output metrics JSON")
     p.add_argument("--max-images", type=int, default=None, help="evaluate the first N images only")
@@ -41,27 +64,41 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    import fpn
     from fpn.weights.checkpoint import CheckpointError, load_checkpoint, read_metadata
     from fpn.data.coco import CocoDetection, find_coco_split
     from fpn.evaluation import evaluate_model, store_in_metadata, write_report
+    from fpn.training.distributed import dist_env, setup_process, teardown
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    rank, world, local_rank = dist_env()
+    device = setup_process(args.device, world, local_rank)
+    if args.write_metadata and args.detectron2:
+        print("error: --write-metadata needs a --checkpoint", file=sys.stderr)
+        return 2
     try:
         images_dir, ann_file = find_coco_split(args.data, args.split)
         dataset = CocoDetection(images_dir, ann_file)
-        model = load_checkpoint(args.checkpoint, map_location=device)
-    except (FileNotFoundError, ValueError, TypeError, CheckpointError) as e:
+        if args.detectron2:
+            model = fpn.from_detectron2(args.detectron2, **parse_options(args.option)).to(device)
+            meta = {"task": "rpn" if model.config["rpn_only"] else "detection", "model": model.config}
+        else:
+            model = load_checkpoint(args.checkpoint, map_location=device)
+            meta = read_metadata(args.checkpoint)
+    except (FileNotFoundError, ValueError, TypeError, CheckpointError, fpn.WeightsDownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    meta = read_metadata(args.checkpoint)
     names = meta["model"].get("class_names") or meta.get("class_names")
     if meta.get("task", "detection") == "detection" and names and names[1:] != dataset.class_names[1:]:
         print(f"error: the checkpoint's classes {names[1:]} differ from the dataset's {dataset.class_names[1:]}",
               file=sys.stderr)
         return 2
-    metrics, evals = evaluate_model(model, dataset, device, args.max_images, progress=not args.quiet)
-    extra = {"checkpoint": as_given(args.checkpoint), "data": as_given(args.data),
+    metrics, evals = evaluate_model(model, dataset, device, args.max_images, progress=not args.quiet and rank == 0,
+                                    shard=(rank, world))
+    teardown(world)
+    if metrics is None:  # another rank: rank 0 scores and writes
+        return 0
+    extra = {"checkpoint": as_given(args.checkpoint) if args.checkpoint else None,
+             "detectron2": args.detectron2, "processes": world, "data": as_given(args.data),
              "split": args.split, "data_seed": dataset.info.get("seed"), "task": meta.get("task", "detection"),
              "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone")}
     out = write_report(metrics, evals, args.json, extra)

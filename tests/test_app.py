@@ -77,7 +77,9 @@ def test_registry(explorer):
 def test_registry_offers_coco_before_its_download(ckdir, no_coco_anywhere):
     reg = ModelRegistry(ckdir, "cpu")
     assert TORCHVISION_COCO == "torchvision COCO R50-FPN (91 classes)"
-    assert reg.names("detection", downloadable=True) == ["fpn_tiny", TORCHVISION_COCO, "c5_tiny"]
+    listed = reg.names("detection", downloadable=True)
+    zoo = [n for n in listed if reg.entry(n).kind == "detectron2"]
+    assert listed == ["fpn_tiny", TORCHVISION_COCO, "c5_tiny"] + zoo and len(zoo) == 9  # Detectron2's zoo last
     assert TORCHVISION_COCO not in reg.names("detection")  # views that pick models themselves never download
     assert not reg.entry(TORCHVISION_COCO).ready
     assert [n for n in reg.notes if fpn.COCO_FILENAME in n and "picking it the first time downloads" in n]

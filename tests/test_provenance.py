@@ -53,7 +53,7 @@ def test_proposal_selector_records_each_candidates_fate():
     logits = torch.tensor([5.0, 4.0, 3.5, -3.0, 3.0, 2.0, -5.0])
     selector = ProposalSelector(pre_nms_top_n=6, post_nms_top_n=2, nms_thresh=0.7, score_thresh=0.1, min_size=1.0)
     candidates: list = []
-    (props, scores, _, anchors), = selector(boxes[None], logits[None], [7], [(100, 100)], None, candidates)
+    (props, scores, _, anchors, _), = selector(boxes[None], logits[None], [7], [(100, 100)], None, candidates)
     assert anchors.tolist() == [0, 4] and torch.equal(props, boxes[[0, 4]])
     rec = candidates[0]
     fate = dict(zip(rec["anchors"].tolist(), rec["fates"].tolist()))

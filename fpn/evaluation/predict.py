@@ -67,11 +67,13 @@ def prediction_of(out: dict[str, torch.Tensor], image_size: tuple[int, int], max
 @torch.no_grad()
 def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
                     max_images: int | None = None, max_proposals: int = 1000,
-                    progress: bool = True, per_level: bool = False) -> tuple[dict[int, dict[str, Any]], list[float]]:
+                    progress: bool = True, per_level: bool = False, shard: tuple[int, int] = (0, 1)
+                    ) -> tuple[dict[int, dict[str, Any]], list[float]]:
     """Run ``model.predict`` over ``dataset`` (a :class:`fpn.data.CocoDetection`) one image at a time.
 
-    Returns (predictions by image id, see :func:`prediction_of` (``per_level`` is passed on); per-image inference
-    times in ms, ``predict`` only).
+    shard: (rank, world size): this process predicts images rank, rank + world, ... of the first ``max_images``
+    (:func:`gather_predictions` brings the shards together). Returns (predictions by image id, in dataset order, see
+    :func:`prediction_of` (``per_level`` is passed on); per-image inference times in ms, ``predict`` only).
     """
     from tqdm import tqdm
 
@@ -80,7 +82,8 @@ def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device 
     mask_threshold = float(getattr(model, "config", {}).get("mask_threshold", 0.5))
     n = len(dataset) if not max_images else min(len(dataset), int(max_images))
     predictions, times = {}, []
-    for i in tqdm(range(n), desc="evaluating", unit="img", disable=not progress):
+    rank, world = shard
+    for i in tqdm(range(rank, n, world), desc="evaluating", unit="img", disable=not progress):
         image, target = dataset[i]
         image = image.to(device)
         _sync(device)
@@ -93,11 +96,36 @@ def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device 
     return predictions, times
 
 
+def gather_predictions(predictions: dict[int, dict[str, Any]], times: list[float], dataset, world: int
+                       ) -> tuple[dict[int, dict[str, Any]] | None, list[float] | None]:
+    """Every process's :func:`predict_dataset` shard on rank 0 (torch.distributed's gather_object: gloo or NCCL), in
+    the dataset's order, as one process would have them; (None, None) on the other ranks. Alone: as given."""
+    if world <= 1:
+        return predictions, times
+    import torch.distributed as dist
+
+    parts: list | None = [None] * world if dist.get_rank() == 0 else None
+    dist.gather_object((predictions, times), parts, dst=0)
+    if parts is None:
+        return None, None
+    merged = {k: v for p, _ in parts for k, v in p.items()}
+    order = {int(image_id): i for i, image_id in enumerate(dataset.ids)}
+    return dict(sorted(merged.items(), key=lambda kv: order.get(kv[0], kv[0]))), [t for _, ts in parts for t in ts]
+
+
 def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device = "cpu",
-                   max_images: int | None = None, progress: bool = True) -> tuple[dict[str, Any], dict]:
+                   max_images: int | None = None, progress: bool = True, shard: tuple[int, int] = (0, 1)
+                   ) -> tuple[dict[str, Any] | None, dict | None]:
     """Predict and score: metrics dict (JSON-ready; percent, plus "per_level" (:mod:`fpn.evaluation.per_level`) and
-    "score_threshold" (the F1-best one, :mod:`fpn.evaluation.threshold`) for a detector, "num_images" and "inference_ms" {"mean", "median", "device"}) + the COCOeval objects by section."""
-    predictions, times = predict_dataset(model, dataset, device, max_images, progress=progress, per_level=True)
+    "score_threshold" (the F1-best one, :mod:`fpn.evaluation.threshold`) for a detector, "num_images" and
+    "inference_ms" {"mean", "median", "device"}) + the COCOeval objects by section.
+    shard: (rank, world size) under torchrun: each process predicts its share, rank 0 scores them all (the same
+    metrics as one process) and the other ranks get (None, None)."""
+    predictions, times = predict_dataset(model, dataset, device, max_images, progress=progress, per_level=True,
+                                         shard=shard)
+    predictions, times = gather_predictions(predictions, times, dataset, shard[1])
+    if predictions is None:
+        return None, None
     metrics, evals = compute_metrics(dataset, predictions)
     if "bbox" in evals and (threshold := best_score_threshold(evals["bbox"])) is not None:
         metrics["score_threshold"] = threshold

@@ -115,10 +115,9 @@ def _rpn_levels(rpn_t: RPNTrace) -> dict[str, RPNLevel]:
     rpn = {}
     for name in rpn_t.levels:
         logits = rpn_t.objectness[name][0]
-        sizes, ratios = rpn_t.anchor_sizes[name], rpn_t.aspect_ratios
         rpn[name] = RPNLevel(
             name=name, stride=int(rpn_t.strides[name][0]),
-            anchor_shapes=[(int(s), float(r)) for r in ratios for s in sizes],
+            anchor_shapes=list(rpn_t.anchor_shapes[name]),  # in the order of the head's channels
             anchors=rpn_t.anchors[name], objectness=torch.sigmoid(logits),
             deltas=rpn_t.deltas[name][0].view(logits.shape[0], 4, *logits.shape[-2:]),
         )

@@ -208,9 +208,9 @@ def _cell_anchors(model: FasterRCNN, level: str, cell: tuple[int, int], grid: tu
     if level not in gen.sizes:
         return torch.zeros(0, 4), []
     stride_y, stride_x = gen.strides({level: grid}, padded)[level]
-    base = cell_anchors(gen.sizes[level], gen.aspect_ratios)
+    base = cell_anchors(gen.sizes[level], gen.aspect_ratios, gen.cells)
     shift = torch.tensor([cell[1] * stride_x, cell[0] * stride_y] * 2, dtype=base.dtype)
-    shapes = [(int(s), float(r)) for r in gen.aspect_ratios for s in gen.sizes[level]]
+    shapes = gen.anchor_shapes(level)
     return base + shift, shapes
 
 

@@ -5,6 +5,8 @@ pyramid, 3 per position. Single-scale variants (C4, C5, P2-only) put all five ar
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -14,11 +16,28 @@ ASPECT_RATIOS = (0.5, 1.0, 2.0)
 STRIDE_RULES = ("level", "padded_grid")
 
 
-def cell_anchors(sizes: tuple[float, ...], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS) -> Tensor:
-    """Zero-centred anchors [len(sizes) * len(aspect_ratios), 4] (x1, y1, x2, y2 pixels), rounded to whole pixels.
+CELLS = ("torchvision", "detectron2")
 
-    Aspect ratio = height / width; each anchor keeps area size^2. Ordered ratio-major, as torchvision orders them.
+
+def cell_anchors(sizes: tuple[float, ...], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS,
+                 cells: str = "torchvision") -> Tensor:
+    """Zero-centred anchors [len(sizes) * len(aspect_ratios), 4] (x1, y1, x2, y2 pixels).
+
+    Aspect ratio = height / width; each anchor keeps area size^2. cells="torchvision": float32 arithmetic, rounded to
+    whole pixels, ordered ratio-major; "detectron2": Python floats, not rounded (+-22.63 x +-11.31 for 32 px at 1:2),
+    ordered size-major (detectron2/modeling/anchor_generator.py, generate_cell_anchors): the order decides which
+    RPN output channel belongs to which anchor on maps with several sizes (C4).
     """
+    if cells not in CELLS:
+        raise ValueError(f"anchor cells must be one of {CELLS}, got {cells!r}")
+    if cells == "detectron2":
+        out = []
+        for size in sizes:
+            for ratio in aspect_ratios:
+                w = math.sqrt(size ** 2.0 / ratio)
+                h = ratio * w
+                out.append([-w / 2.0, -h / 2.0, w / 2.0, h / 2.0])
+        return torch.tensor(out)
     scales = torch.as_tensor(sizes, dtype=torch.float32)
     ratios = torch.as_tensor(aspect_ratios, dtype=torch.float32)
     h_ratios = torch.sqrt(ratios)
@@ -41,27 +60,39 @@ class PyramidAnchors(nn.Module):
     "level", 2**k for map k (the paper's), or "padded_grid", padded image size // grid size (torchvision's rule: the
     same except for P6 when the padded size is an odd multiple of 32, e.g. 56 instead of 64 on a 224 px input; used
     for torchvision weights, to give its detections).
+    cells: the zero-centred anchors' arithmetic and order ("torchvision" or "detectron2", see `cell_anchors`).
     """
 
     def __init__(self, sizes: dict[str, tuple[int, ...]], aspect_ratios: tuple[float, ...] = ASPECT_RATIOS,
-                 stride_rule: str = "level") -> None:
+                 stride_rule: str = "level", cells: str = "torchvision") -> None:
         super().__init__()
         if stride_rule not in STRIDE_RULES:
             raise ValueError(f"anchor stride rule must be one of {STRIDE_RULES}, got {stride_rule!r}")
         self.stride_rule = stride_rule
         self.sizes = {k: tuple(v) for k, v in sizes.items()}
         self.aspect_ratios = tuple(aspect_ratios)
-        self._cell = {k: cell_anchors(v, self.aspect_ratios) for k, v in self.sizes.items()}
+        self.cells = cells
+        self._cell = {k: cell_anchors(v, self.aspect_ratios, cells) for k, v in self.sizes.items()}
 
     def num_anchors_per_location(self) -> dict[str, int]:
         return {k: len(v) * len(self.aspect_ratios) for k, v in self.sizes.items()}
+
+    def anchor_shapes(self, level: str) -> list[tuple[int, float]]:
+        """(size, aspect ratio) of each anchor of a position of `level`, in the RPN head's channel order."""
+        sizes = self.sizes[level]
+        if self.cells == "detectron2":
+            return [(int(s), float(r)) for s in sizes for r in self.aspect_ratios]
+        return [(int(s), float(r)) for r in self.aspect_ratios for s in sizes]
 
     def size_of_each(self, grid_sizes: dict[str, tuple[int, int]]) -> Tensor:
         """Anchor size (sqrt of area, pixels) of every anchor, [sum_k H_k * W_k * A_k] int64, in forward's order."""
         out = []
         for level, (height, width) in grid_sizes.items():
             sizes = torch.as_tensor(self.sizes[level], dtype=torch.int64)
-            per_position = sizes.repeat(len(self.aspect_ratios))  # ratio-major, like cell_anchors
+            if self.cells == "detectron2":  # size-major, like its cell_anchors
+                per_position = sizes.repeat_interleave(len(self.aspect_ratios))
+            else:  # ratio-major, like cell_anchors
+                per_position = sizes.repeat(len(self.aspect_ratios))
             out.append(per_position.repeat(height * width))
         return torch.cat(out)
 

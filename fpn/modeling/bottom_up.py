@@ -12,6 +12,7 @@ from typing import Optional, Union
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torchvision import models
 from torchvision.ops import misc
 
@@ -53,6 +54,18 @@ class FrozenBatchNorm2d(misc.FrozenBatchNorm2d):
         return x.mul_(scale).add_(shift)
 
 
+class FrozenBatchNorm2dKernel(FrozenBatchNorm2d):
+    """Frozen BN computed by `F.batch_norm` without autograd, as Detectron2's FrozenBatchNorm2d does
+    (detectron2/layers/batch_norm.py): the same affine map as `FrozenBatchNorm2d`, other rounding; with autograd
+    x * scale + shift. Same buffers and state-dict keys."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return super().forward(x)
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, training=False,
+                            eps=self.eps)
+
+
 def load_imagenet_state_dict(depth: str) -> dict[str, Tensor]:
     """ImageNet weights of torchvision's ResNet: from torch's hub cache if present, else downloaded there (sha256
     checked, tqdm progress on stderr; `fpn.imagenet_weights`).
@@ -84,20 +97,31 @@ def make_resnet(
     weights: Optional[Union[str, os.PathLike]] = None,
     norm: Optional[str] = None,
     eps: float = 1e-5,
+    stride_in_1x1: bool = False,
+    bn_kernel: str = "scale_shift",
 ) -> models.ResNet:
     """A torchvision ResNet with `weights` (None: random init, "imagenet", or a state-dict file).
 
     norm: "frozen_bn" (statistics and affine fixed, the paper's fine-tuning setting) or "bn" (trainable BatchNorm).
     Default: "frozen_bn" when weights are given, "bn" when training from scratch.
     eps: added to the running variance before the square root (torchvision's COCO_V1 detector uses 0).
+    stride_in_1x1: put each stage's stride on the first block's 1x1 conv instead of its 3x3 (MSRA's original
+        ResNet, the layout of Detectron / Detectron2's weights: their STRIDE_IN_1X1).
+    bn_kernel: how frozen BN computes at inference: "scale_shift" (x * scale + shift, torchvision's) or
+        "batch_norm" (`F.batch_norm`, Detectron2's); the same map with other rounding.
     """
     _check_depth(depth)
     if norm is None:
         norm = "frozen_bn" if weights is not None else "bn"
     if norm not in ("frozen_bn", "bn"):
         raise ValueError(f"norm must be 'frozen_bn' or 'bn', got {norm!r}")
-    norm_layer = partial(FrozenBatchNorm2d if norm == "frozen_bn" else nn.BatchNorm2d, eps=eps)
+    if bn_kernel not in ("scale_shift", "batch_norm"):
+        raise ValueError(f"bn_kernel must be 'scale_shift' or 'batch_norm', got {bn_kernel!r}")
+    frozen = FrozenBatchNorm2d if bn_kernel == "scale_shift" else FrozenBatchNorm2dKernel
+    norm_layer = partial(frozen if norm == "frozen_bn" else nn.BatchNorm2d, eps=eps)
     resnet = getattr(models, depth)(weights=None, norm_layer=norm_layer)
+    if stride_in_1x1:
+        _move_stride_to_1x1(resnet)
     if weights is not None:
         state = load_imagenet_state_dict(depth) if weights == "imagenet" else read_state_dict(weights, "backbone weights")
         state = {k: v for k, v in state.items() if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
@@ -109,6 +133,15 @@ def make_resnet(
                 f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
             )
     return resnet
+
+
+def _move_stride_to_1x1(resnet: models.ResNet) -> None:
+    """Each strided bottleneck strides in its first 1x1 conv (MSRA ResNet) instead of its 3x3 (torchvision's)."""
+    for stage in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
+        block = stage[0]
+        if not hasattr(block, "conv3"):
+            raise ValueError("stride_in_1x1 applies to bottleneck ResNets (resnet50 / resnet101)")
+        block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
 
 
 class BottomUp(nn.Module):

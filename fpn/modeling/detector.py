@@ -6,7 +6,6 @@ from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from .bottom_up import BottomUp
 from ..images import check_images, rescale_boxes
@@ -20,7 +19,8 @@ class FasterRCNN(nn.Module):
     """The detector of the paper, in torchvision's conventions.
 
     Args:
-        transform: resizes (shorter side `min_size`, longer side at most `max_size`), normalises and pads to /32.
+        transform: resizes (shorter side `min_size`, longer side at most `max_size`), normalises and pads to /32:
+            torchvision's GeneralizedRCNNTransform, or `fpn.modeling.uint8_transform.Uint8BGRTransform` (Detectron2's).
         bottom_up: ResNet stages -> {"c2".."c5"}.
         pyramid: {"c2".."c5"} -> {"p2".."p6"}; None for the single-scale baselines (their heads read C4 or C5).
         rpn: proposals from the maps named by its anchors.
@@ -42,7 +42,7 @@ class FasterRCNN(nn.Module):
     torchvision's. Training, and eval with autograd on, always take the exact path.
     """
 
-    def __init__(self, transform: GeneralizedRCNNTransform, bottom_up: BottomUp, pyramid: Optional[FeaturePyramid],
+    def __init__(self, transform: nn.Module, bottom_up: BottomUp, pyramid: Optional[FeaturePyramid],
                  rpn: RegionProposalNetwork, roi_heads: Optional[FastRCNNHeads],
                  config: Optional[dict[str, Any]] = None) -> None:
         super().__init__()
@@ -76,6 +76,7 @@ class FasterRCNN(nn.Module):
     @torch.no_grad()
     def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
         """Eval-mode detections plus the RPN's "proposals" [P, 4] (original-image pixels), "proposal_scores" [P],
+        "proposal_logits" [P] (the objectness before the sigmoid: what Detectron2 returns),
         "proposal_levels" [P] (int64 k of the RPN map each came from: 2..6, or 4 / 5 for C4 / C5) and "input_scale"
         [2] (sx, sy: resized-input pixels per original-image pixel, the scale Eq. (1) sees boxes at)."""
         was_training = self.training
@@ -87,12 +88,18 @@ class FasterRCNN(nn.Module):
             self.train(was_training)
         rpn, inputs = trace.rpn, trace.input
         map_levels = torch.tensor([int(name[1:]) for name in rpn.levels], dtype=torch.int64)
-        for det, props, scores, levels, resized, original in zip(
-            detections, rpn.proposals, rpn.proposal_scores, rpn.proposal_levels, inputs.image_sizes,
-            inputs.original_sizes,
+        for det, props, scores, levels, logits, resized, original in zip(
+            detections, rpn.proposals, rpn.proposal_scores, rpn.proposal_levels, rpn.proposal_logits,
+            inputs.image_sizes, inputs.original_sizes,
         ):
-            det["proposals"] = rescale_boxes(props, resized, original)
+            if hasattr(self.transform, "rescale"):  # its own rule (Detectron2's drops boxes left empty)
+                props, keep = self.transform.rescale(props, resized, original)
+                scores, levels, logits = scores[keep], levels[keep], logits[keep]
+            else:
+                props = rescale_boxes(props, resized, original)
+            det["proposals"] = props
             det["proposal_scores"] = scores
+            det["proposal_logits"] = logits
             det["proposal_levels"] = map_levels.to(levels.device)[levels]
             det["input_scale"] = torch.tensor([resized[1] / original[1], resized[0] / original[0]])
         return detections

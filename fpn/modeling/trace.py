@@ -42,7 +42,9 @@ class RPNTrace:
     {name: [N, A*4, H, W]}; num_per_level [L] anchors per map. Per image (lists of length N): proposals [P, 4]
     resized px, proposal_scores [P], proposal_levels [P] (index into `levels`), proposal_anchors [P] (index into
     the concatenation of `anchors`), candidates (the pre-NMS candidates and their fates, `fpn.modeling.fates`;
-    None unless asked for), labels [sum A] and matched_boxes [sum A, 4] resized px (None without targets)."""
+    None unless asked for), labels [sum A] and matched_boxes [sum A, 4] resized px (None without targets),
+    proposal_logits [P] (the objectness before the sigmoid, what Detectron2 returns); anchor_shapes {name: [(size,
+    ratio)] in the order of the head's channels}."""
 
     levels: list[str]
     strides: dict[str, Any]
@@ -59,6 +61,8 @@ class RPNTrace:
     candidates: Optional[list[dict[str, Tensor]]] = None
     labels: Optional[list[Tensor]] = None
     matched_boxes: Optional[list[Tensor]] = None
+    proposal_logits: Optional[list[Tensor]] = None
+    anchor_shapes: Optional[dict[str, list[tuple[float, float]]]] = None
 
 
 @dataclass

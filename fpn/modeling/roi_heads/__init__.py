@@ -47,14 +47,16 @@ class FastRCNNHeads(nn.Module):
         else:
             rois = proposals
         pooled, levels = self.pooler(features, rois)
-        class_logits, box_deltas = self.predictor(self.box_head(pooled))
+        raw_logits, raw_deltas = self.predictor(self.box_head(pooled))
+        class_logits, box_deltas = self.predictor.canonical(raw_logits, raw_deltas)
         if trace is not None:
             trace.roi = RoITrace(rois, levels, pooled, class_logits, box_deltas)
         if self.training:
             loss_cls, loss_box = fastrcnn_loss(class_logits, box_deltas, labels, regression_targets)
             return [], {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
         fates = trace.roi.detection_fates if trace is not None else None
-        return self.postprocessor(class_logits, box_deltas, rois, image_sizes, fates), {}
+        return self.postprocessor(raw_logits, raw_deltas, rois, image_sizes, fates,
+                                  background_last=self.predictor.background_last), {}
 
 
 def box_coder() -> BoxCoder:

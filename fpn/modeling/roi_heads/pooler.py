@@ -20,12 +20,16 @@ class LevelRoIPooler(nn.Module):
         strides: {level name: stride in pixels} of the maps RoIs may be pooled from, e.g. {"p2": 4, ..., "p5": 32};
             Eq. (1) is clamped to the levels present (a single map receives every RoI).
         output_size: S (7 for the 2-fc head, 14 for the C4 baseline's conv5 head).
-        mode: "align" (RoIAlign, sampling ratio 2) or "pool" (RoIPool, as in the paper).
+        mode: "align" (RoIAlign) or "pool" (RoIPool, as in the paper).
+        sampling_ratio: RoIAlign's samples per bin side (torchvision's 2; 0 = adaptive, Detectron2's).
+        aligned: RoIAlign's half-pixel offset (False as torchvision; True = Detectron2's ROIAlignV2).
+        mapper: Eq. (1)'s rounding guard, "torchvision" or "detectron2" (see `fpn.modeling.roi_level.roi_levels`).
     Boxes are (x1, y1, x2, y2) in resized-input pixels (the padding is at the right and bottom, so
     padded and resized pixels coincide).
     """
 
-    def __init__(self, strides: dict[str, int], output_size: int = 7, mode: str = "align", sampling_ratio: int = 2) -> None:
+    def __init__(self, strides: dict[str, int], output_size: int = 7, mode: str = "align", sampling_ratio: int = 2,
+                 aligned: bool = False, mapper: str = "torchvision") -> None:
         super().__init__()
         if mode not in POOL_MODES:
             raise ValueError(f"RoI pooling mode must be 'align' or 'pool', got {mode!r}")
@@ -34,10 +38,13 @@ class LevelRoIPooler(nn.Module):
         self.output_size = output_size
         self.mode = mode
         self.sampling_ratio = sampling_ratio
+        self.aligned = aligned
+        self.mapper = mapper
 
     def _pool(self, x: Tensor, rois: Tensor, stride: int) -> Tensor:
         if self.mode == "align":
-            return roi_align(x, rois, self.output_size, spatial_scale=1.0 / stride, sampling_ratio=self.sampling_ratio)
+            return roi_align(x, rois, self.output_size, spatial_scale=1.0 / stride, sampling_ratio=self.sampling_ratio,
+                             aligned=self.aligned)
         return roi_pool(x, rois, self.output_size, spatial_scale=1.0 / stride)
 
     def forward(self, features: dict[str, Tensor], boxes: list[Tensor]) -> tuple[Tensor, Tensor]:
@@ -46,7 +53,7 @@ class LevelRoIPooler(nn.Module):
         ids = torch.cat([torch.full_like(b[:, :1], i) for i, b in enumerate(boxes)])
         rois = torch.cat([ids, concat], dim=1)
         ks = [self.k[n] for n in names]
-        levels = roi_levels(concat, k_min=min(ks), k_max=max(ks))
+        levels = roi_levels(concat, k_min=min(ks), k_max=max(ks), mapper=self.mapper)
         if len(names) == 1:
             return self._pool(features[names[0]], rois, self.strides[names[0]]), levels
         x0 = features[names[0]]

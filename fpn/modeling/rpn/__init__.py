@@ -90,6 +90,8 @@ class RegionProposalNetwork(nn.Module):
                 objectness=logits_map, deltas=deltas_map, num_per_level=num_per_level, proposals=proposals,
                 proposal_scores=[s[1] for s in selected], proposal_levels=[s[2] for s in selected],
                 proposal_anchors=[s[3] for s in selected], candidates=candidates,
+                proposal_logits=[s[4] for s in selected],
+                anchor_shapes={k: self.anchors.anchor_shapes(k) for k in levels},  # per channel of the head
                 labels=list(labels) if labels is not None else None,
                 matched_boxes=list(matched) if matched is not None else None,
             )
