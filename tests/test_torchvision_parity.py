@@ -131,26 +131,28 @@ def test_rejects_foreign_state_dict(tmp_path):
 
 
 def test_coco_offline_message(monkeypatch, tmp_path):
+    """Offline (a mirror where nothing listens), "coco" fails with the one download path's error, which names the
+    file and where to put it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.delenv("TORCH_HOME", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    monkeypatch.chdir(tmp_path)
-    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
-
-    def offline(*a, **k):
-        raise OSError("no network")
-
-    monkeypatch.setattr(FasterRCNN_ResNet50_FPN_Weights.COCO_V1.__class__, "get_state_dict", offline)
-    with pytest.raises(RuntimeError, match="fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"):
+    monkeypatch.setenv(fpn.hub.MIRROR_ENV, f"http://127.0.0.1:{closed}/")
+    with pytest.raises(fpn.WeightsDownloadError, match="put it at .*fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"):
         fpn.from_torchvision("coco")
 
 
 def test_coco_uses_local_file(frozen_bn_pair, monkeypatch, tmp_path):
-    """With the COCO file in ./checkpoints/, "coco" loads it (no network), names the 91 COCO categories, and sets the
-    frozen BN's epsilon to 0 as torchvision does for these weights."""
+    """With the COCO file in torch's hub cache, "coco" loads it (no network), names the 91 COCO categories, and sets
+    the frozen BN's epsilon to 0 as torchvision does for these weights."""
     ref, _ = frozen_bn_pair
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TORCH_HOME", raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    (tmp_path / "checkpoints").mkdir()
-    torch.save(ref.state_dict(), tmp_path / "checkpoints" / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(ref.state_dict(), tmp_path / "hub" / "checkpoints" / "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth")
     model = fpn.from_torchvision("coco", **SMALL)
     assert len(model.config["class_names"]) == 91 and model.config["class_names"][1] == "person"
     assert torch.equal(model.roi_heads.predictor.cls_score.weight, ref.roi_heads.box_predictor.cls_score.weight)
