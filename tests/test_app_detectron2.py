@@ -150,3 +150,20 @@ def test_fast_rcnn_pick_downloads_its_rpn_model_too(zoo, tmp_path, monkeypatch):
                       {"proposals": str(hub / detectron2_zoo.ZOO[rpn].filename)})]
     assert reg.entry(label).ready and "on the proposals of COCO-Detection/rpn_R_50_FPN_1x" in reg.entry(label).description
     assert "proposals='COCO-Detection/rpn_R_50_FPN_1x'" in S.load_model("detectron2", reg.entry(label).path)
+
+
+def test_why_sweep_receptive_field_and_tour(explorer, zoo, photo):
+    """The other views on the zoo's C4 detector and RPN-only C4 (the registry's files from the test above)."""
+    from app import insight, provenance, tour
+
+    c4, rpn = zoo[C4].label, zoo[RPN_C4].label
+    for name in (c4, rpn):
+        explorer.registry.get(name)
+        why = provenance.why(explorer, photo, name, -1, -1, 0.0)
+        assert ("no box to explain" in why.text) == (name == rpn)
+        sweep = insight.scale_sweep(explorer, photo, c4, "detections", 0, -1, -1, [] if name == c4 else [rpn], 0.0)
+        assert sweep.images
+        rf = insight.receptive_field(explorer, photo, name, "p4", -1, -1)
+        assert rf.data["level"] == "c4"  # no pyramid: its C4 instead
+        for step in range(len(tour.STEPS)):
+            tour.figure(explorer, step, photo, name, 0.0)
