@@ -106,7 +106,8 @@ def test_list_download_and_views(explorer, zoo, photo):
     explorer.pyramid(photo, c4, "pca", 3, "c4")
 
     none = explorer.detect(photo, rpn, 0.0)
-    assert none.data["detections"] == []
+    assert none.data["detections"] == [] and "RPN-only model makes no detections" in none.text
+    assert "V.draw_proposals(" in none.code  # the view draws its proposals instead
     explorer.anchors(photo, rpn, "c4", "1:2", "point", 20, 30, GT_SOURCES[1], 0.0)
     explorer.roi_levels(photo, rpn, ROI_SOURCES[0], 3, 20, 0.0)
     compare = explorer.compare(photo, [c4, rpn], 0.0, 20)
@@ -152,6 +153,7 @@ def test_fast_rcnn_pick_downloads_its_rpn_model_too(zoo, tmp_path, monkeypatch):
     assert "proposals='COCO-Detection/rpn_R_50_FPN_1x'" in S.load_model("detectron2", reg.entry(label).path)
 
 
+@pytest.mark.slow
 def test_why_sweep_receptive_field_and_tour(explorer, zoo, photo):
     """The other views on the zoo's C4 detector and RPN-only C4 (the registry's files from the test above)."""
     from app import insight, provenance, tour
