@@ -64,6 +64,13 @@ def detect(score_thresh: float) -> str:
             f"{float(score_thresh)!r})\n")
 
 
+def rpn_proposals(top_n: int) -> str:
+    """An RPN-only model's Detections view: its best proposals."""
+    return ("# an RPN-only model: no detections, its proposals instead\n"
+            f"detections = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, {int(top_n)}, "
+            "ex.proposal_rpn_level)\n")
+
+
 def mask_proposals(top_n: int) -> str:
     return ("props = ex.proposals\n"
             f"masks = V.draw_mask_proposals(image, props['masks'].numpy(), props['scores'].numpy(), {int(top_n)})\n")

@@ -31,6 +31,10 @@ from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
 Progress = Optional[Callable[[float, str], None]]
 
 
+#: proposals the Detections view draws for an RPN-only model
+RPN_ONLY_PROPOSALS = 50
+
+
 class Explorer(WhyViews, InsightViews, CompareViews):
     """The app's state (models, cache, examples) and one method per view: the views of this file, and those of
     app/provenance.py, app/insight.py and app/compare_view.py mixed in (app/__init__.py: the one shape of a view)."""
@@ -92,17 +96,24 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         """Annotated image; data {"model", "image_size" [h, w], "seconds", "score_thresh", "detections": [{"box"
         (x1, y1, x2, y2, original-image pixels), "score", "label", "class"}]} (scores >= score_thresh)."""
         a = self.analysis(path, model, progress)
-        det = a.exploration.detections
+        ex = a.exploration
+        det = ex.detections
         keep = det["scores"] >= float(score_thresh)
-        img = V.draw_detections(a.image.array, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                float(score_thresh))
+        rpn_only = not ex.roi_maps  # an RPN trained alone (Table 1): its proposals are what it predicts
+        img = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, RPN_ONLY_PROPOSALS,
+                               ex.proposal_rpn_level) if rpn_only else \
+            V.draw_detections(a.image.array, det["boxes"], det["scores"], det["labels"], a.class_names,
+                              float(score_thresh))
         dets = [{"box": [round(float(v), 1) for v in b], "score": round(float(s), 4), "label": int(l),
                  "class": V.label_name(int(l), a.class_names)}
                 for b, s, l in zip(det["boxes"][keep], det["scores"][keep], det["labels"][keep])]
         info = {"model": a.model_name, "image_size": list(a.image.array.shape[:2]), "seconds": round(a.seconds, 3),
                 "score_thresh": float(score_thresh), "detections": dets}
-        code = S.join(self.setup_code(a, path), S.detect(score_thresh), S.save(["detections"]))
-        return ViewResult("detections", {"detections": img}, info, code)
+        code = S.join(self.setup_code(a, path), S.rpn_proposals(RPN_ONLY_PROPOSALS) if rpn_only else
+                      S.detect(score_thresh), S.save(["detections"]))
+        text = (f"An RPN-only model makes no detections: its best {RPN_ONLY_PROPOSALS} proposals, coloured by RPN "
+                "level." if rpn_only else "")
+        return ViewResult("detections", {"detections": img}, info, code, text)
 
     def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
                        progress: Progress = None) -> ViewResult:

@@ -106,7 +106,8 @@ def test_list_download_and_views(explorer, zoo, photo):
     explorer.pyramid(photo, c4, "pca", 3, "c4")
 
     none = explorer.detect(photo, rpn, 0.0)
-    assert none.data["detections"] == []
+    assert none.data["detections"] == [] and "RPN-only model makes no detections" in none.text
+    assert "V.draw_proposals(" in none.code  # the view draws its proposals instead
     explorer.anchors(photo, rpn, "c4", "1:2", "point", 20, 30, GTSource.DETECTIONS.value, 0.0)
     explorer.roi_levels(photo, rpn, RoISource.PROPOSALS.value, 3, 20, 0.0)
     compare = explorer.compare(photo, [c4, rpn], 0.0, 20)
@@ -150,3 +151,21 @@ def test_fast_rcnn_pick_downloads_its_rpn_model_too(zoo, tmp_path, monkeypatch):
                       {"proposals": str(hub / detectron2_zoo.ZOO[rpn].filename)})]
     assert reg.entry(label).ready and "on the proposals of COCO-Detection/rpn_R_50_FPN_1x" in reg.entry(label).description
     assert "proposals='COCO-Detection/rpn_R_50_FPN_1x'" in S.load_model("detectron2", reg.entry(label).path)
+
+
+@pytest.mark.slow
+def test_why_sweep_receptive_field_and_tour(explorer, zoo, photo):
+    """The other views on the zoo's C4 detector and RPN-only C4 (the registry's files from the test above)."""
+    from app import insight, provenance, tour
+
+    c4, rpn = zoo[C4].label, zoo[RPN_C4].label
+    for name in (c4, rpn):
+        explorer.registry.get(name)
+        why = provenance.why(explorer, photo, name, -1, -1, 0.0)
+        assert ("no box to explain" in why.text) == (name == rpn)
+        sweep = insight.scale_sweep(explorer, photo, c4, "detections", 0, -1, -1, [] if name == c4 else [rpn], 0.0)
+        assert sweep.images
+        rf = insight.receptive_field(explorer, photo, name, "p4", -1, -1)
+        assert rf.data["level"] == "c4"  # no pyramid: its C4 instead
+        for step in range(len(tour.STEPS)):
+            tour.figure(explorer, step, photo, name, 0.0)

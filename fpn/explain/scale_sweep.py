@@ -104,6 +104,10 @@ def model_input_size(model: FasterRCNN, size: Sequence[int]) -> tuple[int, int]:
     max_size (torchvision's rule, before padding)."""
     t = model.transform
     h, w = int(size[0]), int(size[1])
+    if hasattr(t, "rescale"):  # Detectron2's rule (fpn.modeling.uint8_transform): int(x + 0.5) sides
+        from ..modeling.uint8_transform import resized_size
+
+        return resized_size(h, w, t.min_size[-1], t.max_size)
     factor = min(float(t.min_size[-1]) / min(h, w), float(t.max_size) / max(h, w))
     return int(math.floor(h * factor)), int(math.floor(w * factor))
 
@@ -112,8 +116,9 @@ def at_input_size(model: FasterRCNN, size: Sequence[int]) -> FasterRCNN:
     """The same detector (shared modules and weights, nothing copied) with a transform that brings every image to
     exactly (H, W) = size: an image of that size goes through unresized. `model` itself is not changed."""
     t = model.transform
-    fixed = GeneralizedRCNNTransform(min(size), max(size), list(t.image_mean), list(t.image_std),
-                                     size_divisible=t.size_divisible, fixed_size=(int(size[1]), int(size[0])))
+    kind = type(t) if hasattr(t, "rescale") else GeneralizedRCNNTransform  # keep the model's input convention
+    fixed = kind(min(size), max(size), list(t.image_mean), list(t.image_std), size_divisible=t.size_divisible,
+                 fixed_size=(int(size[1]), int(size[0])))
     view = FasterRCNN(fixed, model.bottom_up, model.pyramid, model.rpn, model.roi_heads, model.config)
     view.training = model.training  # the flag alone: `explore` puts the view back in this mode, shared modules too
     return view
