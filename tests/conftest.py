@@ -12,6 +12,16 @@ def pytest_configure(config):
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: small models run fastest single-threaded on a shared 2-core machine, and
+    do not spin-wait for cores that other test processes hold."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tiny_options():
     """Options of a small, fast detector for CPU tests."""
     return dict(min_size=128, max_size=192, rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=100,

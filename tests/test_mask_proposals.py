@@ -22,14 +22,6 @@ from fpn.modeling.mask_proposals.targets import window_centres
 # --------------------------------------------------------------------------------------- models on tiny images
 
 
-@pytest.fixture
-def one_thread():
-    """Small models run fastest single-threaded, and do not spin-wait for cores other test processes hold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _shapes(n, size=(192, 192), seed=0):
     """Coloured ellipses and rectangles (40..100 px) on noise, with masks, boxes and labels."""

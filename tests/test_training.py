@@ -39,13 +39,7 @@ TINY_FLAGS = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # fpn comes from the installed package
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads can be many times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ TINY = {"pyramid_channels": 64, "representation_size": 256, "rpn_batch_size_per_
 AP_BAR, AR_BAR = 30.0, 30.0  # percent on the training images; an untrained detector scores about 0 on both
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
