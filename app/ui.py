@@ -13,6 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from .guard import guard  # noqa: E402
+from .messages import image_checker, message_area, model_checker  # noqa: E402
 from .tabs import TABS, Inputs  # noqa: E402
 from .views import Explorer  # noqa: E402
 
@@ -48,27 +49,39 @@ def input_row(explorer: Explorer) -> Inputs:
             score = gr.Slider(0.0, 1.0, 0.5, step=0.01, label="Score threshold", elem_id="score",
                               info="detections shown, pseudo ground truth (Anchors), boxes (RoI -> level)")
             gr.Markdown(f"**Device**: {registry.device_info()}{notes}")
+    area = message_area()
     with gr.Row():
         # the photo itself, downscaled for display: the default (lossy WebP) is fine here, unlike the views' maps
         preview = gr.Image(label="Input", interactive=False, height=260, elem_id="preview")
         message = gr.Markdown("", elem_id="load-msg")
+    # what the views draw: only inputs that loaded (app/messages.py: a failure never reaches a view)
+    ready_image, ready_model = gr.State(None), gr.State(model.value)
 
-    @guard
-    def load_image(path):
-        if not path:  # the upload was cleared
-            return None, ""
-        loaded = explorer.load(path)
+    def describe(path: str, loaded) -> str:
         example_of = explorer.examples.match(path)
         text = f"**Loaded**: {loaded.message}."
         if example_of is not None:
             text += f" Dataset image with {len(example_of.gt['labels'])} ground-truth boxes (used by the Anchors view)."
-        return loaded.array, text
+        return text
+
+    @guard
+    def load_image(path):
+        """The API endpoint (an error for a bad file, as every endpoint); the page uses image_checker."""
+        if not path:  # the upload was cleared
+            return None, ""
+        loaded = explorer.load(path)
+        return loaded.array, describe(path, loaded)
 
     for kind, gallery in galleries.items():
         if gallery is not None:
             gallery.select(example_picker(explorer, kind), None, image, api_visibility="private")
-    image.change(load_image, image, [preview, message], api_name="load_image")
-    return Inputs(image, model, score)
+    image.change(guard(image_checker(explorer.load, describe)), image,
+                 [image, preview, message, ready_image, *area.outputs], api_visibility="private")
+    model.input(guard(model_checker(explorer.registry.get)), [model, ready_model],
+                [model, ready_model, *area.outputs], api_visibility="private")
+    trigger = gr.Button(visible=False, elem_id="api-load_image")
+    trigger.click(load_image, image, [preview, message], api_name="load_image")
+    return Inputs(image, model, score, ready_image=ready_image, ready_model=ready_model)
 
 
 def example_gallery(explorer: Explorer, kind: str, label: str) -> Optional[gr.Gallery]:

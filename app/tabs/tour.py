@@ -39,12 +39,12 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
         result = figure(explorer, i, path, model, score_thresh, report(progress))
         return (*words[:2], result.image, words[2], *exported(result))
 
-    args = [inputs.image, inputs.model, inputs.score, step]
+    args = inputs.ready([inputs.image, inputs.model, inputs.score, step])
     out = [title, text, picture, try_this, *export.outputs]
     track(inputs, tab, ID)
     tab.select(show_step, args, out, **PRIVATE)
     step.change(show_step, args, out, trigger_mode="always_last", **PRIVATE)
-    gr.on([inputs.image.change, inputs.model.change, inputs.score.release], when_shown(ID, show_step),
+    gr.on([inputs.trigger(n) for n in ("image", "model", "score")], when_shown(ID, show_step),
           [inputs.current, *args], out, **PRIVATE)
     back.click(lambda t: TITLES[max(step_index(t) - 1, 0)], step, step, queue=False, **PRIVATE)
     forward.click(lambda t: TITLES[min(step_index(t) + 1, len(TITLES) - 1)], step, step, queue=False, **PRIVATE)
