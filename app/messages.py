@@ -52,21 +52,22 @@ def hide() -> tuple[Any, Any]:
     return gr.update(visible=False), ""
 
 
-def model_checker(load: Callable[[str, Any], Any]) -> Callable:
-    """The model picker's input handler: (picked, last good) -> (picker, ready_model, *area outputs).
+def model_checker(load: Callable[[str, Any], Any], extras: Callable[[str], tuple] = lambda name: ()) -> Callable:
+    """The model picker's input handler: (picked, last good) -> (picker, ready_model, *area outputs, *extras).
 
     load(name, progress) loads the model (AppError if it cannot). On success the picked model becomes the ready one
-    (the views redraw on it) and an earlier message goes; on failure the picker returns to the last good model, the
-    ready model stays, and the area says why."""
+    (the views redraw on it), an earlier message goes and extras(name) fill the further outputs (the model card, the
+    slider's default: set in the same update as ready_model, so the views read them); on failure the picker returns
+    to the last good model, the ready model stays, and the area says why."""
 
     def check_model(picked: str, good: str, progress=gr.Progress()):  # noqa: B008 - Gradio's injection idiom
         if not picked or picked == good:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * (4 + len(extras(good or picked)))
         try:
             load(picked, lambda fraction, text: progress(fraction, desc=text))
         except AppError as e:
-            return good, gr.skip(), *show(str(e))
-        return gr.skip(), picked, *hide()
+            return (good, gr.skip(), *show(str(e)), *(gr.skip(),) * len(extras(good)))
+        return (gr.skip(), picked, *hide(), *extras(picked))
 
     return check_model
 

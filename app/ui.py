@@ -14,6 +14,7 @@ import gradio as gr  # noqa: E402
 
 from .guard import guard  # noqa: E402
 from .messages import image_checker, message_area, model_checker  # noqa: E402
+from .model_card import card, score_threshold  # noqa: E402
 from .tabs import TABS, Inputs  # noqa: E402
 from .views import Explorer  # noqa: E402
 
@@ -45,9 +46,15 @@ def input_row(explorer: Explorer) -> Inputs:
         image = gr.File(label="Upload an image", type="filepath", elem_id="image-file", scale=1)
         with gr.Column(scale=2):
             galleries = {kind: example_gallery(explorer, kind, label) for kind, label in GALLERIES}
-            model = gr.Dropdown(models, value=ready[0] if ready else None, label="Model", elem_id="model")
-            score = gr.Slider(0.0, 1.0, 0.5, step=0.01, label="Score threshold", elem_id="score",
-                              info="detections shown, pseudo ground truth (Anchors), boxes (RoI -> level)")
+            first = registry.entry(ready[0]) if ready else None
+            with gr.Row():
+                with gr.Column(scale=1, min_width=260):
+                    model = gr.Dropdown(models, value=ready[0] if ready else None, label="Model", elem_id="model")
+                    score = gr.Slider(0.0, 1.0, score_threshold(first) if first else 0.5, step=0.01,
+                                      label="Score threshold", elem_id="score",
+                                      info="detections shown, pseudo ground truth (Anchors), boxes (RoI -> level)")
+                # what the picked model knows (app/model_card.py): read before trusting its boxes
+                model_card = gr.Markdown(card(first) if first else "", elem_id="model-card")
             gr.Markdown(f"**Device**: {registry.device_info()}{notes}")
     area = message_area()
     with gr.Row():
@@ -77,8 +84,12 @@ def input_row(explorer: Explorer) -> Inputs:
             gallery.select(example_picker(explorer, kind), None, image, api_visibility="private")
     image.change(guard(image_checker(explorer.load, describe)), image,
                  [image, preview, message, ready_image, *area.outputs], api_visibility="private")
-    model.input(guard(model_checker(explorer.registry.get)), [model, ready_model],
-                [model, ready_model, *area.outputs], api_visibility="private")
+    def about(name: str) -> tuple:  # the outputs that follow the model: its card, its score threshold
+        entry = registry.entry(name)
+        return card(entry), score_threshold(entry)
+
+    model.input(guard(model_checker(registry.get, about)), [model, ready_model],
+                [model, ready_model, *area.outputs, model_card, score], api_visibility="private")
     trigger = gr.Button(visible=False, elem_id="api-load_image")
     trigger.click(load_image, image, [preview, message], api_name="load_image")
     return Inputs(image, model, score, ready_image=ready_image, ready_model=ready_model)

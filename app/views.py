@@ -25,7 +25,8 @@ from .errors import AppError
 from .examples import ExampleLibrary, as_targets
 from .export import ViewResult
 from .images import LoadedImage, load_image_file
-from .models import ModelRegistry
+from .model_card import photo_notice, zero_hint
+from .models import TORCHVISION_COCO, ModelRegistry
 from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
 
 Progress = Optional[Callable[[float, str], None]]
@@ -102,7 +103,15 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         info = {"model": a.model_name, "image_size": list(a.image.array.shape[:2]), "seconds": round(a.seconds, 3),
                 "score_thresh": float(score_thresh), "detections": dets}
         code = S.join(self.setup_code(a, path), S.detect(score_thresh), S.save(["detections"]))
-        return ViewResult("detections", {"detections": img}, info, code)
+        return ViewResult("detections", {"detections": img}, info, code, self.knowledge_note(path, a, score_thresh))
+
+    def knowledge_note(self, path: str, a: Analysis, score_thresh: float) -> str:
+        """What the model knows, when it matters here: a shapes-only model on a photo; nothing detected (Markdown)."""
+        entry, det = self.registry.entry(a.model_name), a.exploration.detections
+        names = [V.label_name(int(l), a.class_names) for l in det["labels"]]
+        notes = [photo_notice(entry, self.examples.match(path) is not None, TORCHVISION_COCO),
+                 zero_hint(entry, float(score_thresh), [float(s) for s in det["scores"]], names, TORCHVISION_COCO)]
+        return "\n\n".join(n for n in notes if n)
 
     def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
                        progress: Progress = None) -> ViewResult:

@@ -115,3 +115,18 @@ def test_a_bad_upload_is_reported_once_and_the_drop_zone_comes_back(page, url, t
     thumbnails(page, "photo").first.click()  # and the next image works
     E.wait_image(page, "out-detect")
     assert not E.errors(page)
+
+
+def test_the_page_says_what_the_model_knows(page, url):
+    page.goto(url)
+    model_card = page.locator("#model-card")
+    model_card.get_by_text("PyramidShapes").first.wait_for()
+    assert "classes" in model_card.inner_text() and "Box AP" in model_card.inner_text()
+    thumbnails(page, "photo").filter(has_text="astronaut").click()
+    note = page.locator("#det-note")
+    note.get_by_text("synthetic shapes").first.wait_for(timeout=60_000)
+    assert TORCHVISION_COCO in note.inner_text()
+    thumbnails(page, "dataset").first.click()  # one of its own dataset's images: no notice
+    page.wait_for_function("!document.querySelector('#det-note').innerText.includes('synthetic shapes')",
+                           timeout=60_000)
+    assert not E.errors(page)

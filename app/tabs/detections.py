@@ -17,6 +17,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
         with gr.Row():
             image = analytic_image("Detections", "out-detect", show_label=False, scale=3)
             table = gr.JSON(label="Detections (JSON, image pixels)", scale=2, max_height=480)
+        note = gr.Markdown("", elem_id="det-note")  # what the model knows, when it matters (app/model_card.py)
         det_export = export_panel("detect")
         gr.Markdown("### Mask proposals (Sec. 6)")
         with gr.Row():
@@ -34,7 +35,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     @guard
     def show_detections(path, model, score_thresh, progress=gr.Progress()):
         result = explorer.detect(path, model, score_thresh, report(progress))
-        return (result.image, result.data, *exported(result))
+        return (result.image, result.data, result.text, *exported(result))
 
     @guard
     def mask_proposals(path, model, top_n, progress=gr.Progress()):
@@ -48,7 +49,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     det_in = [inputs.image, inputs.model, inputs.score]
     api_endpoint(detect, det_in, [image, table], "detect")
     track(inputs, tab, ID)
-    live(inputs, tab, ID, show_detections, det_in, [image, table, *det_export.outputs])
+    live(inputs, tab, ID, show_detections, det_in, [image, table, note, *det_export.outputs])
     mask_in = [inputs.image, mask_model, top_n]
     api_endpoint(mask_proposals, mask_in, [masks], "mask_proposals")
     live(inputs, tab, ID, show_mask_proposals, mask_in, [masks, *mask_export.outputs], controls=[mask_model],
