@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from ..guard import guard
-from ..tour import STEPS, TITLES, figure, heading, step_index
+from ..tour import STEPS, TITLES, figure, heading, step_index, text as step_text
+from ..tour_facts import facts
 from ..views import Explorer
 from .shared import PRIVATE, Inputs, analytic_image, export_panel, exported, report, track, when_shown
 
@@ -25,7 +26,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
             back = gr.Button("< Back", elem_id="tour-back", scale=1, min_width=90, size="sm")
             forward = gr.Button("Next >", variant="primary", elem_id="tour-next", scale=1, min_width=90, size="sm")
         title = gr.Markdown(heading(0), elem_id="tour-title")
-        text = gr.Markdown(STEPS[0].text, elem_id="tour-text")
+        text = gr.Markdown(step_text(0, facts(explorer.registry, None)), elem_id="tour-text")
         picture = analytic_image("This step on your image", "out-tour", show_label=False)
         try_this = gr.Markdown(try_text(0), elem_id="tour-try")
         export = export_panel("tour")
@@ -33,7 +34,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     @guard
     def show_step(path, model, score_thresh, title_value, progress=gr.Progress()):
         i = step_index(title_value)
-        words = (heading(i), STEPS[i].text, try_text(i) + ("" if path else "\n\n" + NO_IMAGE))
+        words = (heading(i), step_text(i, facts(explorer.registry, model)), try_text(i) + ("" if path else "\n\n" + NO_IMAGE))
         if not path:
             return (*words[:2], None, words[2], None, "")
         result = figure(explorer, i, path, model, score_thresh, report(progress))
