@@ -16,7 +16,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     with gr.Tab("Detections", id=ID, elem_id="tab-detections") as tab:
         with gr.Row():
             image = analytic_image("Detections", "out-detect", show_label=False, scale=3)
-            table = gr.JSON(label="Detections (JSON, image pixels)", scale=2, max_height=480)
+            table = gr.JSON(label="Detections (JSON, image pixels)", scale=2, max_height=480, elem_id="det-json")
         note = gr.Markdown("", elem_id="det-note")  # what the model knows, when it matters (app/model_card.py)
         det_export = export_panel("detect")
         gr.Markdown("### Mask proposals (Sec. 6)")

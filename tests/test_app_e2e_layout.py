@@ -1,0 +1,61 @@
+"""End to end at 1280x800 (app/layout.py): once an example is clicked, the tab bar and the first view's figure are in
+the window without scrolling, the upload stays reachable, no horizontal scrolling; presenter mode by checkbox and by
+`?presenter=1` (larger text, the side panels hidden). Screenshots go to pytest's tmp folder."""
+
+import os
+
+import pytest
+
+import e2e_support as E
+
+pytestmark = E.needs_chromium
+WIDTH, HEIGHT = 1280, 800
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    yield from E.browse(url, WIDTH, HEIGHT)
+
+
+def shot(tmp_path, name: str) -> str:
+    """Where a screenshot goes: $FPN_SCREENSHOTS_DIR (`make screenshots`: docs/screenshots/) or pytest's tmp folder."""
+    return os.path.join(os.environ.get("FPN_SCREENSHOTS_DIR") or str(tmp_path), name)
+
+
+def in_window(box) -> bool:
+    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= HEIGHT
+
+
+def test_after_an_example_the_view_is_in_the_window(page, url, tmp_path):
+    page.goto(url)
+    page.locator("#examples-photo button.thumbnail-item").filter(has_text="astronaut").click()
+    E.wait_image(page, "out-detect")
+    assert page.evaluate("window.scrollY") == 0  # nobody scrolled
+    assert in_window(page.get_by_role("tablist").first.bounding_box())
+    figure = page.locator("#out-detect img").first.bounding_box()
+    assert figure["y"] + 250 <= HEIGHT, f"the figure starts at y = {figure['y']:.0f}: below the fold"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("#upload-another").is_visible()  # the upload stays reachable once an image is shown
+    page.screenshot(path=shot(tmp_path, "layout_1280x800.png"))
+    assert not E.errors(page)
+
+
+def test_presenter_mode_by_url_and_by_checkbox(page, url, tmp_path):
+    page.goto(url + "?presenter=1")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    assert page.locator("#presenter input").is_checked()
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#header p')).fontSize)")
+    assert size >= 20
+    assert not page.locator("#examples-photo").is_visible()  # the galleries make room
+    page.locator("#presenter input").uncheck()
+    page.wait_for_function("!document.body.classList.contains('presenter')")
+    assert page.locator("#examples-photo").is_visible()
+    page.locator("#examples-photo button.thumbnail-item").filter(has_text="astronaut").click()
+    E.wait_image(page, "out-detect")
+    page.locator("#presenter input").check()
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    # the figure grows to the window's height (85%), past its 512 px: projected, it fills the screen
+    shown = page.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
+                          "return [i.getBoundingClientRect().height, i.naturalHeight]; })()")
+    assert shown[0] >= 0.8 * HEIGHT and shown[0] > shown[1], shown
+    page.screenshot(path=shot(tmp_path, "presenter_1280x800.png"))
