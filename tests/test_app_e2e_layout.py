@@ -59,3 +59,29 @@ def test_presenter_mode_by_url_and_by_checkbox(page, url, tmp_path):
                           "return [i.getBoundingClientRect().height, i.naturalHeight]; })()")
     assert shown[0] >= 0.8 * HEIGHT and shown[0] > shown[1], shown
     page.screenshot(path=shot(tmp_path, "presenter_1280x800.png"))
+
+
+def test_the_tour_downloads_as_slides_that_open_with_8_steps(page, url, tmp_path):
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    page.get_by_role("tab", name="Guided tour").click()
+    page.locator("#tour-make-slides").click()
+    link = page.locator("#tour-slides a").first
+    link.wait_for(timeout=180_000)
+    with page.expect_download() as download:
+        link.click()
+    deck = tmp_path / download.value.suggested_filename
+    download.value.save_as(deck)
+    assert deck.name.endswith(".html")
+    slides = page.context.browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    slides.goto(deck.as_uri())
+    assert slides.locator("section").count() == 1 + 8
+    assert slides.locator("section h2").nth(7).inner_text().startswith("8. ")
+    loaded = slides.evaluate("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+    assert loaded and slides.locator("img").count() == 1 + 8
+    slides.keyboard.press("ArrowDown")  # the keys move a slide at a time
+    slides.wait_for_function("document.querySelectorAll('section')[1].getBoundingClientRect().top < 5")
+    slides.screenshot(path=shot(tmp_path, "slides_step1_1280x800.png"))
+    slides.close()
+    assert not E.errors(page)
