@@ -85,3 +85,29 @@ def test_the_tour_downloads_as_slides_that_open_with_8_steps(page, url, tmp_path
     slides.screenshot(path=shot(tmp_path, "slides_step1_1280x800.png"))
     slides.close()
     assert not E.errors(page)
+
+
+def test_pyramid_controls_fit_the_maps(page, url):
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    page.get_by_role("tab", name="Pyramid").click()
+    E.wait_image(page, "out-pyramid")
+    slider = page.locator("#channel input[type=range]")
+    page.wait_for_function("document.querySelector('#channel input[type=range]').max === '511'")  # ResNet-18's C5
+    assert "C2 64" in page.locator("#channel").inner_text() and "P2 128" in page.locator("#channel").inner_text()
+    page.locator("#aggregation").get_by_text("channel", exact=True).click()
+    E.wait_image(page, "out-pyramid")
+    page.wait_for_timeout(1000)
+    old = page.locator("#out-pyramid img").first.get_attribute("src")
+    box = page.locator("#channel input[type=number]")
+    box.fill("300")
+    box.press("Enter")  # Enter in the number box redraws
+    page.wait_for_function("(old) => { const i = document.querySelector('#out-pyramid img'); "
+                           "return i && i.getAttribute('src') !== old && i.complete; }", arg=old, timeout=60_000)
+    assert slider.input_value() == "300"
+    figure = page.locator("#out-pyramid img").first.bounding_box()
+    readout = page.locator("#out-cell").bounding_box()
+    assert readout["x"] >= figure["x"] + figure["width"] - 1  # beside the figure, not under it
+    assert readout["y"] < figure["y"] + figure["height"]
+    assert not E.errors(page)
