@@ -56,10 +56,11 @@ def setup(model_kind: str, model_path: str, image_path: str, size: Optional[tupl
             f"{targets_code(gt)}{explore}  # every internal of one forward pass\n")
 
 
-def detect(score_thresh: float) -> str:
+def detect(score_thresh: float, with_gt: bool = False) -> str:
+    gt = ", gt_boxes=targets['boxes']" if with_gt else ""  # dashed: found / missed
     return ("det = ex.detections  # boxes in original-image pixels\n"
             "detections = V.draw_detections(image, det['boxes'], det['scores'], det['labels'], ex.class_names, "
-            f"{float(score_thresh)!r})\n")
+            f"{float(score_thresh)!r}{gt})\n")
 
 
 def mask_proposals(top_n: int) -> str:

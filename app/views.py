@@ -95,15 +95,25 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         a = self.analysis(path, model, progress)
         det = a.exploration.detections
         keep = det["scores"] >= float(score_thresh)
+        gt = a.gt["boxes"] if a.gt is not None else None  # a dataset image: its ground truth, dashed, found / missed
         img = V.draw_detections(a.image.array, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                float(score_thresh))
+                                float(score_thresh), gt_boxes=gt)
         dets = [{"box": [round(float(v), 1) for v in b], "score": round(float(s), 4), "label": int(l),
                  "class": V.label_name(int(l), a.class_names)}
                 for b, s, l in zip(det["boxes"][keep], det["scores"][keep], det["labels"][keep])]
         info = {"model": a.model_name, "image_size": list(a.image.array.shape[:2]), "seconds": round(a.seconds, 3),
                 "score_thresh": float(score_thresh), "detections": dets}
-        code = S.join(self.setup_code(a, path), S.detect(score_thresh), S.save(["detections"]))
-        return ViewResult("detections", {"detections": img}, info, code, self.knowledge_note(path, a, score_thresh))
+        if gt is not None:
+            found = V.match_ground_truth(gt, det["boxes"][keep])
+            info["ground_truth"] = {"boxes": len(found), "found": int(found.sum()), "missed": int((~found).sum()),
+                                    "found_iou": 0.5}
+        code = S.join(self.setup_code(a, path), S.detect(score_thresh, gt is not None), S.save(["detections"]))
+        text = self.knowledge_note(path, a, score_thresh)
+        if gt is not None:
+            g = info["ground_truth"]
+            text = (f"Ground truth (dashed): **{g['found']} of {g['boxes']} found** (yellow: a shown detection overlaps "
+                    f"it with IoU >= 0.5), **{g['missed']} missed** (vermillion)." + ("\n\n" + text if text else ""))
+        return ViewResult("detections", {"detections": img}, info, code, text)
 
     def knowledge_note(self, path: str, a: Analysis, score_thresh: float) -> str:
         """What the model knows, when it matters here: a shapes-only model on a photo; nothing detected (Markdown)."""
