@@ -111,3 +111,25 @@ def test_pyramid_controls_fit_the_maps(page, url):
     assert readout["x"] >= figure["x"] + figure["width"] - 1  # beside the figure, not under it
     assert readout["y"] < figure["y"] + figure["height"]
     assert not E.errors(page)
+
+
+def test_box_labels_are_at_least_12_px_as_displayed(page, url, tmp_path):
+    """A 1200x900 upload is shown shrunk: its labels are drawn larger (fpn.viz.label_scale), so that the text, measured
+    from the image's natural vs displayed width, is >= 12 px high on the screen."""
+    import numpy as np
+    from PIL import Image
+
+    import fpn.viz as V
+    from fpn.viz.draw import text_size
+
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "large.png"
+    Image.fromarray(rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8)).save(photo)
+    page.goto(url)
+    page.locator("#image-file input[type='file']").set_input_files(str(photo))
+    E.wait_image(page, "out-detect")
+    page.wait_for_timeout(500)
+    natural, shown = page.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
+                                   "return [i.naturalWidth, i.getBoundingClientRect().width]; })()")
+    text_px = text_size("ring 0.97", V.label_scale((900, 1200)))[1]  # the labels' and the title's text height
+    assert text_px * shown / natural >= 12, (text_px, shown, natural)

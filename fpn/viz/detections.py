@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 
 from .draw import (GT_COLOR, NEGATIVE_COLOR, add_title, blend, class_color, draw_box, note_image, put_text, readable_on,
-                   to_rgb_uint8)
+                   text_size, to_rgb_uint8)
+from .labels import label_scale, place_labels
 from .provenance import dashed_box
 
 #: IoU at which a detection counts as finding a ground-truth box (COCO's AP50 criterion).
@@ -46,7 +47,8 @@ def draw_detections(image: Any, boxes: Any, scores: Any, labels: Any, class_name
     """Boxes [D, 4] (x1, y1, x2, y2 pixels of `image` / box_scale) with "name score" labels, colour per class;
     only scores >= score_thresh. Lower scores are drawn first so the best stay on top. gt_boxes [G, 4] (same
     pixels): the ground truth, dashed under the detections, yellow when a shown detection finds it (IoU >= 0.5),
-    vermillion when missed; the title counts both."""
+    vermillion when missed; the title counts both. Labels are sized for the picture as the app shows it
+    (fpn.viz.labels.label_scale) and placed without overlaps."""
     img = to_rgb_uint8(image).copy()
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * box_scale
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
@@ -61,9 +63,18 @@ def draw_detections(image: Any, boxes: Any, scores: Any, labels: Any, class_name
             dashed_box(img, box, GT_COLOR if hit else NEGATIVE_COLOR, thick, dash=max(6, 3 * thick))
         # short: a longer title would widen the picture (add_title fits the image to its text)
         title += f"; GT (dashed): {int(found.sum())} found, {int((~found).sum())} missed"
-    for i in keep[np.argsort(scores[keep], kind="stable")]:
-        draw_box(img, boxes[i], class_color(labels[i]), thick, f"{label_name(labels[i], class_names)} {scores[i]:.2f}")
-    return add_title(img, title)
+    order = keep[np.argsort(scores[keep], kind="stable")]  # the best drawn last, on top
+    for i in order:
+        draw_box(img, boxes[i], class_color(labels[i]), thick)
+    # labels after every box, sized for the picture as shown and placed without overlaps (the best choose first)
+    scale, pad = label_scale(img.shape), 2
+    best_first = order[::-1]
+    texts = [f"{label_name(labels[i], class_names)} {scores[i]:.2f}" for i in best_first]
+    sizes = [(w + 2 * pad, h + 2 * pad) for w, h in (text_size(t, scale) for t in texts)]
+    for i, t, (x, y) in zip(best_first, texts, place_labels(boxes[best_first], sizes, img.shape)):
+        color = class_color(labels[i])
+        put_text(img, t, (x, y), readable_on(color), scale, bg=color, pad=pad)
+    return add_title(img, title, scale=scale)
 
 
 def draw_mask_proposals(image: Any, masks: Any, scores: Any, top_n: int = 10, alpha: float = 0.45) -> np.ndarray:
