@@ -1,5 +1,6 @@
 """Typography in the figures (fpn/viz/glyphs.py): "²" and "±", which OpenCV's Hershey fonts lack, drawn as glyphs
-and checked at pixel level; and the legends' white items outlined, so the receptive field's key matches its picture."""
+and checked at pixel level; the legends' white items outlined, so the receptive field's key matches its picture;
+Fig. 1(a)'s image scales kept under the panel's title (the tour's step 1)."""
 import numpy as np
 
 import fpn.viz.draw as D
@@ -56,3 +57,21 @@ def test_white_legend_items_are_outlined():
     swatch = key[4:17, 3:16]
     assert ink(swatch).any()  # the white square's outline shows on the white legend
     assert (key[8:13, 7:12] == 255).all()  # and it is white inside
+
+
+def test_fig1_a_thumbnails_stay_under_the_title():
+    """Fig. 1(a)'s three image scales shrink to fit under "(a) Featurized image pyramid" (a square image reached it)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from fpn.viz.designs import PANEL_H, TITLE_BOTTOM, designs_view
+
+    maps = {k: torch.rand(8, s, s) for k, s in (("c2", 32), ("c3", 16), ("c4", 8), ("c5", 4))}
+    ex = SimpleNamespace(image=np.full((256, 256, 3), 200, np.uint8), bottom_up=maps,
+                         pyramid={k.replace("c", "p"): v for k, v in maps.items()},
+                         strides={"c2": 4, "c3": 8, "c4": 16, "c5": 32, "p2": 4, "p3": 8, "p4": 16, "p5": 32})
+    fig = designs_view(ex)
+    panel = fig[:PANEL_H, :250]  # panel (a)'s left part: the thumbnails' frames are grey (120, 120, 120)
+    frame_rows = np.nonzero((panel == 120).all(axis=2).sum(axis=1) >= 30)[0]  # a frame's top or bottom edge
+    assert len(frame_rows) and frame_rows.min() >= TITLE_BOTTOM - 2
