@@ -51,7 +51,7 @@ def installed(registry: Any) -> dict[str, list[str]]:
     return {v: out[v] for v in [*fpn.VARIANTS, *sorted(set(out) - set(fpn.VARIANTS))] if v in out}
 
 
-def variants_sentence(registry: Any, figure_shows: list[str], compare_opens: list[str]) -> str:
+def variants_sentence(registry: Any, figure_shows: list[str]) -> str:
     """Which variants are installed, which are missing, what the step's figure and the Compare tab show."""
     have = installed(registry)
     listed = "; ".join(f"{', '.join(names)} ({v}: {LACKS.get(v, 'a variant')})" for v, names in have.items())
@@ -63,9 +63,8 @@ def variants_sentence(registry: Any, figure_shows: list[str], compare_opens: lis
     elif have:
         text += f" All {len(fpn.VARIANTS)} of the paper's variants are installed."
     if figure_shows:
-        text += f" The figure shows {', '.join(figure_shows)} on this image"
-        text += (f"; the **Compare** tab opens with {', '.join(compare_opens)} (Table 3's rows) and lets you tick "
-                 "the others." if compare_opens else ".")
+        text += (f" The figure shows {', '.join(figure_shows)} (Table 3's rows) on this image; the **Compare** tab "
+                 f"opens with the same models and lets you tick up to {MAX_COMPARE} of the installed ones.")
     return text
 
 
@@ -97,4 +96,4 @@ def facts(registry: Any, name: Optional[str]) -> dict[str, Any]:
             "ratios": ratios_text(c.get("aspect_ratios") or D["aspect_ratios"]),
             "fg": c.get("rpn_fg_iou_thresh", D["rpn_fg_iou_thresh"]),
             "bg": c.get("rpn_bg_iou_thresh", D["rpn_bg_iou_thresh"]), "variant_note": pyramid,
-            "variants": variants_sentence(registry, names[:MAX_COMPARE], registry.compare_defaults())}
+            "variants": variants_sentence(registry, registry.compare_defaults())}

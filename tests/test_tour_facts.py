@@ -51,5 +51,5 @@ def test_step_8_says_what_is_installed_and_where_compare_shows_it(registry):
     step = texts(registry, None)[7]
     assert "fpn_small (fpn: the full FPN)" in step and "c4_base (c4: the single-map C4 baseline" in step
     assert "Not installed: bottom_up, no_lateral, p2_only, c5" in step and "scripts/ablation.py" in step
-    assert "**Compare** tab opens with fpn_small, c4_base" in step
+    assert "The figure shows fpn_small, c4_base (Table 3's rows)" in step and "**Compare** tab opens" in step
     assert "{" not in step and "}" not in step
