@@ -58,6 +58,7 @@ class CompareViews:
         if not fewest <= len(models) <= MAX_COMPARE:
             raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
         columns, titles, rows, listed = [], [], [], []
+        gt = None  # a dataset image's ground truth (original px), drawn dashed in every column: found / missed
         metric_keys: list[str] = []
         image = None
         for i, name in enumerate(models):
@@ -68,8 +69,10 @@ class CompareViews:
             image = a.image
             ex = a.exploration
             det = ex.detections
+            gt = a.gt if a.gt is not None else gt
             dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                     float(score_thresh), box_scale=ex.scale)
+                                     float(score_thresh), box_scale=ex.scale,
+                                     gt_boxes=a.gt["boxes"] if a.gt is not None else None)
             pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
             columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
             entry = self.registry.entry(name)
@@ -83,7 +86,7 @@ class CompareViews:
         table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
         levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
         images = {"compare": V.side_by_side(columns, titles), **levels.images}
-        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals), levels.code,
+        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt), levels.code,
                       S.save(list(images)))
         data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
                 "rows": table, **levels.data}

@@ -55,3 +55,30 @@ def test_detect_on_a_dataset_image_counts_found_and_missed():
     finally:
         os.chdir(cwd)
     assert np.array_equal(scope["detections"], result.image)  # the snippet redraws it, pixel for pixel
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "checkpoints", "c5_resnet18_cpu.json")),
+                    reason="needs the bundled checkpoints")
+def test_compare_draws_the_ground_truth_in_every_column():
+    from app.models import ModelRegistry
+    from app.views import Explorer
+
+    explorer = Explorer(ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu"))
+    name = next(n for n in explorer.examples.names("dataset") if "17 objects" in explorer.examples.examples[n].caption)
+    path = explorer.examples.path(name)
+    result = explorer.compare(path, ["fpn_resnet18_cpu", "c5_resnet18_cpu"], 0.5, 20)
+    assert "gt_boxes=targets['boxes']" in result.code and "fpn.explore(model, image, targets)" in result.code
+    picture = result.images["compare"]
+    half = picture.shape[1] // 2
+    for column in (picture[:, :half], picture[:, half:]):  # each model's column shows the missed ones, dashed
+        assert (column == NEGATIVE_COLOR).all(axis=2).sum() > 200
+    scope: dict = {}
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        code = result.code.replace(repr(os.path.basename(path)), repr(path))
+        code = "\n".join(line for line in code.splitlines() if not line.startswith("Image.fromarray("))
+        exec(compile(code, "<snippet>", "exec"), scope)  # noqa: S102 - our own generated code
+    finally:
+        os.chdir(cwd)
+    assert np.array_equal(scope["compare"], picture)  # the snippet redraws it, pixel for pixel
