@@ -133,3 +133,18 @@ def test_box_labels_are_at_least_12_px_as_displayed(page, url, tmp_path):
                                    "return [i.naturalWidth, i.getBoundingClientRect().width]; })()")
     text_px = text_size("ring 0.97", V.label_scale((900, 1200)))[1]  # the labels' and the title's text height
     assert text_px * shown / natural >= 12, (text_px, shown, natural)
+
+
+def test_the_lost_ground_truth_table_is_full_width(page, url):
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    page.get_by_role("tab", name="Why this box").click()
+    table = page.locator("#lost-text table").first
+    table.wait_for(timeout=120_000)
+    tabs = page.get_by_role("tablist").first.bounding_box()
+    assert page.locator("#lost-text").bounding_box()["width"] >= 0.9 * tabs["width"]
+    # no word broken in the middle: every header cell fits on one line
+    assert page.evaluate("[...document.querySelectorAll('#lost-text th')].every((c) => c.scrollWidth <= "
+                         "c.clientWidth + 1)")
+    assert not E.errors(page)

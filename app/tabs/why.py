@@ -96,9 +96,8 @@ def _lost_section() -> _LostSection:
                 "classified as background / score threshold / detection NMS).")
     with gr.Row():
         gt_index = gr.Number(-1, label="Ground-truth box # (-1: the first lost one)", precision=0, elem_id="lost-index")
-    with gr.Row():
-        image = analytic_image("The ground truth (yellow) and what carried it furthest", "out-lost", scale=3)
-        text = gr.Markdown(elem_id="lost-text")
+    image = analytic_image("The ground truth (yellow) and what carried it furthest", "out-lost")
+    text = gr.Markdown(elem_id="lost-text")  # under the picture, full width: its table of stages needs the room
     return _LostSection(gt_index, image, text, export_panel("lost"))
 
 
