@@ -120,17 +120,18 @@ class CompareViews:
         if missing:
             text += (f"\n\n**n/a: no per-level numbers in the metadata of {', '.join(missing)}.** Run `python "
                      "scripts/evaluate.py --checkpoint CK --data DATA --json OUT.json --write-metadata`.")
-        images = {"level_metrics": V.level_metrics_view(metrics)}
+        # one chart per row: about 1000 px wide, shown 1:1 on the page (two per row were 2000 px, text shrunk to 5 px)
+        images = {"level_metrics": V.level_metrics_view(metrics, columns=1)}
         data: dict[str, Any] = {"models": list(models),
                                 "metrics": {m: {k: v.get(k) for k in CHART_SECTIONS} for m, v in metrics.items()}}
         code = (f"metrics = {metrics!r}  # each checkpoint's JSON 'metrics' (the charts' part)\n"
-                "level_metrics = V.level_metrics_view(metrics)\n")
+                "level_metrics = V.level_metrics_view(metrics, columns=1)\n")
         recall = self._image_recall(path, models, score_thresh, progress) if path else None
         if recall is None:
             images["image_recall"] = V.note_image(NO_GT, 520, 50)
             return PerLevel(images, data, f"{text}\n\n{NO_GT}", code + f"image_recall = V.note_image({NO_GT!r}, 520, 50)\n",
                             False)
-        images["image_recall"] = V.image_recall_view(recall)
+        images["image_recall"] = V.image_recall_view(recall, columns=1)
         data["image_recall"] = recall
         return PerLevel(images, data, text, code + self._recall_code(path, models, score_thresh), True)
 
@@ -160,4 +161,4 @@ class CompareViews:
                 f"for name, model, labels in [\n{rows}]:\n"
                 "    recall[name] = fpn.recall_per_level(fpn.explore(model, image), targets['boxes'], labels, "
                 f"min_score={float(score_thresh)!r})\n"
-                "image_recall = V.image_recall_view(recall)\n")
+                "image_recall = V.image_recall_view(recall, columns=1)\n")

@@ -36,3 +36,17 @@ def test_a_large_upload_gets_larger_labels():
     large = V.draw_detections(np.zeros((1200, 1200, 3), np.uint8), [[150, 150, 600, 600]], [0.9], [1],
                               ["bg", "ring"])
     assert large.shape[0] - 1200 > small.shape[0] - 400  # the title grows too
+
+
+def test_numbers_per_level_charts_fit_the_page_at_1_to_1():
+    """The charts the app shows are drawn at about the page's width (1214 px at 1280x800), so their 13 px text is not
+    shrunk (two per row were 2000-2400 px wide: 5 px text as shown)."""
+    metrics = {f"model {i}": {"per_level": {"proposal_AR@1000": {f"P{k}": 10.0 * k for k in range(2, 7)},
+                                            "bbox_AP": {f"P{k}": 5.0 * k for k in range(2, 6)}},
+                              "bbox": {"AP_s": 1.0, "AP_m": 2.0, "AP_l": 3.0},
+                              "proposals": {"AR_s@1000": 1.0, "AR_m@1000": 2.0, "AR_l@1000": 3.0}}
+               for i in range(6)}
+    one = V.level_metrics_view(metrics, columns=1)
+    assert one.shape[1] <= 1214 < V.level_metrics_view(metrics).shape[1]
+    recall = {f"model {i}": {"proposals": {"P2": 0.5, "P3": 0.2}, "detections": {"P2": 0.4}} for i in range(6)}
+    assert V.image_recall_view(recall, columns=1).shape[1] <= 1214
