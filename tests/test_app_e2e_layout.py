@@ -148,3 +148,17 @@ def test_the_lost_ground_truth_table_is_full_width(page, url):
     assert page.evaluate("[...document.querySelectorAll('#lost-text th')].every((c) => c.scrollWidth <= "
                          "c.clientWidth + 1)")
     assert not E.errors(page)
+
+
+def test_why_this_box_shows_the_stored_numbers_per_level_at_once(page, url):
+    page.goto(url)
+    page.get_by_role("tab", name="Why this box").click()  # no image needed: checkpoint metadata only
+    page.locator("#out-level-metrics img").first.wait_for(state="attached", timeout=30_000)
+    page.locator("#out-level-metrics").scroll_into_view_if_needed()
+    E.wait_image(page, "out-level-metrics")
+    assert page.locator("#out-level-recall img").count() == 0  # this image's recall waits for the button
+    natural, shown = page.evaluate("(() => { const i = document.querySelector('#out-level-metrics img'); "
+                                   "return [i.naturalWidth, i.getBoundingClientRect().width]; })()")
+    assert shown >= 0.95 * natural or shown >= 1100  # shown about 1:1: its 13 px text stays >= 12 px
+    assert 13 * shown / natural >= 12, (shown, natural)
+    assert not E.errors(page)
