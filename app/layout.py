@@ -29,6 +29,8 @@ body.presenter .prose, body.presenter .prose p, body.presenter label span { font
 body.presenter [role=tab] { font-size: 20px !important; }
 body.presenter .presenter-hide, body.presenter [id^=export-], body.presenter #preview, body.presenter #model-card,
 body.presenter #image-file, body.presenter #det-json { display: none !important; }
+body.presenter #det-note { font-size: 20px; }
+body.presenter #out-detect { flex: 1 1 100% !important; min-width: 100% !important; }  /* the note wraps below */
 body.presenter [id^=out-] .image-frame { width: 100% !important; }
 body.presenter [id^=out-] img { width: 100% !important; height: auto !important; max-height: 85vh !important;
                                 object-fit: contain; }

@@ -14,10 +14,13 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     """The tab's widgets and events (inside the app's gr.Tabs): both views redraw by themselves."""
     mask_models = explorer.registry.names("mask_proposals")
     with gr.Tab("Detections", id=ID, elem_id="tab-detections") as tab:
-        with gr.Row():
+        with gr.Row(equal_height=False):
             image = analytic_image("Detections", "out-detect", show_label=False, scale=3)
-            table = gr.JSON(label="Detections (JSON, image pixels)", scale=2, max_height=480, elem_id="det-json")
-        note = gr.Markdown("", elem_id="det-note")  # what the model knows, when it matters (app/model_card.py)
+            with gr.Column(scale=2):
+                # beside the figure, in view with it: what the model knows when it matters (app/model_card.py),
+                # the ground truth found / missed
+                note = gr.Markdown("", elem_id="det-note")
+                table = gr.JSON(label="Detections (JSON, image pixels)", max_height=480, elem_id="det-json")
         det_export = export_panel("detect")
         gr.Markdown("### Mask proposals (Sec. 6)")
         with gr.Row():
