@@ -1,4 +1,5 @@
-"""The app's page: a header, the input row (image, example galleries, model, score threshold), then the tabs.
+"""The app's page: a header, the input strip (upload and preview, example galleries, model, score threshold, presenter
+mode, the model card; app/layout.py keeps it compact for 1280x800), the message area, the tabs, the device notes.
 
 Every view is also an API endpoint (api_name): load_image here; detect, mask_proposals, pyramid, anchors, roi_levels
 and compare in their tabs. Every handler runs through app.guard: one bad request never stops the server.
