@@ -58,6 +58,7 @@ class CompareViews:
         if not fewest <= len(models) <= MAX_COMPARE:
             raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
         columns, titles, rows, listed = [], [], [], []
+        gt = None  # a dataset image's ground truth (original px), drawn dashed in every column: found / missed
         metric_keys: list[str] = []
         image = None
         for i, name in enumerate(models):
@@ -68,8 +69,10 @@ class CompareViews:
             image = a.image
             ex = a.exploration
             det = ex.detections
+            gt = a.gt if a.gt is not None else gt
             dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                     float(score_thresh), box_scale=ex.scale)
+                                     float(score_thresh), box_scale=ex.scale,
+                                     gt_boxes=a.gt["boxes"] if a.gt is not None else None)
             pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
             columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
             entry = self.registry.entry(name)
@@ -83,7 +86,7 @@ class CompareViews:
         table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
         levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
         images = {"compare": V.side_by_side(columns, titles), **levels.images}
-        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals), levels.code,
+        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt), levels.code,
                       S.save(list(images)))
         data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
                 "rows": table, **levels.data}
@@ -117,17 +120,18 @@ class CompareViews:
         if missing:
             text += (f"\n\n**n/a: no per-level numbers in the metadata of {', '.join(missing)}.** Run `python "
                      "scripts/evaluate.py --checkpoint CK --data DATA --json OUT.json --write-metadata`.")
-        images = {"level_metrics": V.level_metrics_view(metrics)}
+        # one chart per row: about 1000 px wide, shown 1:1 on the page (two per row were 2000 px, text shrunk to 5 px)
+        images = {"level_metrics": V.level_metrics_view(metrics, columns=1)}
         data: dict[str, Any] = {"models": list(models),
                                 "metrics": {m: {k: v.get(k) for k in CHART_SECTIONS} for m, v in metrics.items()}}
         code = (f"metrics = {metrics!r}  # each checkpoint's JSON 'metrics' (the charts' part)\n"
-                "level_metrics = V.level_metrics_view(metrics)\n")
+                "level_metrics = V.level_metrics_view(metrics, columns=1)\n")
         recall = self._image_recall(path, models, score_thresh, progress) if path else None
         if recall is None:
             images["image_recall"] = V.note_image(NO_GT, 520, 50)
             return PerLevel(images, data, f"{text}\n\n{NO_GT}", code + f"image_recall = V.note_image({NO_GT!r}, 520, 50)\n",
                             False)
-        images["image_recall"] = V.image_recall_view(recall)
+        images["image_recall"] = V.image_recall_view(recall, columns=1)
         data["image_recall"] = recall
         return PerLevel(images, data, text, code + self._recall_code(path, models, score_thresh), True)
 
@@ -157,4 +161,4 @@ class CompareViews:
                 f"for name, model, labels in [\n{rows}]:\n"
                 "    recall[name] = fpn.recall_per_level(fpn.explore(model, image), targets['boxes'], labels, "
                 f"min_score={float(score_thresh)!r})\n"
-                "image_recall = V.image_recall_view(recall)\n")
+                "image_recall = V.image_recall_view(recall, columns=1)\n")

@@ -15,6 +15,7 @@ import gradio as gr  # noqa: E402
 from .analysis import Analyzer  # noqa: E402
 from .examples import DATASET_DIRS, ExampleLibrary  # noqa: E402
 from .models import ModelRegistry  # noqa: E402
+from .layout import CSS  # noqa: E402
 from .ui import build_ui  # noqa: E402
 from .views import Explorer  # noqa: E402
 
@@ -42,4 +43,4 @@ def launch_options(explorer: Explorer, host: str, port: int, share: bool, max_up
     """Keyword arguments of `gr.Blocks.launch` for this app (app.py's command line gives the arguments)."""
     return dict(server_name=host, server_port=port, share=share, max_file_size=int(max_upload_mb * 1024 * 1024),
                 allowed_paths=allowed_paths(explorer), show_error=True, ssr_mode=False, favicon_path=None,
-                theme=theme())
+                theme=theme(), css=CSS)

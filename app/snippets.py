@@ -58,10 +58,11 @@ def setup(model_kind: str, model_path: str, image_path: str, size: Optional[tupl
             f"{targets_code(gt)}{explore}  # every internal of one forward pass\n")
 
 
-def detect(score_thresh: float) -> str:
+def detect(score_thresh: float, with_gt: bool = False) -> str:
+    gt = ", gt_boxes=targets['boxes']" if with_gt else ""  # dashed: found / missed
     return ("det = ex.detections  # boxes in original-image pixels\n"
             "detections = V.draw_detections(image, det['boxes'], det['scores'], det['labels'], ex.class_names, "
-            f"{float(score_thresh)!r})\n")
+            f"{float(score_thresh)!r}{gt})\n")
 
 
 def rpn_proposals(top_n: int) -> str:
@@ -126,15 +127,17 @@ def roi_levels(from_detections: bool, top_n: int, score_thresh: float, index: in
 
 
 def compare(models: Sequence[tuple[str, str, str]], image_path: str, size: Optional[tuple[int, int]],
-            score_thresh: float, top_proposals: int) -> str:
-    """models: (title, kind, path) per column."""
+            score_thresh: float, top_proposals: int, gt: Optional[dict] = None) -> str:
+    """models: (title, kind, path) per column; gt: a dataset image's ground truth (drawn dashed in every column)."""
     listed = "".join(f"    ({title!r}, {load_model(kind, path)}),\n" for title, kind, path in models)
-    return (f"{IMPORTS}\n{load_image(image_path, size)}columns, titles = [], []\n"
+    explore = "fpn.explore(model, image, targets)" if gt is not None else "fpn.explore(model, image)"
+    gt_arg = ", gt_boxes=targets['boxes']" if gt is not None else ""
+    return (f"{IMPORTS}\n{load_image(image_path, size)}{targets_code(gt)}columns, titles = [], []\n"
             f"for title, model in [\n{listed}]:\n"
-            "    ex = fpn.explore(model, image)\n"
+            f"    ex = {explore}\n"
             "    det = ex.detections\n"
             "    detections = V.draw_detections(ex.image, det['boxes'], det['scores'], det['labels'], ex.class_names, "
-            f"{float(score_thresh)!r}, box_scale=ex.scale)\n"
+            f"{float(score_thresh)!r}, box_scale=ex.scale{gt_arg})\n"
             f"    proposals = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, {int(top_proposals)}, "
             "ex.proposal_rpn_level)\n"
             "    columns.append(V.compare_column(detections, proposals, V.objectness_maps(ex)))\n"

@@ -1,12 +1,12 @@
 """The guided tour: the paper step by step on the current image and model, each step a short paragraph, a live figure
-(one of the app's views) and a "try this" prompt. Steps are data; numbers come from the library's defaults.
+(one of the app's views) and a "try this" prompt. Steps are data; their texts are templates whose numbers ({d},
+{pool}, {fc}, {anchors}, ...) come from the loaded model's metadata (app/tour_facts.py): `text(index, facts)`.
 
 Gradio-free: app/tabs/tour.py shows the steps; `figure(explorer, step, ...)` draws one on an image.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, Callable, Optional
 
 import fpn
@@ -16,10 +16,6 @@ from . import snippets as S
 from .choices import SQUARE, GTSource, RoISource
 from .export import ViewResult
 
-D = fpn.DEFAULTS
-_SIZES = ", ".join(f"{s}² on {m.upper()}" for m, (s, *_) in fpn.VARIANTS["fpn"].rpn_anchors.items())
-_RATIOS = ", ".join(f"{f.numerator}:{f.denominator}" for f in
-                    (Fraction(r).limit_denominator(16) for r in D["aspect_ratios"]))
 
 
 def designs(explorer: Any, path: str, model: Optional[str], score: float, progress: Any = None) -> ViewResult:
@@ -63,17 +59,17 @@ STEPS: tuple[Step, ...] = (
          "object on C2 and on C5: the outlined cell shows how much image one cell stands for."),
     Step("Top-down pathway and lateral connections (Fig. 3)",
          "From the top, each step **upsamples** the coarser map 2x (nearest neighbour) and **adds** a 1x1 conv of "
-         f"C_k (the lateral connection, reducing it to d = {D['pyramid_channels']} channels); a 3x3 conv then gives "
-         "P_k. The coarse term brings semantics, the lateral term accurate positions; there are no non-linearities "
-         "in these layers. P6 subsamples P5 (it only serves the RPN's largest anchors).",
+         "C_k (the lateral connection, reducing it to {d_text}); "
+         "a 3x3 conv then gives P_k. The coarse term brings semantics, the lateral term accurate positions; there are "
+         "no non-linearities in these layers. P6 subsamples P5 (it only serves the RPN's largest anchors). "
+         "{variant_note}",
          lambda e, p, m, s, g=None: e.pyramid(p, m, "l2", 0, "p3", g), "merge",
          "In **Pyramid**, move 'Level for Fig. 3' from P5 down to P2: the top-down term gets blockier, the lateral "
          "term sharper, and their sum has both."),
     Step("Anchors: one size per level (Sec. 4.1)",
-         "The RPN head (a 3x3 conv and two 1x1 convs) is shared by all levels; each level has **one anchor size**: "
-         f"{_SIZES}, with aspect ratios {_RATIOS}. An anchor is **positive** if its IoU with a ground-truth box is "
-         f"> {D['rpn_fg_iou_thresh']} (or it is that box's best anchor), **negative** below "
-         f"{D['rpn_bg_iou_thresh']}, otherwise ignored. No rule sends objects to levels: they find their level "
+         "The RPN head (a 3x3 conv and two 1x1 convs) is shared by all levels; {anchors}, with aspect ratios "
+         "{ratios}. An anchor is **positive** if its IoU with a ground-truth box is > {fg} (or it is that box's best "
+         "anchor), **negative** below {bg}, otherwise ignored. No rule sends objects to levels: they find their level "
          "through the anchor sizes.",
          lambda e, p, m, s, g=None: e.anchors(p, m, "p3", SQUARE, "point", -1, -1, GTSource.GROUND_TRUTH.value, s, g), "anchors",
          "In **Anchors**, click an object, then switch the level from P2 to P6: positives (blue) appear where the "
@@ -85,10 +81,8 @@ STEPS: tuple[Step, ...] = (
          lambda e, p, m, s, g=None: e.roi_levels(p, m, RoISource.PROPOSALS.value, 0, 100, s, g), "roi_levels",
          "In **RoI -> level**, click a small box and then a large one: the formula fills in with their sizes."),
     Step("RoI pooling and the box head",
-         f"Whatever its size, each RoI becomes a {D['roi_output_size']}x{D['roi_output_size']} grid of features "
-         "pooled from its level; the same head (two fully connected layers of "
-         f"{D['representation_size']} in this library, 1024 in the paper) classifies it and refines its box at "
-         "every level.",
+         "Whatever its size, each RoI becomes a **{pool}x{pool}** grid of features pooled from its level ({levels} "
+         "in the loaded model); the same head ({head}) classifies it and refines its box at every level.",
          lambda e, p, m, s, g=None: e.roi_levels(p, m, RoISource.PROPOSALS.value, 0, 100, s, g), "pooled",
          "In **RoI -> level**, select boxes of different sizes: their pooled grids keep the same size."),
     Step("Detections (Sec. 5)",
@@ -99,11 +93,11 @@ STEPS: tuple[Step, ...] = (
     Step("The variants compared (Tables 1-3)",
          "The paper's ablations: on COCO the FPN's RPN reaches an AR1k of 56.3, against 48.3 for the single-map C4 "
          "baseline; without the top-down pathway 49.5, without the lateral connections 46.1, with P2 alone 51.3 "
-         "(Table 1). With Faster R-CNN, FPN gives 33.9 AP against 31.6 for C4 (Table 3). The figure puts the "
-         "models installed here side by side on this image.",
-         lambda e, p, m, s, g=None: e.compare(p, [], s, 50, g), "compare",
-         "In **Compare**, tick the models to compare; checkpoints of other variants (scripts/ablation.py) appear "
-         "there once they are in checkpoints/."),
+         "(Table 1). With Faster R-CNN, FPN gives 33.9 AP against 31.6 for C4 (Table 3). {variants}",
+         # Table 3's rows only (fpn, c4, c5: registry.compare_defaults): six columns would be too narrow to read
+         lambda e, p, m, s, g=None: e.compare(p, e.registry.compare_defaults(), s, 50, g), "compare",
+         "In **Compare**, tick up to six of the installed models to put them side by side; its bar charts compare "
+         "their evaluation per level."),
 )
 TITLES: tuple[str, ...] = tuple(f"{i + 1}. {s.title}" for i, s in enumerate(STEPS))
 
@@ -116,6 +110,11 @@ def step_index(title: Any) -> int:
         return min(max(int(str(title).split(".")[0]) - 1, 0), len(STEPS) - 1)
     except ValueError:
         return 0
+
+
+def text(index: int, facts: dict[str, Any]) -> str:
+    """Step `index`'s paragraph with the loaded model's numbers (app.tour_facts.facts)."""
+    return STEPS[index].text.format(**facts).strip()
 
 
 def heading(index: int) -> str:

@@ -1,4 +1,5 @@
-"""The app's page: a header, the input row (image, example galleries, model, score threshold), then the tabs.
+"""The app's page: a header, the input strip (upload and preview, example galleries, model, score threshold, presenter
+mode, the model card; app/layout.py keeps it compact for 1280x800), the message area, the tabs, the device notes.
 
 Every view is also an API endpoint (api_name): load_image here; detect, mask_proposals, pyramid, anchors, roi_levels
 and compare in their tabs. Every handler runs through app.guard: one bad request never stops the server.
@@ -13,62 +14,102 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from .guard import guard  # noqa: E402
+from .layout import ON_LOAD_JS, PRESENTER_JS  # noqa: E402
+from .messages import image_checker, message_area, model_checker  # noqa: E402
+from .model_card import card, score_threshold  # noqa: E402
 from .tabs import TABS, Inputs  # noqa: E402
 from .views import Explorer  # noqa: E402
 
 #: The example galleries of the input row: (kind of ExampleLibrary, label).
 GALLERIES = (("photo", "... or click a photo"),
-             ("dataset", "... or an image with ground truth (PyramidShapes: the Anchors view labels against it)"))
-HEADER = ("# FPN Explorer\nFeature Pyramid Networks for Object Detection (Lin et al., CVPR 2017), on your image. "
-          "Pick an image and a model, then open the views.")
+             ("dataset", "... or an image with ground truth (PyramidShapes)"))
+HEADER = ("# FPN Explorer\nFeature Pyramid Networks for Object Detection (Lin et al., CVPR 2017), on your image: "
+          "pick an image and a model, then open the views.")
 
 
 def build_ui(explorer: Explorer) -> gr.Blocks:
-    """The Blocks app: the header and input row, then one tab per module of app/tabs/."""
+    """The Blocks app: the header and input strip, one tab per module of app/tabs/, then the machine's notes."""
     with gr.Blocks(title="FPN Explorer", analytics_enabled=False) as demo:
-        inputs = input_row(explorer)
+        inputs, presenter = input_row(explorer)
         with gr.Tabs():
             for tab in TABS:
                 tab.build(explorer, inputs)
+        footer(explorer)
+        demo.load(None, None, presenter, js=ON_LOAD_JS)  # ?presenter=1 in the URL (app/layout.py)
     return demo
 
 
-def input_row(explorer: Explorer) -> Inputs:
-    """Header, upload / example gallery / model / score threshold, the input preview; the load_image endpoint."""
+def footer(explorer: Explorer) -> None:
+    """Under the tabs: the device, and the registry's notes (how to get the COCO weights, skipped files)."""
+    registry = explorer.registry
+    notes = "".join(f"\n\n*{n}*" for n in registry.notes)
+    gr.Markdown(f"**Device**: {registry.device_info()}{notes}", elem_id="notes")
+
+
+def input_row(explorer: Explorer) -> tuple[Inputs, gr.Checkbox]:
+    """Header, then a compact strip (app/layout.py: the tab bar stays in a 1280x800 window): upload and preview |
+    example galleries | model, score threshold, presenter mode and the model card; the message area; the load_image
+    endpoint. Returns the tabs' inputs and the presenter checkbox."""
     registry = explorer.registry
     models = registry.names("detection", downloadable=True)
     ready = registry.names("detection")
-    notes = "".join(f"\n\n*{n}*" for n in registry.notes)
-    gr.Markdown(HEADER)
-    with gr.Row():
-        image = gr.File(label="Upload an image", type="filepath", elem_id="image-file", scale=1)
-        with gr.Column(scale=2):
+    first = registry.entry(ready[0]) if ready else None
+    gr.Markdown(HEADER, elem_id="header")
+    with gr.Row(equal_height=False, elem_id="input-strip"):
+        with gr.Column(scale=3, min_width=220):
+            image = gr.File(label="Upload an image", type="filepath", elem_id="image-file", height=110)
+            # always there, also once an image is shown (the File's drop zone is then replaced by the file's name)
+            another = gr.UploadButton("Upload another image", type="filepath", size="sm", elem_id="upload-another")
+            # the photo itself, downscaled for display: the default (lossy WebP) is fine here, unlike the views' maps
+            preview = gr.Image(label="Input", interactive=False, height=150, elem_id="preview")
+            message = gr.Markdown("", elem_id="load-msg")
+        with gr.Column(scale=5, min_width=360, elem_classes=["presenter-hide"]):
             galleries = {kind: example_gallery(explorer, kind, label) for kind, label in GALLERIES}
+        with gr.Column(scale=4, min_width=300):
             model = gr.Dropdown(models, value=ready[0] if ready else None, label="Model", elem_id="model")
-            score = gr.Slider(0.0, 1.0, 0.5, step=0.01, label="Score threshold", elem_id="score",
-                              info="detections shown, pseudo ground truth (Anchors), boxes (RoI -> level)")
-            gr.Markdown(f"**Device**: {registry.device_info()}{notes}")
-    with gr.Row():
-        # the photo itself, downscaled for display: the default (lossy WebP) is fine here, unlike the views' maps
-        preview = gr.Image(label="Input", interactive=False, height=260, elem_id="preview")
-        message = gr.Markdown("", elem_id="load-msg")
+            score = gr.Slider(0.0, 1.0, score_threshold(first) if first else 0.5, step=0.01,
+                              label="Score threshold", elem_id="score",
+                              info="applies to every view")
+            presenter = gr.Checkbox(False, label="Presenter mode (larger text, full-width figures)",
+                                    elem_id="presenter")
+            # what the picked model knows (app/model_card.py): read before trusting its boxes
+            model_card = gr.Markdown(card(first) if first else "", elem_id="model-card")
+    area = message_area()
+    # what the views draw: only inputs that loaded (app/messages.py: a failure never reaches a view)
+    ready_image, ready_model = gr.State(None), gr.State(model.value)
 
-    @guard
-    def load_image(path):
-        if not path:  # the upload was cleared
-            return None, ""
-        loaded = explorer.load(path)
+    def describe(path: str, loaded) -> str:
         example_of = explorer.examples.match(path)
         text = f"**Loaded**: {loaded.message}."
         if example_of is not None:
             text += f" Dataset image with {len(example_of.gt['labels'])} ground-truth boxes (used by the Anchors view)."
-        return loaded.array, text
+        return text
+
+    @guard
+    def load_image(path):
+        """The API endpoint (an error for a bad file, as every endpoint); the page uses image_checker."""
+        if not path:  # the upload was cleared
+            return None, ""
+        loaded = explorer.load(path)
+        return loaded.array, describe(path, loaded)
 
     for kind, gallery in galleries.items():
         if gallery is not None:
             gallery.select(example_picker(explorer, kind), None, image, api_visibility="private")
-    image.change(load_image, image, [preview, message], api_name="load_image")
-    return Inputs(image, model, score)
+    image.change(guard(image_checker(explorer.load, describe)), image,
+                 [image, preview, message, ready_image, *area.outputs], api_visibility="private")
+
+    def about(name: str) -> tuple:  # the outputs that follow the model: its card, its score threshold
+        entry = registry.entry(name)
+        return card(entry), score_threshold(entry)
+
+    model.input(guard(model_checker(registry.get, about)), [model, ready_model],
+                [model, ready_model, *area.outputs, model_card, score], api_visibility="private")
+    another.upload(lambda path: path, another, image, queue=False, api_visibility="private")
+    presenter.change(None, presenter, presenter, js=PRESENTER_JS)
+    trigger = gr.Button(visible=False, elem_id="api-load_image")
+    trigger.click(load_image, image, [preview, message], api_name="load_image")
+    return Inputs(image, model, score, ready_image=ready_image, ready_model=ready_model), presenter
 
 
 def example_gallery(explorer: Explorer, kind: str, label: str) -> Optional[gr.Gallery]:
@@ -77,7 +118,7 @@ def example_gallery(explorer: Explorer, kind: str, label: str) -> Optional[gr.Ga
     if not names:
         return None
     thumbs = [(explorer.examples.thumbnail(n), explorer.examples.examples[n].caption) for n in names]
-    return gr.Gallery(thumbs, label=label, columns=6, height=160, allow_preview=False, interactive=False,
+    return gr.Gallery(thumbs, label=label, columns=6, height=96, allow_preview=False, interactive=False,
                       object_fit="cover", buttons=[], elem_id=f"examples-{kind}")
 
 

@@ -25,7 +25,8 @@ from .errors import AppError
 from .examples import ExampleLibrary, as_targets
 from .export import ViewResult
 from .images import LoadedImage, load_image_file
-from .models import ModelRegistry
+from .model_card import photo_notice, zero_hint
+from .models import TORCHVISION_COCO, ModelRegistry
 from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
 
 Progress = Optional[Callable[[float, str], None]]
@@ -100,20 +101,40 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         det = ex.detections
         keep = det["scores"] >= float(score_thresh)
         rpn_only = not ex.roi_maps  # an RPN trained alone (Table 1): its proposals are what it predicts
+        gt = a.gt["boxes"] if a.gt is not None else None  # a dataset image: its ground truth, dashed, found / missed
         img = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, RPN_ONLY_PROPOSALS,
                                ex.proposal_rpn_level) if rpn_only else \
             V.draw_detections(a.image.array, det["boxes"], det["scores"], det["labels"], a.class_names,
-                              float(score_thresh))
+                              float(score_thresh), gt_boxes=gt)
         dets = [{"box": [round(float(v), 1) for v in b], "score": round(float(s), 4), "label": int(l),
                  "class": V.label_name(int(l), a.class_names)}
                 for b, s, l in zip(det["boxes"][keep], det["scores"][keep], det["labels"][keep])]
         info = {"model": a.model_name, "image_size": list(a.image.array.shape[:2]), "seconds": round(a.seconds, 3),
                 "score_thresh": float(score_thresh), "detections": dets}
-        code = S.join(self.setup_code(a, path), S.rpn_proposals(RPN_ONLY_PROPOSALS) if rpn_only else
-                      S.detect(score_thresh), S.save(["detections"]))
-        text = (f"An RPN-only model makes no detections: its best {RPN_ONLY_PROPOSALS} proposals, coloured by RPN "
-                "level." if rpn_only else "")
+        if rpn_only:
+            code = S.join(self.setup_code(a, path), S.rpn_proposals(RPN_ONLY_PROPOSALS), S.save(["detections"]))
+            text = (f"An RPN-only model makes no detections: its best {RPN_ONLY_PROPOSALS} proposals, coloured by RPN "
+                    "level.")
+            return ViewResult("detections", {"detections": img}, info, code, text)
+        if gt is not None:
+            found = V.match_ground_truth(gt, det["boxes"][keep])
+            info["ground_truth"] = {"boxes": len(found), "found": int(found.sum()), "missed": int((~found).sum()),
+                                    "found_iou": 0.5}
+        code = S.join(self.setup_code(a, path), S.detect(score_thresh, gt is not None), S.save(["detections"]))
+        text = self.knowledge_note(path, a, score_thresh)
+        if gt is not None:
+            g = info["ground_truth"]
+            text = (f"Ground truth (dashed): **{g['found']} of {g['boxes']} found** (yellow: a shown detection overlaps "
+                    f"it with IoU >= 0.5), **{g['missed']} missed** (vermillion)." + ("\n\n" + text if text else ""))
         return ViewResult("detections", {"detections": img}, info, code, text)
+
+    def knowledge_note(self, path: str, a: Analysis, score_thresh: float) -> str:
+        """What the model knows, when it matters here: a shapes-only model on a photo; nothing detected (Markdown)."""
+        entry, det = self.registry.entry(a.model_name), a.exploration.detections
+        names = [V.label_name(int(l), a.class_names) for l in det["labels"]]
+        notes = [photo_notice(entry, self.examples.match(path) is not None, TORCHVISION_COCO),
+                 zero_hint(entry, float(score_thresh), [float(s) for s in det["scores"]], names, TORCHVISION_COCO)]
+        return "\n\n".join(n for n in notes if n)
 
     def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
                        progress: Progress = None) -> ViewResult:

@@ -155,7 +155,7 @@ def test_handlers_never_touch_model_internals(ckdir, photo, accesses):  # noqa: 
     assert explorer.examples.match(gt_photo) is not None  # the ground-truth branch runs too
     demo = build_ui(explorer)
     public = {d.api_name: d.fn for d in demo.fns.values() if d.api_visibility == "public"}
-    handlers = {**{d.name: d.fn for d in demo.fns.values() if d.name.endswith("_click")}, **public}
+    handlers = {**{d.name: d.fn for d in demo.fns.values() if (d.name or "").endswith("_click")}, **public}
     calls = _handlers_calls(photo, gt_photo)
     assert set(public) <= {name for name, _ in calls}  # a new endpoint must be added here
     for name, args in calls:

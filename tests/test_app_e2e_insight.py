@@ -58,7 +58,7 @@ def test_sweep_an_object_and_look_through_a_cell(page, tmp_path):
     E.wait_image(page, "out-rf-mass")
     click_image_at(page, "out-rf", 96, 160)  # resized-input px: P4 cell (row 10, column 6)
     page.locator("#rf-note", has_text="P4 cell (row 10, column 6)").wait_for(timeout=SLOW)
-    assert "anchors of P4: 128^2 px" in page.locator("#rf-note").inner_text()
+    assert "anchors of P4: 128² px" in page.locator("#rf-note").inner_text()
     assert not E.errors(page)
     screenshot(page, tmp_path, "receptive_field")
     for out in ("out-sweep-chart", "out-rf"):

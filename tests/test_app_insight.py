@@ -69,7 +69,7 @@ def test_receptive_field_view(explorer, photo):  # noqa: F811 - fixtures
     assert set(result.images) == {"receptive_field", "erf_mass"}
     assert d["level"] == "p4" and d["cell"] == [round(40 / 16), round(60 / 16)] and d["stride"] == 16
     assert d["anchor_sizes"] == [128] and d["nominal_size"][0] > 435 and 1 <= d["effective_size"]
-    assert "theoretical RF" in result.text and "anchors of P4: 128^2" in result.text
+    assert "theoretical RF" in result.text and "anchors of P4: 128²" in result.text
     c3 = explorer.receptive_field(photo, "fpn_tiny", "c3", -1, -1).data
     assert c3["nominal_size"] == [99, 99] and c3["anchor_sizes"] == []
     single = explorer.receptive_field(photo, "c5_tiny", "p3")  # no pyramid: its C3 instead, and a note

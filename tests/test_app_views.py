@@ -157,11 +157,13 @@ def test_export_files_hold_the_full_resolution_pngs_the_data_and_the_code(explor
 # ------------------------------------------------------------------------------------------- tour
 def test_tour_walks_the_paper_on_the_image(explorer, photo):
     import fpn
-    from app.tour import STEPS, TITLES, figure, heading, step_index
+    from app.tour import STEPS, TITLES, figure, heading, step_index, text
+    from app.tour_facts import facts
 
     assert len(STEPS) == 8 and "Fig. 1" in STEPS[0].title and "Eq. (1)" in STEPS[4].title
-    assert "32² on P2" in STEPS[3].text and "512² on P6" in STEPS[3].text
-    assert f"d = {fpn.DEFAULTS['pyramid_channels']}" in STEPS[2].text
+    words = facts(explorer.registry, "fpn_tiny")  # the library's defaults (tests/test_tour_facts.py: other settings)
+    assert "32² on P2" in text(3, words) and "512² on P6" in text(3, words)
+    assert f"d = **{fpn.DEFAULTS['pyramid_channels']}**" in text(2, words)
     assert step_index(TITLES[3]) == 3 and step_index("99. nope") == len(STEPS) - 1 and step_index(None) == 0
     assert heading(0).startswith("### Step 1 of 8")
     for i, step in enumerate(STEPS):
@@ -180,8 +182,9 @@ def test_views_redraw_by_themselves_and_keep_their_endpoints(explorer):
     buttons = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.visible is True]
     assert not [b.value for b in buttons if str(b.value).startswith("Show")]  # no "Show ..." buttons
     by_name = {d.name: d for d in demo.fns.values()}
-    image = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "image-file")
-    redrawn = {d.name for d in demo.fns.values() if any(t[0] == image._id and t[1] == "change" for t in d.targets)}
+    # the views follow the image that loaded: the state the upload's check sets (app/messages.py), not the widget
+    ready = {b._id for b in by_name["accept_image"].outputs if isinstance(b, gr.State)}
+    redrawn = {d.name for d in demo.fns.values() if any(t[0] in ready and t[1] == "change" for t in d.targets)}
     for view in ("show_detections", "show_mask_proposals", "show_pyramid", "show_anchors", "show_roi_levels",
                  "show_compare", "show_step"):
         assert view in redrawn, f"{view} does not follow the image"

@@ -14,9 +14,13 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     """The tab's widgets and events (inside the app's gr.Tabs): both views redraw by themselves."""
     mask_models = explorer.registry.names("mask_proposals")
     with gr.Tab("Detections", id=ID, elem_id="tab-detections") as tab:
-        with gr.Row():
+        with gr.Row(equal_height=False):
             image = analytic_image("Detections", "out-detect", show_label=False, scale=3)
-            table = gr.JSON(label="Detections (JSON, image pixels)", scale=2, max_height=480)
+            with gr.Column(scale=2):
+                # beside the figure, in view with it: what the model knows when it matters (app/model_card.py),
+                # the ground truth found / missed
+                note = gr.Markdown("", elem_id="det-note")
+                table = gr.JSON(label="Detections (JSON, image pixels)", max_height=480, elem_id="det-json")
         det_export = export_panel("detect")
         gr.Markdown("### Mask proposals (Sec. 6)")
         with gr.Row():
@@ -34,7 +38,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     @guard
     def show_detections(path, model, score_thresh, progress=gr.Progress()):
         result = explorer.detect(path, model, score_thresh, report(progress))
-        return (result.image, result.data, *exported(result))
+        return (result.image, result.data, result.text, *exported(result))
 
     @guard
     def mask_proposals(path, model, top_n, progress=gr.Progress()):
@@ -48,7 +52,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     det_in = [inputs.image, inputs.model, inputs.score]
     api_endpoint(detect, det_in, [image, table], "detect")
     track(inputs, tab, ID)
-    live(inputs, tab, ID, show_detections, det_in, [image, table, *det_export.outputs])
+    live(inputs, tab, ID, show_detections, det_in, [image, table, note, *det_export.outputs])
     mask_in = [inputs.image, mask_model, top_n]
     api_endpoint(mask_proposals, mask_in, [masks], "mask_proposals")
     live(inputs, tab, ID, show_mask_proposals, mask_in, [masks, *mask_export.outputs], controls=[mask_model],

@@ -26,12 +26,28 @@ FIRST_TAB = "detections"
 @dataclass(frozen=True)
 class Inputs:
     """The widgets of the input row that the tabs read: the image file, the detection model, the score threshold;
-    and `current`, the id of the tab shown (set by each tab's select event; None: the first tab)."""
+    `current`, the id of the tab shown (set by each tab's select event; None: the first tab); `ready_image` and
+    `ready_model`, the last image and model that loaded (app/messages.py): the views redraw when these change, not
+    when the widgets do, so a file or model that fails never reaches a view."""
 
     image: gr.File
     model: gr.Dropdown
     score: gr.Slider
     current: gr.State = field(default_factory=lambda: gr.State(None))
+    ready_image: gr.State = field(default_factory=lambda: gr.State(None))
+    ready_model: gr.State = field(default_factory=lambda: gr.State(None))
+
+    def trigger(self, name: str) -> Any:
+        """The event on which a view reading input `name` ("image", "model", "score") redraws."""
+        if name == "score":
+            return self.score.release
+        return (self.ready_image if name == "image" else self.ready_model).change
+
+    def ready(self, args: Sequence[Any]) -> list[Any]:
+        """`args` with the image and model widgets replaced by the ready states: what the page's own events read
+        (a failed upload may sit in the widget for a moment; the API endpoints read the widgets)."""
+        swap = {id(self.image): self.ready_image, id(self.model): self.ready_model}
+        return [swap.get(id(a), a) for a in args]
 
 
 @dataclass(frozen=True)
@@ -126,10 +142,9 @@ def live(inputs: Inputs, tab: gr.Tab, tab_id: str, handler: Callable, args: Sequ
     """Make a view live: it redraws when `tab` opens, when one of `controls` is changed by the user (`sliders`: on
     release), and when the input row changes while the tab is shown. row: which of "image", "model", "score" the
     view reads (default all)."""
-    args, outputs = list(args), list(outputs)
+    args, outputs = inputs.ready(args), list(outputs)
     tab.select(if_image(handler), args, outputs, **PRIVATE)
-    triggers = [getattr(inputs, n).release if n == "score" else getattr(inputs, n).change
-                for n in (row or ("image", "model", "score"))]
+    triggers = [inputs.trigger(n) for n in (row or ("image", "model", "score"))]
     gr.on(triggers, when_shown(tab_id, handler), [inputs.current, *args], outputs, **PRIVATE)
     for widget in controls:
         widget.input(if_image(handler), args, outputs, trigger_mode="always_last", **PRIVATE)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from ..guard import guard
-from ..tour import STEPS, TITLES, figure, heading, step_index
+from ..tour import STEPS, TITLES, figure, heading, step_index, text as step_text
+from ..slides import write_deck
+from ..tour_facts import facts
 from ..views import Explorer
 from .shared import PRIVATE, Inputs, analytic_image, export_panel, exported, report, track, when_shown
 
@@ -25,26 +27,36 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
             back = gr.Button("< Back", elem_id="tour-back", scale=1, min_width=90, size="sm")
             forward = gr.Button("Next >", variant="primary", elem_id="tour-next", scale=1, min_width=90, size="sm")
         title = gr.Markdown(heading(0), elem_id="tour-title")
-        text = gr.Markdown(STEPS[0].text, elem_id="tour-text")
+        text = gr.Markdown(step_text(0, facts(explorer.registry, None)), elem_id="tour-text")
         picture = analytic_image("This step on your image", "out-tour", show_label=False)
         try_this = gr.Markdown(try_text(0), elem_id="tour-try")
+        with gr.Row():
+            # the whole tour on this image and model, as one offline HTML file to project (app/slides.py)
+            make_slides = gr.Button("Slides: the 8 steps on this image (HTML, works offline)", size="sm",
+                                    elem_id="tour-make-slides", scale=1)
+            slides = gr.File(label="Slide deck", interactive=False, elem_id="tour-slides", scale=2, height=80)
         export = export_panel("tour")
 
     @guard
     def show_step(path, model, score_thresh, title_value, progress=gr.Progress()):
         i = step_index(title_value)
-        words = (heading(i), STEPS[i].text, try_text(i) + ("" if path else "\n\n" + NO_IMAGE))
+        words = (heading(i), step_text(i, facts(explorer.registry, model)), try_text(i) + ("" if path else "\n\n" + NO_IMAGE))
         if not path:
             return (*words[:2], None, words[2], None, "")
         result = figure(explorer, i, path, model, score_thresh, report(progress))
         return (*words[:2], result.image, words[2], *exported(result))
 
-    args = [inputs.image, inputs.model, inputs.score, step]
+    args = inputs.ready([inputs.image, inputs.model, inputs.score, step])
     out = [title, text, picture, try_this, *export.outputs]
     track(inputs, tab, ID)
     tab.select(show_step, args, out, **PRIVATE)
     step.change(show_step, args, out, trigger_mode="always_last", **PRIVATE)
-    gr.on([inputs.image.change, inputs.model.change, inputs.score.release], when_shown(ID, show_step),
+    gr.on([inputs.trigger(n) for n in ("image", "model", "score")], when_shown(ID, show_step),
           [inputs.current, *args], out, **PRIVATE)
+    @guard
+    def slide_deck(path, model, score_thresh, progress=gr.Progress()):
+        return write_deck(explorer, path, model, score_thresh, report(progress))
+
+    make_slides.click(slide_deck, inputs.ready([inputs.image, inputs.model, inputs.score]), slides, **PRIVATE)
     back.click(lambda t: TITLES[max(step_index(t) - 1, 0)], step, step, queue=False, **PRIVATE)
     forward.click(lambda t: TITLES[min(step_index(t) + 1, len(TITLES) - 1)], step, step, queue=False, **PRIVATE)

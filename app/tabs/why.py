@@ -70,7 +70,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     track(inputs, tab, ID)
     _bind_why(explorer, inputs, tab, why)
     _bind_lost(explorer, inputs, tab, lost)
-    _bind_levels(explorer, inputs, levels)
+    _bind_levels(explorer, inputs, levels, tab)
 
 
 def _why_section() -> _WhySection:
@@ -96,9 +96,8 @@ def _lost_section() -> _LostSection:
                 "classified as background / score threshold / detection NMS).")
     with gr.Row():
         gt_index = gr.Number(-1, label="Ground-truth box # (-1: the first lost one)", precision=0, elem_id="lost-index")
-    with gr.Row():
-        image = analytic_image("The ground truth (yellow) and what carried it furthest", "out-lost", scale=3)
-        text = gr.Markdown(elem_id="lost-text")
+    image = analytic_image("The ground truth (yellow) and what carried it furthest", "out-lost")
+    text = gr.Markdown(elem_id="lost-text")  # under the picture, full width: its table of stages needs the room
     return _LostSection(gt_index, image, text, export_panel("lost"))
 
 
@@ -109,7 +108,9 @@ def _level_section(models: list[str]) -> _LevelSection:
     with gr.Row():
         picked = gr.CheckboxGroup(models, value=models[:MAX_COMPARE], label=f"Models (up to {MAX_COMPARE})",
                                   elem_id="level-models")
-        button = gr.Button("Numbers per level", variant="primary", elem_id="btn-level-metrics")
+        # the stored numbers draw by themselves (no model runs); this image's recall runs every model: on demand
+        button = gr.Button("This image's recall per level (runs each model)", variant="primary",
+                           elem_id="btn-level-metrics")
     bars = analytic_image("Across models (checkpoint metadata)", "out-level-metrics")
     recall = analytic_image("This image: recall per level", "out-level-recall")
     return _LevelSection(picked, button, bars, recall, gr.Markdown(elem_id="level-text"))
@@ -160,8 +161,17 @@ def _bind_lost(explorer: Explorer, inputs: Inputs, tab: gr.Tab, w: _LostSection)
     live(inputs, tab, ID, show_lost, args, [w.image, w.text, *w.export.outputs], controls=[w.gt_index])
 
 
-def _bind_levels(explorer: Explorer, inputs: Inputs, w: _LevelSection) -> None:
-    """level_metrics (the API endpoint, on the button)."""
+def _bind_levels(explorer: Explorer, inputs: Inputs, w: _LevelSection, tab: gr.Tab) -> None:
+    """level_metrics (the API endpoint, on the button); the stored numbers drawn at once when the tab opens or the
+    models change (checkpoint metadata only: no model runs, so no wait)."""
+    @guard
+    def stored_levels(models):
+        result = explorer.level_metrics(None, models, 0.5)
+        return result.images["level_metrics"], result.text
+
+    tab.select(stored_levels, [w.picked], [w.bars, w.text], **PRIVATE)
+    w.picked.input(stored_levels, [w.picked], [w.bars, w.text], trigger_mode="always_last", **PRIVATE)
+
     @guard
     def level_metrics(path, models, score_thresh, progress=gr.Progress()):
         result = explorer.level_metrics(path, models, score_thresh, report(progress))

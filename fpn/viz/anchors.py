@@ -111,7 +111,7 @@ def _title(level: Any, idx: list[int], ratio: Optional[float]) -> str:
     shapes = sorted({level.anchor_shapes[a][0] for a in idx})
     ratios = "all ratios" if ratio is None else f"aspect ratio {ratio:g}"
     return (f"{level.name.upper()} (stride {level.stride}, {h}x{w} positions): anchors "
-            f"{', '.join(f'{s}^2' for s in shapes)} px, {ratios}")
+            f"{', '.join(f'{s}²' for s in shapes)} px, {ratios}")
 
 
 def _key(level: Any, lab: Optional[np.ndarray]) -> list[tuple[str, tuple]]:

@@ -48,6 +48,10 @@ def _predict(canvas: np.ndarray, box: tuple[int, int, int, int], label: str = "p
     put_text(canvas, label, (box[2] + 38, y - 9), PREDICT, 0.42)
 
 
+#: Where a panel's title ends: pictures stay below it.
+TITLE_BOTTOM = 30
+
+
 def _panel(title: str, lines: tuple[str, ...]) -> np.ndarray:
     canvas = blank(PANEL_H, PANEL_W, WHITE)
     put_text(canvas, title, (8, 6), BLACK, 0.55)
@@ -83,8 +87,11 @@ def designs_view(ex: Any) -> np.ndarray:
     a = _panel("(a) Featurized image pyramid", ("a feature map computed from every image scale:",
                                                 "strong at all scales, but slow (one network run per scale)"))
     y = bottom
+    # the three scales shrink together when a tall image would reach the panel's title (below y = TITLE_BOTTOM)
+    aspect = image.shape[0] / max(image.shape[1], 1)
+    fit = min(1.0, (bottom - TITLE_BOTTOM - 2 * 10) / (aspect * (120 + 80 + 52)))
     for width in (120, 80, 52):
-        t = _thumb(image, width, nearest=False)
+        t = _thumb(image, max(int(width * fit), 8), nearest=False)
         y -= t.shape[0]
         _predict(a, _paste(a, t, 60, y, frame=(120, 120, 120)), "network -> predict")
         y -= 10

@@ -6,7 +6,13 @@ from typing import Any, Optional, Sequence
 import cv2
 import numpy as np
 
-from .draw import add_title, blend, class_color, draw_box, note_image, put_text, readable_on, to_rgb_uint8
+from .draw import (GT_COLOR, NEGATIVE_COLOR, add_title, blend, class_color, draw_box, note_image, put_text, readable_on,
+                   text_size, to_rgb_uint8)
+from .labels import label_scale, place_labels
+from .provenance import dashed_box
+
+#: IoU at which a detection counts as finding a ground-truth box (COCO's AP50 criterion).
+FOUND_IOU = 0.5
 
 NO_MASK_MODEL = ("No mask-proposal model available: train one with scripts/train.py --task mask_proposals "
                  "(its checkpoint then appears in the model list).")
@@ -19,19 +25,56 @@ def label_name(label: int, class_names: Optional[Sequence[str]]) -> str:
     return f"class {int(label)}"
 
 
+def match_ground_truth(gt_boxes: Any, det_boxes: Any, iou_thresh: float = FOUND_IOU) -> np.ndarray:
+    """[G] bool: whether each ground-truth box (x1, y1, x2, y2) overlaps some detection with IoU >= iou_thresh
+    (any class: the question is whether the object was found at all)."""
+    gt = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    det = np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4)
+    if len(gt) == 0 or len(det) == 0:
+        return np.zeros(len(gt), dtype=bool)
+    x1 = np.maximum(gt[:, None, 0], det[None, :, 0])
+    y1 = np.maximum(gt[:, None, 1], det[None, :, 1])
+    x2 = np.minimum(gt[:, None, 2], det[None, :, 2])
+    y2 = np.minimum(gt[:, None, 3], det[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    iou = inter / np.maximum(area(gt)[:, None] + area(det)[None, :] - inter, 1e-9)
+    return (iou >= iou_thresh).any(axis=1)
+
+
 def draw_detections(image: Any, boxes: Any, scores: Any, labels: Any, class_names: Optional[Sequence[str]] = None,
-                    score_thresh: float = 0.0, box_scale: float = 1.0) -> np.ndarray:
+                    score_thresh: float = 0.0, box_scale: float = 1.0, gt_boxes: Any = None) -> np.ndarray:
     """Boxes [D, 4] (x1, y1, x2, y2 pixels of `image` / box_scale) with "name score" labels, colour per class;
-    only scores >= score_thresh. Lower scores are drawn first so the best stay on top."""
+    only scores >= score_thresh. Lower scores are drawn first so the best stay on top. gt_boxes [G, 4] (same
+    pixels): the ground truth, dashed under the detections, yellow when a shown detection finds it (IoU >= 0.5),
+    vermillion when missed; the title counts both. Labels are sized for the picture as the app shows it
+    (fpn.viz.labels.label_scale) and placed without overlaps."""
     img = to_rgb_uint8(image).copy()
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * box_scale
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     keep = np.nonzero(scores >= score_thresh)[0]
     thick = max(2, int(round(max(img.shape[:2]) / 400)))
-    for i in keep[np.argsort(scores[keep], kind="stable")]:
-        draw_box(img, boxes[i], class_color(labels[i]), thick, f"{label_name(labels[i], class_names)} {scores[i]:.2f}")
-    return add_title(img, f"{len(keep)} detection(s) with score >= {score_thresh:.2f}")
+    title = f"{len(keep)} detection(s) with score >= {score_thresh:.2f}"
+    if gt_boxes is not None:
+        gt = np.asarray(gt_boxes, dtype=np.float32).reshape(-1, 4) * box_scale
+        found = match_ground_truth(gt, boxes[keep])
+        for box, hit in zip(gt, found):
+            dashed_box(img, box, GT_COLOR if hit else NEGATIVE_COLOR, thick, dash=max(6, 3 * thick))
+        # short: a longer title would widen the picture (add_title fits the image to its text)
+        title += f"; GT (dashed): {int(found.sum())} found, {int((~found).sum())} missed"
+    order = keep[np.argsort(scores[keep], kind="stable")]  # the best drawn last, on top
+    for i in order:
+        draw_box(img, boxes[i], class_color(labels[i]), thick)
+    # labels after every box, sized for the picture as shown and placed without overlaps (the best choose first)
+    scale, pad = label_scale(img.shape), 2
+    best_first = order[::-1]
+    texts = [f"{label_name(labels[i], class_names)} {scores[i]:.2f}" for i in best_first]
+    sizes = [(w + 2 * pad, h + 2 * pad) for w, h in (text_size(t, scale) for t in texts)]
+    for i, t, (x, y) in zip(best_first, texts, place_labels(boxes[best_first], sizes, img.shape)):
+        color = class_color(labels[i])
+        put_text(img, t, (x, y), readable_on(color), scale, bg=color, pad=pad)
+    return add_title(img, title, scale=scale)
 
 
 def draw_mask_proposals(image: Any, masks: Any, scores: Any, top_n: int = 10, alpha: float = 0.45) -> np.ndarray:

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 import torch
 
+from .glyphs import GLYPHS, draw_runs, run_width, runs
+
 Color = tuple[int, int, int]
 
 #: The Okabe-Ito palette (Okabe & Ito, "Color Universal Design", 2008): told apart with any colour vision.
@@ -75,8 +77,9 @@ def to_rgb_uint8(image: Any) -> np.ndarray:
 
 
 def text_size(text: str, scale: float = 0.45, thickness: int = 1) -> tuple[int, int]:
-    (w, h), base = cv2.getTextSize(text, FONT, scale, thickness)
-    return w, h + base
+    """(width, height) of the text as put_text draws it (GLYPHS included)."""
+    (_, h), base = cv2.getTextSize("".join(GLYPHS.get(c, c) for c in text), FONT, scale, thickness)
+    return sum(run_width(r, FONT, scale, thickness) for r in runs(text)), h + base
 
 
 def put_text(img: np.ndarray, text: str, org: tuple[int, int], color: Color = BLACK, scale: float = 0.45,
@@ -87,7 +90,10 @@ def put_text(img: np.ndarray, text: str, org: tuple[int, int], color: Color = BL
     y = int(min(max(org[1], 0), max(img.shape[0] - h - 2 * pad, 0)))
     if bg is not None:
         cv2.rectangle(img, (x, y), (x + w + 2 * pad, y + h + 2 * pad), bg, -1)
-    cv2.putText(img, text, (x + pad, y + pad + h - 3), FONT, scale, color, thickness, cv2.LINE_AA)
+    if any(c in GLYPHS for c in text):
+        draw_runs(img, text, x + pad, y + pad + h - 3, h, color, FONT, scale, thickness)
+    else:
+        cv2.putText(img, text, (x + pad, y + pad + h - 3), FONT, scale, color, thickness, cv2.LINE_AA)
 
 
 def readable_on(color: Color) -> Color:
@@ -262,6 +268,8 @@ def legend(items: Sequence[tuple[str, Color]], width: int = 0, max_width: int = 
         w, _ = text_size(name, 0.42)
         p = blank(20, w + 26, WHITE)
         cv2.rectangle(p, (3, 4), (15, 16), color, -1)
+        if sum(color) > 3 * 235:  # a white (or nearly) item: outlined, so that its swatch shows on the white legend
+            cv2.rectangle(p, (3, 4), (15, 16), BLACK, 1)
         put_text(p, name, (18, 1), BLACK, 0.42)
         parts.append(p)
     rows: list[list[np.ndarray]] = [[]]

@@ -102,15 +102,16 @@ def level_metrics_view(metrics_by_model: Mapping[str, Mapping[str, Any]], column
     return grid(panels, columns)
 
 
-def image_recall_view(recall_by_model: Mapping[str, Mapping[str, Mapping[str, Optional[float]]]]) -> np.ndarray:
+def image_recall_view(recall_by_model: Mapping[str, Mapping[str, Mapping[str, Optional[float]]]],
+                      columns: int = 2) -> np.ndarray:
     """One image's recall per level for each model (`fpn.explain.level_recall.recall_per_level` results): proposals per RPN
-    map, detections per Eq. (1) level of the ground truth."""
+    map, detections per Eq. (1) level of the ground truth; the two charts in `columns` columns."""
     props = {m: r["proposals"] for m, r in recall_by_model.items()}
     dets = {m: r["detections"] for m, r in recall_by_model.items()}
     return grid([grouped_bars(props, "this image: ground truth found by each RPN level's proposals (IoU 0.5)",
                               _level_order(props)),
                  grouped_bars(dets, "this image: ground truth detected, per Eq. (1) level of the box (IoU 0.5)",
-                              _level_order(dets))], 2)
+                              _level_order(dets))], columns)
 
 
 def _level_order(values: Values, base: Sequence[str] = ()) -> list[str]:

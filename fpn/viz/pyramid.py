@@ -13,9 +13,9 @@ from .map_grid import MapPicture, MapRow, legend_line, map_grid, scale_note
 
 
 def scale_text(values: np.ndarray, mode: str) -> str:
-    """A map's own colour scale, as its caption prints it: "0.12 .. 3.4" or "+-1.2" (its 1st / 99th percentile)."""
+    """A map's own colour scale, as its caption prints it: "0.12 .. 3.4" or "±1.2" (its 1st / 99th percentile)."""
     lo, hi = value_range([values], is_diverging(mode))
-    return f"+-{hi:.3g}" if is_diverging(mode) else f"{lo:.3g} .. {hi:.3g}"
+    return f"±{hi:.3g}" if is_diverging(mode) else f"{lo:.3g} .. {hi:.3g}"
 
 
 def map_pictures(maps: dict[str, Any], strides: dict[str, int], mode: str = "l2", channel: int = 0

@@ -72,8 +72,9 @@ def receptive_field_view(rf: Any, scale: str = "linear", alpha: float = 0.8) -> 
 
 
 def _key(rf: Any, max_width: int) -> np.ndarray:
-    items = [("theoretical RF", (120, 120, 120)), (f"{100 * rf.effective_mass:g}% of the ERF", ERF_COLOR),
-             ("cell", (60, 60, 60))]
+    # the colours the picture draws (white, outlined in the legend), so that the key and the title agree
+    items = [("theoretical RF", TRF_COLOR), (f"{100 * rf.effective_mass:g}% of the ERF", ERF_COLOR),
+             ("cell", CELL_COLOR)]
     if rf.anchor_shapes:
         items.append((f"anchors of {rf.level.upper()}", level_color(rf.level)))
     return legend(items, max_width=max_width)
@@ -91,7 +92,7 @@ def describe_receptive_field(rf: Any) -> list[str]:
     if rf.anchor_shapes:
         sizes = sorted({s for s, _ in rf.anchor_shapes})
         ratios = sorted({r for _, r in rf.anchor_shapes})
-        lines.append(f"anchors of {name}: {', '.join(f'{s}^2' for s in sizes)} px, aspect ratios "
+        lines.append(f"anchors of {name}: {', '.join(f'{s}²' for s in sizes)} px, aspect ratios "
                      f"{', '.join(f'{r:g}' for r in ratios)}")
     else:
         lines.append(f"no anchors: the RPN does not read {name}")

@@ -1,0 +1,45 @@
+"""The page's look: a compact input strip so that, at 1280x800, the tab bar and the active view sit in the window once
+an image is picked; figures that use the width on wide screens; and the presenter mode (larger text, full-width
+figures, the side panels hidden) for projecting in a classroom, switched by a checkbox or by `?presenter=1` in the URL.
+
+CSS and JavaScript only (no Gradio components): `CSS` goes to `launch(css=...)`, `PRESENTER_JS` is the checkbox's
+client-side handler, `ON_LOAD_JS` reads the URL parameter when the page opens.
+"""
+from __future__ import annotations
+
+#: The body class that presenter mode sets.
+PRESENTER = "presenter"
+
+CSS = """
+/* a compact strip: the model card scrolls inside its box instead of pushing the tabs down */
+#model-card { max-height: 150px; overflow-y: auto; font-size: 13px; line-height: 1.35; }
+#model-card p { margin: 0 0 4px 0; }
+#header h1 { margin: 0; font-size: 22px; display: inline; }
+#header p { display: inline; }
+/* the example thumbnails shrink to fit six in a row of the strip (Gradio keeps them 100 px wide and overflows) */
+#examples-photo .grid-container, #examples-dataset .grid-container {
+  grid-template-columns: repeat(6, minmax(0, 1fr)) !important; grid-auto-rows: 78px !important; }
+#examples-photo .thumbnail-item, #examples-dataset .thumbnail-item { height: 78px !important; }
+#load-msg p { margin: 0; font-size: 13px; }
+/* wide screens: the page uses the width (Gradio caps it at 1280 px otherwise) */
+@media (min-width: 1600px) { .gradio-container { max-width: 96vw !important; } }
+/* presenter mode: larger text, the figures full width, what a projected page does not need hidden */
+body.presenter .gradio-container { max-width: 100vw !important; font-size: 20px; }
+body.presenter .prose, body.presenter .prose p, body.presenter label span { font-size: 20px !important; }
+body.presenter [role=tab] { font-size: 20px !important; }
+body.presenter .presenter-hide, body.presenter [id^=export-], body.presenter #preview, body.presenter #model-card,
+body.presenter #image-file, body.presenter #det-json { display: none !important; }
+body.presenter #det-note { font-size: 20px; }
+body.presenter #out-detect { flex: 1 1 100% !important; min-width: 100% !important; }  /* the note wraps below */
+body.presenter [id^=out-] .image-frame { width: 100% !important; }
+body.presenter [id^=out-] img { width: 100% !important; height: auto !important; max-height: 85vh !important;
+                                object-fit: contain; }
+"""
+
+#: The presenter checkbox's handler (runs in the browser): sets or clears the body class, keeps the value.
+PRESENTER_JS = f"(on) => {{ document.body.classList.toggle('{PRESENTER}', !!on); return on; }}"
+
+#: On page load: `?presenter=1` (or `true`, `on`) turns presenter mode on; returns the checkbox's value.
+ON_LOAD_JS = ("() => { const v = new URLSearchParams(window.location.search).get('presenter'); "
+              "const on = ['1', 'true', 'on', 'yes'].includes((v || '').toLowerCase()); "
+              f"document.body.classList.toggle('{PRESENTER}', on); return on; }}")

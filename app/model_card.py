@@ -1,0 +1,119 @@
+"""What each model knows, said on the page: its card (training data, classes, AP, CPU / GPU, input size, score
+threshold), a notice when a model trained on synthetic shapes meets a photo, and a hint when nothing is detected.
+
+Everything comes from a `ModelEntry`'s metadata (the checkpoint's JSON; torchvision's published numbers for COCO),
+never from the model itself. Gradio-free: app/ui.py shows the card, Explorer.detect the notice and the hint.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+#: The score threshold when a checkpoint stores no F1-best one (`scripts/evaluate.py --write-metadata` writes it).
+DEFAULT_SCORE = 0.5
+#: The synthetic dataset of the bundled models: a model trained on it knows only its ten shapes.
+SHAPES = "PyramidShapes"
+
+
+def trained_on(entry: Any) -> str:
+    """The training data's name: "PyramidShapes", "COCO train2017", or "unknown data"."""
+    if entry.kind == "torchvision":
+        return "COCO train2017"
+    return str((entry.metadata.get("training") or {}).get("dataset") or "unknown data")
+
+
+def knows_shapes_only(entry: Any) -> bool:
+    """Whether the model was trained on PyramidShapes only (its answers on photos mean nothing)."""
+    return entry.kind != "torchvision" and trained_on(entry) == SHAPES
+
+
+def classes(entry: Any) -> list[str]:
+    """Its class names, background left out."""
+    names = list(entry.config.get("class_names") or [])
+    return [n for n in names if n and n != "__background__" and n != "N/A"]
+
+
+def score_threshold(entry: Any) -> float:
+    """The score slider's default for this model: the F1-best threshold of its metadata, else DEFAULT_SCORE."""
+    stored = (entry.metadata.get("metrics") or {}).get("score_threshold") or {}
+    value = stored.get("value") if isinstance(stored, dict) else None
+    return round(float(value), 2) if isinstance(value, (int, float)) else DEFAULT_SCORE
+
+
+def _training_line(entry: Any) -> str:
+    if entry.kind == "torchvision":
+        return "Trained on **COCO train2017** (118k photos, 80 kinds of everyday objects) on **GPUs** by torchvision."
+    t = entry.metadata.get("training") or {}
+    bundle = entry.metadata.get("bundle") or {}
+    device = str(bundle.get("trained_on") or t.get("device") or "an unknown device").upper()
+    parts = [f"Trained on **{trained_on(entry)}**" + (f" ({t['train_images']} images)" if t.get("train_images")
+                                                       else ""), f"on **{device}**"]
+    if t.get("iters"):
+        parts.append(f"{t['iters']} iterations")
+    if t.get("train_seconds"):
+        parts.append(f"{float(t['train_seconds']) / 60:.0f} min")
+    return ", ".join(parts) + "."
+
+
+def _ap_line(entry: Any) -> str:
+    m = entry.metadata.get("metrics") or {}
+    ap = (m.get("bbox") or {}).get("AP")
+    if ap is None:
+        return "No evaluation stored (`scripts/evaluate.py --write-metadata` adds it)."
+    if entry.kind == "torchvision":
+        return f"Box AP **{float(ap):.1f}** on COCO val2017 (published by torchvision)."
+    extra = f", AP50 {m['bbox']['AP50']:.1f}" if (m.get("bbox") or {}).get("AP50") is not None else ""
+    on = f" on {m['num_images']} {m.get('split', 'held-out')} images" if m.get("num_images") else ""
+    return f"Box AP **{float(ap):.1f}**{extra} (measured{on} of {trained_on(entry)})."
+
+
+def _score_line(entry: Any) -> str:
+    stored = (entry.metadata.get("metrics") or {}).get("score_threshold")
+    if isinstance(stored, dict) and isinstance(stored.get("value"), (int, float)):
+        parts = [f"{k} {float(stored[k]):.2f}" for k in ("f1", "precision", "recall")
+                 if isinstance(stored.get(k), (int, float))]
+        return (f"Score threshold **{score_threshold(entry):.2f}**: the F1-best on its evaluation"
+                + (f" ({', '.join(parts)})" if parts else "") + "; the slider starts there.")
+    return f"Score threshold {DEFAULT_SCORE:.2f} (the default: no F1-best threshold stored)."
+
+
+def card(entry: Any) -> str:
+    """The model card (Markdown), shown beside the model picker."""
+    c = entry.config
+    names = classes(entry)
+    shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+    size = f"shorter side {c['min_size']} px" if c.get("min_size") else "size unknown"
+    if c.get("max_size"):
+        size += f", longer side at most {c['max_size']} px"
+    lines = [f"**{entry.name}**: {c.get('variant', '?')}, {c.get('backbone', '?')}.",
+             _training_line(entry),
+             f"Knows {len(names)} classes: {shown}." if names else "Its class names are not stored.",
+             _ap_line(entry), f"Input: resized to {size}.", _score_line(entry)]
+    if knows_shapes_only(entry):
+        lines.append("*It has only seen synthetic shapes: on a photo its answers mean nothing.*")
+    return "\n\n".join(lines)
+
+
+def photo_notice(entry: Any, is_dataset_image: bool, coco_name: str) -> Optional[str]:
+    """A warning when a shapes-only model meets an image that is not one of its dataset's (None otherwise)."""
+    if not knows_shapes_only(entry) or is_dataset_image:
+        return None
+    return (f"**{entry.name} knows only {SHAPES}' {len(classes(entry))} synthetic shapes** "
+            f"({', '.join(classes(entry))}). If this is a photo, its boxes and scores mean nothing (a 'ring 0.97' on "
+            f"a face is a guess among shapes). For real objects pick **{coco_name}** in the model picker.")
+
+
+def zero_hint(entry: Any, threshold: float, scores: Sequence[float], labels: Sequence[str],
+              coco_name: str) -> Optional[str]:
+    """Why nothing shows when no detection reaches the threshold, and what to try (None when something shows)."""
+    if any(float(s) >= threshold for s in scores):
+        return None
+    if len(scores):
+        best = max(range(len(scores)), key=lambda i: float(scores[i]))
+        first = (f"No detection scores {threshold:.2f} or more; the best is **{labels[best]} "
+                 f"{float(scores[best]):.2f}**: lower the score threshold to see it.")
+    else:
+        first = "The model found nothing at all in this image."
+    knows = ", ".join(classes(entry)[:10]) + (", ..." if len(classes(entry)) > 10 else "")
+    second = (f" Or the image holds objects this model does not know (it knows {knows})"
+              + (f": for photos pick **{coco_name}**." if knows_shapes_only(entry) else "."))
+    return first + second

@@ -1,0 +1,164 @@
+"""End to end at 1280x800 (app/layout.py): once an example is clicked, the tab bar and the first view's figure are in
+the window without scrolling, the upload stays reachable, no horizontal scrolling; presenter mode by checkbox and by
+`?presenter=1` (larger text, the side panels hidden). Screenshots go to pytest's tmp folder."""
+
+import os
+
+import pytest
+
+import e2e_support as E
+
+pytestmark = E.needs_chromium
+WIDTH, HEIGHT = 1280, 800
+
+
+@pytest.fixture(scope="module")
+def page(url):
+    yield from E.browse(url, WIDTH, HEIGHT)
+
+
+def shot(tmp_path, name: str) -> str:
+    """Where a screenshot goes: $FPN_SCREENSHOTS_DIR (`make screenshots`: docs/screenshots/) or pytest's tmp folder."""
+    return os.path.join(os.environ.get("FPN_SCREENSHOTS_DIR") or str(tmp_path), name)
+
+
+def in_window(box) -> bool:
+    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= HEIGHT
+
+
+def test_after_an_example_the_view_is_in_the_window(page, url, tmp_path):
+    page.goto(url)
+    page.locator("#examples-photo button.thumbnail-item").filter(has_text="astronaut").click()
+    E.wait_image(page, "out-detect")
+    assert page.evaluate("window.scrollY") == 0  # nobody scrolled
+    assert in_window(page.get_by_role("tablist").first.bounding_box())
+    figure = page.locator("#out-detect img").first.bounding_box()
+    assert figure["y"] + 250 <= HEIGHT, f"the figure starts at y = {figure['y']:.0f}: below the fold"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert page.locator("#upload-another").is_visible()  # the upload stays reachable once an image is shown
+    page.screenshot(path=shot(tmp_path, "layout_1280x800.png"))
+    assert not E.errors(page)
+
+
+def test_presenter_mode_by_url_and_by_checkbox(page, url, tmp_path):
+    page.goto(url + "?presenter=1")
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    assert page.locator("#presenter input").is_checked()
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#header p')).fontSize)")
+    assert size >= 20
+    assert not page.locator("#examples-photo").is_visible()  # the galleries make room
+    page.locator("#presenter input").uncheck()
+    page.wait_for_function("!document.body.classList.contains('presenter')")
+    assert page.locator("#examples-photo").is_visible()
+    page.locator("#examples-photo button.thumbnail-item").filter(has_text="astronaut").click()
+    E.wait_image(page, "out-detect")
+    page.locator("#presenter input").check()
+    page.wait_for_function("document.body.classList.contains('presenter')")
+    # the figure grows to the window's height (85%), past its 512 px: projected, it fills the screen
+    shown = page.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
+                          "return [i.getBoundingClientRect().height, i.naturalHeight]; })()")
+    assert shown[0] >= 0.8 * HEIGHT and shown[0] > shown[1], shown
+    page.screenshot(path=shot(tmp_path, "presenter_1280x800.png"))
+
+
+def test_the_tour_downloads_as_slides_that_open_with_8_steps(page, url, tmp_path):
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    page.get_by_role("tab", name="Guided tour").click()
+    page.locator("#tour-make-slides").click()
+    link = page.locator("#tour-slides a").first
+    link.wait_for(timeout=180_000)
+    with page.expect_download() as download:
+        link.click()
+    deck = tmp_path / download.value.suggested_filename
+    download.value.save_as(deck)
+    assert deck.name.endswith(".html")
+    slides = page.context.browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+    slides.goto(deck.as_uri())
+    assert slides.locator("section").count() == 1 + 8
+    assert slides.locator("section h2").nth(7).inner_text().startswith("8. ")
+    loaded = slides.evaluate("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+    assert loaded and slides.locator("img").count() == 1 + 8
+    slides.keyboard.press("ArrowDown")  # the keys move a slide at a time
+    slides.wait_for_function("document.querySelectorAll('section')[1].getBoundingClientRect().top < 5")
+    slides.screenshot(path=shot(tmp_path, "slides_step1_1280x800.png"))
+    slides.close()
+    assert not E.errors(page)
+
+
+def test_pyramid_controls_fit_the_maps(page, url):
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    page.get_by_role("tab", name="Pyramid").click()
+    E.wait_image(page, "out-pyramid")
+    slider = page.locator("#channel input[type=range]")
+    page.wait_for_function("document.querySelector('#channel input[type=range]').max === '511'")  # ResNet-18's C5
+    assert "C2 64" in page.locator("#channel").inner_text() and "P2 128" in page.locator("#channel").inner_text()
+    page.locator("#aggregation").get_by_text("channel", exact=True).click()
+    E.wait_image(page, "out-pyramid")
+    page.wait_for_timeout(1000)
+    old = page.locator("#out-pyramid img").first.get_attribute("src")
+    box = page.locator("#channel input[type=number]")
+    box.fill("300")
+    box.press("Enter")  # Enter in the number box redraws
+    page.wait_for_function("(old) => { const i = document.querySelector('#out-pyramid img'); "
+                           "return i && i.getAttribute('src') !== old && i.complete; }", arg=old, timeout=60_000)
+    assert slider.input_value() == "300"
+    figure = page.locator("#out-pyramid img").first.bounding_box()
+    readout = page.locator("#out-cell").bounding_box()
+    assert readout["x"] >= figure["x"] + figure["width"] - 1  # beside the figure, not under it
+    assert readout["y"] < figure["y"] + figure["height"]
+    assert not E.errors(page)
+
+
+def test_box_labels_are_at_least_12_px_as_displayed(page, url, tmp_path):
+    """A 1200x900 upload is shown shrunk: its labels are drawn larger (fpn.viz.label_scale), so that the text, measured
+    from the image's natural vs displayed width, is >= 12 px high on the screen."""
+    import numpy as np
+    from PIL import Image
+
+    import fpn.viz as V
+    from fpn.viz.draw import text_size
+
+    rng = np.random.default_rng(0)
+    photo = tmp_path / "large.png"
+    Image.fromarray(rng.integers(0, 255, (900, 1200, 3), dtype=np.uint8)).save(photo)
+    page.goto(url)
+    page.locator("#image-file input[type='file']").set_input_files(str(photo))
+    E.wait_image(page, "out-detect")
+    page.wait_for_timeout(500)
+    natural, shown = page.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
+                                   "return [i.naturalWidth, i.getBoundingClientRect().width]; })()")
+    text_px = text_size("ring 0.97", V.label_scale((900, 1200)))[1]  # the labels' and the title's text height
+    assert text_px * shown / natural >= 12, (text_px, shown, natural)
+
+
+def test_the_lost_ground_truth_table_is_full_width(page, url):
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    page.get_by_role("tab", name="Why this box").click()
+    table = page.locator("#lost-text table").first
+    table.wait_for(timeout=120_000)
+    tabs = page.get_by_role("tablist").first.bounding_box()
+    assert page.locator("#lost-text").bounding_box()["width"] >= 0.9 * tabs["width"]
+    # no word broken in the middle: every header cell fits on one line
+    assert page.evaluate("[...document.querySelectorAll('#lost-text th')].every((c) => c.scrollWidth <= "
+                         "c.clientWidth + 1)")
+    assert not E.errors(page)
+
+
+def test_why_this_box_shows_the_stored_numbers_per_level_at_once(page, url):
+    page.goto(url)
+    page.get_by_role("tab", name="Why this box").click()  # no image needed: checkpoint metadata only
+    page.locator("#out-level-metrics img").first.wait_for(state="attached", timeout=30_000)
+    page.locator("#out-level-metrics").scroll_into_view_if_needed()
+    E.wait_image(page, "out-level-metrics")
+    assert page.locator("#out-level-recall img").count() == 0  # this image's recall waits for the button
+    natural, shown = page.evaluate("(() => { const i = document.querySelector('#out-level-metrics img'); "
+                                   "return [i.naturalWidth, i.getBoundingClientRect().width]; })()")
+    assert shown >= 0.95 * natural or shown >= 1100  # shown about 1:1: its 13 px text stays >= 12 px
+    assert 13 * shown / natural >= 12, (shown, natural)
+    assert not E.errors(page)

@@ -1,0 +1,76 @@
+"""What each model knows (app/model_card.py): the card from the checkpoint's JSON, the slider's default from
+metrics.score_threshold, the notice for a shapes model on a photo, the hint on zero detections; and Explorer.detect
+saying them."""
+import copy
+import os
+
+import pytest
+
+from app.model_card import DEFAULT_SCORE, card, knows_shapes_only, photo_notice, score_threshold, zero_hint
+from app.models import TORCHVISION_COCO, ModelEntry, ModelRegistry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHAPES = ["__background__", "ellipse", "rectangle", "triangle", "star", "hexagon", "ring", "cross", "heart", "arrow",
+          "crescent"]
+META = {"model": {"variant": "fpn", "backbone": "resnet18", "class_names": SHAPES, "min_size": 384, "max_size": 480},
+        "training": {"dataset": "PyramidShapes", "train_images": 4000, "iters": 1200, "device": "cpu",
+                     "train_seconds": 3000.9},
+        "bundle": {"trained_on": "CPU"},
+        "metrics": {"bbox": {"AP": 17.3, "AP50": 29.9}, "num_images": 500, "split": "val"}}
+
+
+def shapes_entry(meta=META) -> ModelEntry:
+    return ModelEntry("fpn_resnet18_cpu", "checkpoint", "detection", "checkpoints/fpn_resnet18_cpu", meta)
+
+
+def test_the_card_says_what_the_model_was_trained_on_and_how_good_it_is():
+    text = card(shapes_entry())
+    for expected in ("PyramidShapes", "4000 images", "**CPU**", "1200 iterations", "50 min", "10 classes",
+                     "ellipse", "crescent", "**17.3**", "AP50 29.9", "500 val images", "shorter side 384 px",
+                     "at most 480 px", f"{DEFAULT_SCORE:.2f} (the default", "synthetic shapes"):
+        assert expected in text, expected
+    assert "__background__" not in text
+
+
+def test_the_coco_card_gives_the_published_numbers():
+    coco = ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu").entry(TORCHVISION_COCO)
+    text = card(coco)
+    assert "COCO train2017" in text and "**GPUs**" in text and "published by torchvision" in text
+    assert "**37.0**" in text and "shorter side 800 px" in text and "person" in text
+    assert not knows_shapes_only(coco) and "synthetic" not in text
+
+
+def test_the_score_threshold_comes_from_the_metadata_when_stored():
+    assert score_threshold(shapes_entry()) == DEFAULT_SCORE
+    meta = copy.deepcopy(META)
+    meta["metrics"]["score_threshold"] = {"value": 0.3712, "f1": 0.61, "precision": 0.7, "recall": 0.55}
+    entry = shapes_entry(meta)
+    assert score_threshold(entry) == 0.37
+    assert "Score threshold **0.37**: the F1-best" in card(entry) and "f1 0.61, precision 0.70" in card(entry)
+
+
+def test_a_shapes_model_on_a_photo_points_to_coco():
+    note = photo_notice(shapes_entry(), False, TORCHVISION_COCO)
+    assert "only PyramidShapes' 10 synthetic shapes" in note and TORCHVISION_COCO in note
+    assert photo_notice(shapes_entry(), True, TORCHVISION_COCO) is None  # one of its dataset's images
+
+
+def test_zero_detections_say_what_to_try():
+    assert zero_hint(shapes_entry(), 0.5, [0.9, 0.2], ["ring", "star"], TORCHVISION_COCO) is None
+    hint = zero_hint(shapes_entry(), 0.5, [0.31, 0.2], ["ring", "star"], TORCHVISION_COCO)
+    assert "best is **ring 0.31**" in hint and "lower the score threshold" in hint and TORCHVISION_COCO in hint
+    assert "found nothing at all" in zero_hint(shapes_entry(), 0.5, [], [], TORCHVISION_COCO)
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "checkpoints", "fpn_resnet18_cpu.json")),
+                    reason="needs the bundled checkpoints")
+def test_detect_on_a_photo_says_the_model_knows_only_shapes():
+    from app.views import Explorer
+
+    explorer = Explorer(ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu"))
+    photo = explorer.examples.path(next(n for n in explorer.examples.names("photo") if "astronaut" in n))
+    result = explorer.detect(photo, "fpn_resnet18_cpu", 0.99)
+    assert "knows only PyramidShapes" in result.text
+    assert "No detection scores 0.99 or more" in result.text or "found nothing" in result.text
+    dataset = explorer.examples.path(explorer.examples.names("dataset")[0])
+    assert "knows only" not in explorer.detect(dataset, "fpn_resnet18_cpu", 0.5).text
