@@ -12,18 +12,20 @@ from typing import Any, Optional, Sequence
 DEFAULT_SCORE = 0.5
 #: The synthetic dataset of the bundled models: a model trained on it knows only its ten shapes.
 SHAPES = "PyramidShapes"
+#: Registry kinds whose weights were trained on COCO by their publishers (their numbers are published ones).
+PUBLISHED = {"torchvision": "torchvision", "detectron2": "Detectron2's model zoo (FAIR)"}
 
 
 def trained_on(entry: Any) -> str:
     """The training data's name: "PyramidShapes", "COCO train2017", or "unknown data"."""
-    if entry.kind == "torchvision":
+    if entry.kind in PUBLISHED:
         return "COCO train2017"
     return str((entry.metadata.get("training") or {}).get("dataset") or "unknown data")
 
 
 def knows_shapes_only(entry: Any) -> bool:
     """Whether the model was trained on PyramidShapes only (its answers on photos mean nothing)."""
-    return entry.kind != "torchvision" and trained_on(entry) == SHAPES
+    return entry.kind not in PUBLISHED and trained_on(entry) == SHAPES
 
 
 def classes(entry: Any) -> list[str]:
@@ -40,8 +42,9 @@ def score_threshold(entry: Any) -> float:
 
 
 def _training_line(entry: Any) -> str:
-    if entry.kind == "torchvision":
-        return "Trained on **COCO train2017** (118k photos, 80 kinds of everyday objects) on **GPUs** by torchvision."
+    if entry.kind in PUBLISHED:
+        return ("Trained on **COCO train2017** (118k photos, 80 kinds of everyday objects) on **GPUs** by "
+                f"{PUBLISHED[entry.kind]}.")
     t = entry.metadata.get("training") or {}
     bundle = entry.metadata.get("bundle") or {}
     device = str(bundle.get("trained_on") or t.get("device") or "an unknown device").upper()
@@ -57,10 +60,13 @@ def _training_line(entry: Any) -> str:
 def _ap_line(entry: Any) -> str:
     m = entry.metadata.get("metrics") or {}
     ap = (m.get("bbox") or {}).get("AP")
+    ar = (m.get("proposals") or {}).get("AR@1000")
+    if entry.kind in PUBLISHED and ap is None and ar is not None:  # an RPN alone: Table 1's number
+        return f"Proposal AR@1000 **{float(ar):.1f}** on COCO val2017 (published by {PUBLISHED[entry.kind]})."
     if ap is None:
         return "No evaluation stored (`scripts/evaluate.py --write-metadata` adds it)."
-    if entry.kind == "torchvision":
-        return f"Box AP **{float(ap):.1f}** on COCO val2017 (published by torchvision)."
+    if entry.kind in PUBLISHED:
+        return f"Box AP **{float(ap):.1f}** on COCO val2017 (published by {PUBLISHED[entry.kind]})."
     extra = f", AP50 {m['bbox']['AP50']:.1f}" if (m.get("bbox") or {}).get("AP50") is not None else ""
     on = f" on {m['num_images']} {m.get('split', 'held-out')} images" if m.get("num_images") else ""
     return f"Box AP **{float(ap):.1f}**{extra} (measured{on} of {trained_on(entry)})."
@@ -86,7 +92,9 @@ def card(entry: Any) -> str:
         size += f", longer side at most {c['max_size']} px"
     lines = [f"**{entry.name}**: {c.get('variant', '?')}, {c.get('backbone', '?')}.",
              _training_line(entry),
-             f"Knows {len(names)} classes: {shown}." if names else "Its class names are not stored.",
+             f"Knows {len(names)} classes: {shown}." if names else
+             ("An RPN alone (Table 1): class-agnostic proposals, no classes." if c.get("rpn_only")
+              else "Its class names are not stored."),
              _ap_line(entry), f"Input: resized to {size}.", _score_line(entry)]
     if knows_shapes_only(entry):
         lines.append("*It has only seen synthetic shapes: on a photo its answers mean nothing.*")

@@ -74,3 +74,15 @@ def test_detect_on_a_photo_says_the_model_knows_only_shapes():
     assert "No detection scores 0.99 or more" in result.text or "found nothing" in result.text
     dataset = explorer.examples.path(explorer.examples.names("dataset")[0])
     assert "knows only" not in explorer.detect(dataset, "fpn_resnet18_cpu", 0.5).text
+
+
+def test_detectron2_zoo_cards_give_their_published_numbers():
+    """A zoo detector: COCO, published box AP; an RPN-only zoo model: class-agnostic, published AR@1000."""
+    registry = ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu")
+    zoo = {e.metadata.get("detectron2"): e for e in registry.entries.values() if e.kind == "detectron2"}
+    c4 = card(zoo["COCO-Detection/faster_rcnn_R_50_C4_1x"])
+    assert "COCO train2017" in c4 and "Detectron2's model zoo" in c4 and "Box AP **35.7**" in c4
+    assert "80 classes" in c4 and "unknown" not in c4.lower() and "synthetic" not in c4
+    rpn = card(zoo["COCO-Detection/rpn_R_50_C4_1x"])
+    assert "Proposal AR@1000 **51.6**" in rpn and "class-agnostic" in rpn and "unknown" not in rpn.lower()
+    assert not knows_shapes_only(zoo["COCO-Detection/rpn_R_50_C4_1x"])
