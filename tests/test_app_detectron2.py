@@ -156,16 +156,16 @@ def test_fast_rcnn_pick_downloads_its_rpn_model_too(zoo, tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_why_sweep_receptive_field_and_tour(explorer, zoo, photo):
     """The other views on the zoo's C4 detector and RPN-only C4 (the registry's files from the test above)."""
-    from app import insight, provenance, tour
+    from app import tour
 
     c4, rpn = zoo[C4].label, zoo[RPN_C4].label
     for name in (c4, rpn):
         explorer.registry.get(name)
-        why = provenance.why(explorer, photo, name, -1, -1, 0.0)
+        why = explorer.why(photo, name, -1, -1, 0.0)
         assert ("no box to explain" in why.text) == (name == rpn)
-        sweep = insight.scale_sweep(explorer, photo, c4, "detections", 0, -1, -1, [] if name == c4 else [rpn], 0.0)
+        sweep = explorer.scale_sweep(photo, c4, "detections", 0, -1, -1, [] if name == c4 else [rpn], 0.0)
         assert sweep.images
-        rf = insight.receptive_field(explorer, photo, name, "p4", -1, -1)
+        rf = explorer.receptive_field(photo, name, "p4", -1, -1)
         assert rf.data["level"] == "c4"  # no pyramid: its C4 instead
         for step in range(len(tour.STEPS)):
             tour.figure(explorer, step, photo, name, 0.0)

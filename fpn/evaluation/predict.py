@@ -127,7 +127,7 @@ def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device =
     if predictions is None:
         return None, None
     metrics, evals = compute_metrics(dataset, predictions)
-    if "bbox" in evals and (threshold := best_score_threshold(evals["bbox"])) is not None:
+    if evals.get("bbox") is not None and (threshold := best_score_threshold(evals["bbox"])) is not None:
         metrics["score_threshold"] = threshold
     rpn_maps = (getattr(model, "config", None) or {}).get("anchor_sizes")
     per_level = per_level_metrics(dataset, predictions, [int(m[1:]) for m in rpn_maps] if rpn_maps else None)

@@ -13,7 +13,10 @@ import numpy as np
 
 def best_score_threshold(coco_eval: Any) -> dict[str, float] | None:
     """{"value", "f1", "precision", "recall"} of the F1-best threshold of an evaluated (``evaluate()``) bbox COCOeval,
-    or None when there is no ground truth or no detection. Ties keep the highest threshold (fewer boxes shown)."""
+    or None when there is no ground truth or no detection (also when `coco_eval` is None: nothing was detected, so
+    pycocotools had nothing to evaluate). Ties keep the highest threshold (fewer boxes shown)."""
+    if coco_eval is None:
+        return None
     params = coco_eval.params
     iou = int(np.argmin(np.abs(np.asarray(params.iouThrs) - 0.5)))
     all_sizes = [list(r) for r in params.areaRng].index(list(params.areaRng[0]))
