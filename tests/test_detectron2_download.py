@@ -1,6 +1,6 @@
 """Detectron2 zoo downloads go through fpn/hub.py's one download path, against a local HTTP server standing in for the
 zoo: the md5 prefix of the zoo's file names is checked (a wrong file is refused and deleted), the file lands in torch's
-hub cache by atomic rename, offline gives the message in under 10 s, and `scripts/download_weights.py detectron2 NAME`
+hub cache by atomic rename, offline gives a message that says where to put the file, and `scripts/download_weights.py detectron2 NAME`
 fetches one beforehand."""
 import dataclasses
 import hashlib
@@ -9,7 +9,6 @@ import os
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -84,15 +83,15 @@ def test_zoo_name_downloads_into_the_hub_cache_and_loads(hub_home, zoo):
     assert model.config["rpn_post_nms_top_n_test"] == 2000 and model.config["rpn_pre_nms_top_n_test"] == 12000
 
 
-def test_offline_message_is_fast_and_says_where_to_put_the_file(hub_home, monkeypatch):
+def test_offline_message_says_where_to_put_the_file(hub_home, monkeypatch):
+    """Offline (nothing listens): the one download path's error (its timeouts are shown in tests/test_hub.py, without
+    a clock), naming the file and where to put it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("FPN_DETECTRON2_MIRROR", f"http://127.0.0.1:{port}")
-    start = time.perf_counter()
-    with pytest.raises(fpn.WeightsDownloadError) as err:
+    with pytest.raises(fpn.WeightsDownloadError, match="No network?") as err:
         fpn.from_detectron2(NAME)
-    assert time.perf_counter() - start < 10
     assert f"put it at {hub_home / detectron2_zoo.ZOO[NAME].filename}" in str(err.value)
     assert not hub_home.exists() or os.listdir(hub_home) == []
 
