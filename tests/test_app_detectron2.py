@@ -4,9 +4,7 @@ works with the R50-C4 detector (no P levels, 15 anchors per position on C4, ever
 (proposals and objectness, no detections); Compare puts them side by side; the snippets load them as the app does."""
 import dataclasses
 import hashlib
-import http.server
 import os
-import threading
 
 import numpy as np
 import torch
@@ -20,23 +18,12 @@ from app.examples import ExampleLibrary
 from app.models import ModelRegistry
 from app.views import Explorer
 from detectron2_support import key_shapes, random_weights, write_zoo_pkl
+from local_server import serving
 from fpn.weights import detectron2_zoo
 
 C4, RPN_C4 = "COCO-Detection/faster_rcnn_R_50_C4_1x", "COCO-Detection/rpn_R_50_C4_1x"
 FILES: dict[str, bytes] = {}
 SMALL = {"min_size": 160, "max_size": 224, "rpn_post_nms_top_n_test": 50}
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = FILES[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +39,12 @@ def zoo(tmp_path_factory):
                                                   f"{hashlib.md5(body).hexdigest()[:6]}.pkl")
         FILES[f"/{name}/{entry.suffix}"] = body
         entries[name] = entry
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FPN_DETECTRON2_MIRROR", f"http://127.0.0.1:{httpd.server_address[1]}")
-    mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
-    for name, entry in entries.items():
-        mp.setitem(detectron2_zoo.ZOO, name, entry)
-    yield entries
-    mp.undo()
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(FILES) as server, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FPN_DETECTRON2_MIRROR", server)
+        mp.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+        for name, entry in entries.items():
+            mp.setitem(detectron2_zoo.ZOO, name, entry)
+        yield entries
 
 
 @pytest.fixture(scope="module")

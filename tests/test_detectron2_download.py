@@ -4,38 +4,21 @@ hub cache by atomic rename, offline gives a message that says where to put the f
 fetches one beforehand."""
 import dataclasses
 import hashlib
-import http.server
 import os
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 import fpn
 from detectron2_support import key_shapes, random_weights, write_zoo_pkl
+from local_server import serving
 from fpn import hub
 from fpn.weights import detectron2_zoo
 
 NAME = "COCO-Detection/rpn_R_50_C4_1x"
 FILES: dict[str, bytes] = {}
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = FILES.get(self.path.split("?")[0])
-        if body is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +30,8 @@ def zoo(tmp_path_factory):
     entry = dataclasses.replace(detectron2_zoo.ZOO[NAME], suffix=f"137258005/model_final_{md5[:6]}.pkl")
     FILES[f"/zoo/{NAME}/{entry.suffix}"] = body
     FILES["/small/model_final_000000.pkl"] = b"not the right bytes"
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", entry, body
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(FILES) as server:
+        yield server, entry, body
 
 
 @pytest.fixture
