@@ -122,9 +122,11 @@ def _cached(default_url: str, download: bool, progress: Union[bool, Progress, No
                             progress=progress)
 
 
-def read_state_dict(path: Union[str, os.PathLike], what: str = "weights") -> dict[str, torch.Tensor]:
+def read_state_dict(path: Union[str, os.PathLike], what: str = "weights",
+                    wrapper: str = "state_dict") -> dict[str, torch.Tensor]:
     """The state dict in a file, read without executing code: safetensors, or torch.load(weights_only=True) of a
-    dict (or of {"state_dict": dict}, as training scripts often save it). `what` names the file in errors."""
+    dict (or of {wrapper: dict}: "state_dict" as training scripts often save it, "model" as Detectron2's
+    checkpointer does). `what` names the file in errors."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file not found: {path}")
@@ -136,8 +138,8 @@ def read_state_dict(path: Union[str, os.PathLike], what: str = "weights") -> dic
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle errors, a truncated file, code the safe loader refuses to run
         raise ValueError(f"{what} file {path} cannot be read as a state dict ({type(err).__name__}: {err})") from err
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+        state = state[wrapper]
     if not isinstance(state, dict):
         raise ValueError(f"{what} file {path} does not hold a state dict (got {type(state).__name__})")
     return state

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..hub import read_state_dict
 from ..modeling.build import build_detector
 from ..modeling.detector import FasterRCNN
 from .detectron2_zoo import COCO_THING_CLASSES, ZOO, zoo_model, zoo_weights
@@ -114,12 +115,7 @@ def read_detectron2_file(path: Union[str, os.PathLike]) -> dict[str, Any]:
                              "array}}, '__author__': ...}}): a Caffe2 / Detectron1 or ImageNet file? Those are not "
                              "supported.")
         return data["model"]
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(data, dict) and isinstance(data.get("model"), dict):
-        data = data["model"]
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} holds no state dict (got {type(data).__name__})")
-    return data
+    return read_state_dict(path, "Detectron2 weights", wrapper="model")
 
 
 def describe(state: Mapping[str, Tensor]) -> dict[str, Any]:
