@@ -24,3 +24,19 @@ def resolve_device(name: Optional[Union[str, torch.device]] = "auto", local_rank
         if device.index is None:
             device = torch.device("cuda", local_rank)
     return device
+
+
+def native_bf16(device: Union[str, torch.device] = "cpu") -> bool:
+    """Whether `device` runs bf16 arithmetic natively (so a bf16 path is faster, not just emulated).
+
+    CPU: AVX-512 BF16 or AMX tiles (oneDNN's bf16 kernels; elsewhere bf16 is converted to fp32 in software and slower
+    than fp32). CUDA: compute capability 8.0 or newer (Ampere on). Anything else: False.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type != "cpu":
+        return False
+    cpu = torch.cpu
+    checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
+    return any(check() for check in checks if check is not None)
