@@ -18,6 +18,12 @@ from . import snippets as S
 from .choices import MAX_COMPARE, MIN_COMPARE
 from .errors import AppError
 from .export import ViewResult
+from .layout import VIEW_PX
+
+
+def shown_side(shape: Sequence[int]) -> int:
+    """The longer side (px) of a picture of shape (..., h, w) as a Compare column shows it (fitted to its width)."""
+    return V.COLUMN_WIDTH * max(int(shape[-2]), int(shape[-1])) // max(int(shape[-1]), 1)
 
 Progress = Optional[Callable[[float, str], None]]
 #: The sections of a checkpoint's metrics that the per-level charts read.
@@ -72,7 +78,8 @@ class CompareViews:
             gt = a.gt if a.gt is not None else gt
             dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
                                      float(score_thresh), box_scale=ex.scale,
-                                     gt_boxes=a.gt["boxes"] if a.gt is not None else None)
+                                     gt_boxes=a.gt["boxes"] if a.gt is not None else None,
+                                     shown_side=shown_side(ex.image.shape))
             pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
             columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
             entry = self.registry.entry(name)
@@ -85,7 +92,7 @@ class CompareViews:
         headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
         table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
         levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
-        images = {"compare": V.side_by_side(columns, titles), **levels.images}
+        images = {"compare": V.side_by_side(columns, titles, max_width=VIEW_PX), **levels.images}
         code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt), levels.code,
                       S.save(list(images)))
         data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,

@@ -17,6 +17,10 @@ VIEWS_MIN_PX = 560
 #: The width a view has at 1280x800 (Gradio's 1216 px content, less the side column and the gap): the app draws its
 #: wide figures at this width, so that they are shown 1:1 and their text stays >= 12 px (fpn.viz.MIN_TEXT_PX).
 VIEW_PX = 1216 - SIDE_PX - 16
+#: The pyramid figure's width: 4/5 of a view, the clicked cell's readout beside it (app/tabs/pyramid.py).
+PYRAMID_PX = VIEW_PX * 4 // 5 - 24
+#: Fig. 3's map width: its four maps, their titles and the "+" / "=" between them in one view.
+MERGE_PANEL_PX = (VIEW_PX - 140) // 4
 
 CSS = """
 /* the side column: the model card scrolls inside its box */

@@ -101,17 +101,25 @@ def card(entry: Any) -> str:
     return "\n\n".join(lines)
 
 
-def photo_notice(entry: Any, is_dataset_image: bool, coco_name: str) -> Optional[str]:
-    """A warning when a shapes-only model meets an image that is not one of its dataset's (None otherwise)."""
+def coco_choice(coco_names: Sequence[str]) -> str:
+    """The COCO models to pick, in Markdown: the first (torchvision's), then the Detectron2 zoo's detectors."""
+    first, zoo = f"**{coco_names[0]}**", [f"**{n}**" for n in coco_names[1:]]
+    return first + (f" or one of Detectron2's zoo ({', '.join(zoo)})" if zoo else "")
+
+
+def photo_notice(entry: Any, is_dataset_image: bool, coco_names: Sequence[str]) -> Optional[str]:
+    """A warning when a shapes-only model meets an image that is not one of its dataset's (None otherwise).
+    coco_names: the COCO detectors the picker offers (torchvision's first, then Detectron2's zoo)."""
     if not knows_shapes_only(entry) or is_dataset_image:
         return None
     return (f"**{entry.name} knows only {SHAPES}' {len(classes(entry))} synthetic shapes** "
             f"({', '.join(classes(entry))}). If this is a photo, its boxes and scores mean nothing (a 'ring 0.97' on "
-            f"a face is a guess among shapes). For real objects pick **{coco_name}** in the model picker.")
+            f"a face is a guess among shapes). For real objects pick a COCO model in the model picker: "
+            f"{coco_choice(coco_names)}.")
 
 
 def zero_hint(entry: Any, threshold: float, scores: Sequence[float], labels: Sequence[str],
-              coco_name: str) -> Optional[str]:
+              coco_names: Sequence[str]) -> Optional[str]:
     """Why nothing shows when no detection reaches the threshold, and what to try (None when something shows)."""
     if any(float(s) >= threshold for s in scores):
         return None
@@ -123,5 +131,5 @@ def zero_hint(entry: Any, threshold: float, scores: Sequence[float], labels: Seq
         first = "The model found nothing at all in this image."
     knows = ", ".join(classes(entry)[:10]) + (", ..." if len(classes(entry)) > 10 else "")
     second = (f" Or the image holds objects this model does not know (it knows {knows})"
-              + (f": for photos pick **{coco_name}**." if knows_shapes_only(entry) else "."))
+              + (f": for photos pick {coco_choice(coco_names)}." if knows_shapes_only(entry) else "."))
     return first + second

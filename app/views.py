@@ -25,6 +25,7 @@ from .errors import AppError
 from .examples import ExampleLibrary, as_targets
 from .export import ViewResult
 from .images import LoadedImage, load_image_file
+from .layout import MERGE_PANEL_PX, PYRAMID_PX
 from .model_card import photo_notice, zero_hint
 from .models import TORCHVISION_COCO, ModelRegistry
 from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
@@ -92,6 +93,13 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         return torch.as_tensor(a.gt["labels"]).reshape(-1)
 
     # ------------------------------------------------------------------ views
+    def coco_detectors(self) -> list[str]:
+        """The COCO detectors the model picker offers: torchvision's first, then Detectron2's zoo (no RPN-only)."""
+        names = self.registry.names("detection", downloadable=True)
+        coco = [n for n in names if self.registry.entry(n).kind in ("torchvision", "detectron2")
+                and not self.registry.entry(n).config.get("rpn_only")]
+        return sorted(coco, key=lambda n: n != TORCHVISION_COCO) or [TORCHVISION_COCO]
+
     def detect(self, path: Optional[str], model: Optional[str], score_thresh: float = 0.5,
                progress: Progress = None) -> ViewResult:
         """Annotated image; data {"model", "image_size" [h, w], "seconds", "score_thresh", "detections": [{"box"
@@ -132,8 +140,9 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         """What the model knows, when it matters here: a shapes-only model on a photo; nothing detected (Markdown)."""
         entry, det = self.registry.entry(a.model_name), a.exploration.detections
         names = [V.label_name(int(l), a.class_names) for l in det["labels"]]
-        notes = [photo_notice(entry, self.examples.match(path) is not None, TORCHVISION_COCO),
-                 zero_hint(entry, float(score_thresh), [float(s) for s in det["scores"]], names, TORCHVISION_COCO)]
+        coco = self.coco_detectors()
+        notes = [photo_notice(entry, self.examples.match(path) is not None, coco),
+                 zero_hint(entry, float(score_thresh), [float(s) for s in det["scores"]], names, coco)]
         return "\n\n".join(n for n in notes if n)
 
     def mask_proposals(self, path: Optional[str], model: Optional[str], top_n: int = 10,
@@ -163,14 +172,14 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         a = self.analysis(path, model, progress)
         ex = a.exploration
         level, channel = str(level).lower(), int(channel)
-        figure = V.pyramid_figure(ex, aggregation, channel, highlight=level)
+        figure = V.pyramid_figure(ex, aggregation, channel, highlight=level, max_width=PYRAMID_PX)
         cell, mark = None, None
         hit = figure.locate(*click) if click is not None else None
         if hit is not None:
             panel, row, col = hit
             cell = V.map_cell(ex, panel.name, row, col, aggregation, channel)
             mark = tuple(float(v) for v in cell["centre"])
-            figure = V.pyramid_figure(ex, aggregation, channel, highlight=level, mark=mark)
+            figure = V.pyramid_figure(ex, aggregation, channel, highlight=level, mark=mark, max_width=PYRAMID_PX)
         maps = {**ex.bottom_up, **ex.pyramid}
         data = {"model": a.model_name, "variant": ex.variant, "aggregation": aggregation, "channel": channel,
                 "resized_size": list(ex.resized_size), "original_size": list(ex.original_size),
@@ -179,7 +188,7 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         text = cell_markdown(cell, ex) if cell else "Click a cell of any map to read its value and position."
         code = S.join(self.setup_code(a, path), S.pyramid(aggregation, channel, level, mark),
                       S.save(["pyramid", "merge"]))
-        merge = V.merge_view(ex, level, aggregation, channel)
+        merge = V.merge_view(ex, level, aggregation, channel, target_width=MERGE_PANEL_PX)
         return ViewResult("pyramid", {"pyramid": figure.image, "merge": merge}, data, code, text)
 
     def anchors(self, path: Optional[str], model: Optional[str], level: str = "p3", ratio: str = SQUARE,

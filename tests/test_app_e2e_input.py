@@ -125,7 +125,7 @@ def test_the_page_says_what_the_model_knows(page, url):
     thumbnails(page, "photo").filter(has_text="astronaut").click()
     note = page.locator("#det-note")
     note.get_by_text("synthetic shapes").first.wait_for(timeout=60_000)
-    assert TORCHVISION_COCO in note.inner_text()
+    assert TORCHVISION_COCO in note.inner_text() and "Detectron2" in note.inner_text()  # and the zoo
     thumbnails(page, "dataset").first.click()  # one of its own dataset's images: no notice
     page.wait_for_function("!document.querySelector('#det-note').innerText.includes('synthetic shapes')",
                            timeout=60_000)

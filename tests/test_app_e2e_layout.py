@@ -162,3 +162,45 @@ def test_why_this_box_shows_the_stored_numbers_per_level_at_once(page, url):
     assert shown >= 0.95 * natural or shown >= 1100  # shown about 1:1: its 13 px text stays >= 12 px
     assert 13 * shown / natural >= 12, (shown, natural)
     assert not E.errors(page)
+
+
+#: Every tab, in the order of the page (app/tabs/TABS).
+TAB_NAMES = ("Detections", "Pyramid", "Anchors", "RoI -> level", "Why this box", "Compare", "Scale sweep",
+             "Receptive field", "Guided tour")
+#: Each shown figure's (elem id, natural width, displayed width), the figures loaded (the lazy ones scrolled to).
+FIGURES_JS = """async () => {
+  const out = [];
+  for (const i of document.querySelectorAll('[id^=out-] img')) {
+    if (!i.offsetParent) continue;  // in a hidden tab or panel
+    i.scrollIntoView({block: 'center'});
+    for (let t = 0; t < 100 && !(i.complete && i.naturalWidth); t++) await new Promise(r => setTimeout(r, 100));
+    out.push([i.closest('[id^=out-]').id, i.naturalWidth, i.getBoundingClientRect().width]);
+  }
+  window.scrollTo(0, 0);
+  return out;
+}"""
+
+
+def test_text_in_every_figure_is_at_least_12_px_as_displayed(page, url):
+    """Every figure of every tab on a dataset image: no text in a figure is drawn under fpn.viz.MIN_TEXT_PX (put_text
+    raises smaller scales to it; box labels are larger on large pictures, fpn.viz.label_scale), so a figure shown at
+    >= 12 / MIN_TEXT_PX of its natural width has all its text >= 12 px on the screen."""
+    import fpn.viz as V
+
+    page.goto(url)
+    page.locator("#examples-dataset button.thumbnail-item").first.click()
+    E.wait_image(page, "out-detect")
+    small, seen = [], set()
+    for name in TAB_NAMES:
+        page.get_by_role("tab", name=name).click()
+        page.wait_for_function("[...document.querySelectorAll('[id^=out-] img')].some((i) => i.offsetParent && "
+                               "i.complete && i.naturalWidth > 0)", timeout=180_000)
+        page.wait_for_function("!document.querySelector('.eta-bar, .progress-text')", timeout=180_000)
+        for elem_id, natural, shown in page.evaluate(FIGURES_JS):
+            seen.add(elem_id)
+            if natural and V.MIN_TEXT_PX * shown / natural < 12:
+                small.append(f"{name}: {elem_id} drawn {natural} px wide, shown {shown:.0f} px")
+    assert {"out-detect", "out-pyramid", "out-anchors", "out-roi", "out-why", "out-compare", "out-rf",
+            "out-tour"} <= seen, seen
+    assert not small, "text under 12 px as displayed:\n" + "\n".join(small)
+    assert not E.errors(page)

@@ -49,17 +49,22 @@ def test_the_score_threshold_comes_from_the_metadata_when_stored():
     assert "Score threshold **0.37**: the F1-best" in card(entry) and "f1 0.61, precision 0.70" in card(entry)
 
 
+#: The COCO detectors a picker offers: torchvision's, then two of Detectron2's zoo.
+COCO = (TORCHVISION_COCO, "faster_rcnn_R_50_FPN_1x", "faster_rcnn_R_50_C4_1x")
+
+
 def test_a_shapes_model_on_a_photo_points_to_coco():
-    note = photo_notice(shapes_entry(), False, TORCHVISION_COCO)
-    assert "only PyramidShapes' 10 synthetic shapes" in note and TORCHVISION_COCO in note
-    assert photo_notice(shapes_entry(), True, TORCHVISION_COCO) is None  # one of its dataset's images
+    note = photo_notice(shapes_entry(), False, COCO)
+    assert "only PyramidShapes' 10 synthetic shapes" in note and all(n in note for n in COCO)
+    assert "Detectron2's zoo" in note
+    assert photo_notice(shapes_entry(), True, COCO) is None  # one of its dataset's images
 
 
 def test_zero_detections_say_what_to_try():
-    assert zero_hint(shapes_entry(), 0.5, [0.9, 0.2], ["ring", "star"], TORCHVISION_COCO) is None
-    hint = zero_hint(shapes_entry(), 0.5, [0.31, 0.2], ["ring", "star"], TORCHVISION_COCO)
+    assert zero_hint(shapes_entry(), 0.5, [0.9, 0.2], ["ring", "star"], COCO) is None
+    hint = zero_hint(shapes_entry(), 0.5, [0.31, 0.2], ["ring", "star"], COCO)
     assert "best is **ring 0.31**" in hint and "lower the score threshold" in hint and TORCHVISION_COCO in hint
-    assert "found nothing at all" in zero_hint(shapes_entry(), 0.5, [], [], TORCHVISION_COCO)
+    assert "found nothing at all" in zero_hint(shapes_entry(), 0.5, [], [], COCO)
 
 
 @pytest.mark.skipif(not os.path.isfile(os.path.join(ROOT, "checkpoints", "fpn_resnet18_cpu.json")),

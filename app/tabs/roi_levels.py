@@ -21,8 +21,8 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
             index = gr.Number(0, label="Selected box (0 = best)", precision=0)
         with gr.Row():
             image = analytic_image("RoIs coloured by Eq. (1) level (click a box)", "out-roi", show_label=False,
-                                   scale=3)
-            with gr.Column(scale=2):
+                                   scale=3, min_width=410)
+            with gr.Column(scale=2, min_width=600):  # its pooled features (584 px) 1:1: wraps under
                 histogram = analytic_image("RoIs per level", "out-roi-hist", show_label=False)
                 formula = gr.Markdown()
                 pooled = analytic_image("Pooled features of the selected box", "out-pooled", show_label=False)

@@ -34,8 +34,9 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
                                   label=f"Compare with (up to {insight.MAX_SWEEP_COMPARE} models)",
                                   elem_id="sweep-compare")
         with gr.Row():
-            objects = analytic_image("Objects (click one to sweep it)", "out-sweep-objects", scale=2)
-            with gr.Column(scale=3):
+            objects = analytic_image("Objects (click one to sweep it)", "out-sweep-objects", scale=2,
+                                    min_width=560)
+            with gr.Column(scale=3, min_width=780):  # both figures 1:1 (text >= 12 px): they wrap
                 chart = analytic_image("Level per scale (the staircase), best score and IoU", "out-sweep-chart")
                 note = gr.Markdown(elem_id="sweep-note")
         strip = analytic_image("The object at each scale, as the selected model saw it", "out-sweep-strip")

@@ -79,13 +79,13 @@ def _why_section() -> _WhySection:
         y = gr.Number(-1, label="y (resized-input px)", precision=0, elem_id="why-y")
     with gr.Row():
         image = analytic_image("Anchor (dashed) -> proposal (magenta) -> final box: click a detection", "out-why",
-                               scale=3)
-        with gr.Column(scale=2):
+                               scale=3, min_width=420)
+        with gr.Column(scale=2, min_width=640):  # its 624 px map 1:1 (text >= 12 px): wraps under
             anchor_map = analytic_image("Its anchor's cell on its level's objectness map", "out-why-anchor")
             chain = gr.Markdown(elem_id="why-chain")
     with gr.Row():
-        pooled = analytic_image("Pooled features (Eq. (1) level)", "out-why-pooled")
-        scores = analytic_image("Top-5 class scores", "out-why-scores")
+        pooled = analytic_image("Pooled features (Eq. (1) level)", "out-why-pooled", min_width=600)
+        scores = analytic_image("Top-5 class scores", "out-why-scores", min_width=410)
     details = gr.JSON(label="The chain in numbers", open=False)
     return _WhySection(x, y, image, anchor_map, chain, pooled, scores, details, export_panel(ID))
 

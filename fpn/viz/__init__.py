@@ -15,10 +15,10 @@ mask-proposal dicts) to RGB uint8 numpy images. No GUI code: the Gradio app (app
     receptive_field receptive_field_view, erf_mass_chart (fpn.explain.receptive_field: theoretical vs effective)
 """
 from .anchors import anchor_indices, anchors_view, cell_of, positives_chart
-from .compare import compare_column, draw_proposals, objectness_maps, side_by_side
+from .compare import COLUMN_WIDTH, compare_column, draw_proposals, objectness_maps, side_by_side
 from .detections import (NO_MASK_MODEL, draw_detections, draw_mask_proposals, label_name, match_ground_truth,
                          no_mask_model_note)
-from .draw import (GT_COLOR, IGNORED_COLOR, LEVEL_COLORS, NEGATIVE_COLOR, OKABE_ITO, POSITIVE_COLOR, bar_chart,
+from .draw import (GT_COLOR, IGNORED_COLOR, LEVEL_COLORS, MIN_TEXT_PX, MIN_TEXT_SCALE, NEGATIVE_COLOR, OKABE_ITO, POSITIVE_COLOR, bar_chart,
                    level_color, level_of, note_image, to_rgb_uint8)
 from .evaluation import plot_ablation, plot_pr_curves, plot_size_bars
 from .designs import designs_view
@@ -36,10 +36,10 @@ from .scale_sweep import sweep_chart, sweep_objects_view, sweep_strip
 
 __all__ = [
     "aggregate", "AGGREGATIONS", "anchor_cell_view", "anchor_indices", "anchors_view", "bar_chart", "cell_of",
-    "class_scores_chart", "colorbar", "colorize", "compare_column", "describe_receptive_field", "designs_view",
+    "class_scores_chart", "colorbar", "COLUMN_WIDTH", "colorize", "compare_column", "describe_receptive_field", "designs_view",
     "draw_detections", "match_ground_truth", "label_scale", "place_labels", "draw_mask_proposals", "draw_proposals", "eq1_level", "eq1_text", "erf_mass_chart", "Figure",
     "grouped_bars", "GT_COLOR", "HEAT_SCALES", "IGNORED_COLOR", "image_recall_view", "label_name", "level_color",
-    "LEVEL_COLORS", "level_metrics_view", "level_of", "levels_histogram", "lost_view", "map_cell", "map_stats",
+    "LEVEL_COLORS", "level_metrics_view", "MIN_TEXT_PX", "MIN_TEXT_SCALE", "level_of", "levels_histogram", "lost_view", "map_cell", "map_stats",
     "MAX_SWEEP_MODELS", "meaning", "merge_view", "NEGATIVE_COLOR", "NO_MASK_MODEL", "no_mask_model_note",
     "note_image", "objectness_maps", "OKABE_ITO", "Panel", "pca_rgb", "plot_ablation", "plot_pr_curves", "plot_size_bars",
     "pooled_view", "POSITIVE_COLOR", "positives_chart", "provenance_view", "pyramid_figure", "pyramid_view",

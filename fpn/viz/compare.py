@@ -40,13 +40,21 @@ def draw_proposals(image: Any, proposals: Any, scores: Any, top_n: int = 50, rpn
     return add_title(img, f"top {len(order)} RPN proposals (colour: RPN level)")
 
 
-def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str], panel_width: int = 420) -> np.ndarray:
-    """Columns of equal width, each with a title: one column per model / variant."""
+#: A Compare column's width (px): its pictures are fitted to it (draw their labels for it: draw_detections' shown_side).
+COLUMN_WIDTH = 420
+
+
+def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str], panel_width: int = COLUMN_WIDTH,
+                 max_width: int = 0) -> np.ndarray:
+    """Columns of equal width, each with a title: one column per model / variant; with max_width (px), as many
+    columns per row as fit in it (the rest below), so that the figure is shown 1:1 and its text keeps its size."""
+    gap = 14
     cols = [add_title(fit(p, max_width=panel_width), t, scale=0.55) for p, t in zip(panels, titles)]
-    return hstack(cols, gap=14)
+    per_row = max(1, (max_width + gap) // (panel_width + gap)) if max_width else len(cols)
+    return vstack([hstack(cols[i: i + per_row], gap=gap) for i in range(0, len(cols), per_row)], gap=gap)
 
 
 def compare_column(detections: np.ndarray, proposals: np.ndarray, objectness: np.ndarray,
-                   width: int = 420) -> np.ndarray:
+                   width: int = COLUMN_WIDTH) -> np.ndarray:
     """One model's column: detections over proposals over the per-level objectness maps."""
     return vstack([fit(detections, width), fit(proposals, width), fit(objectness, width)], gap=10)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .draw import (GT_COLOR, NEGATIVE_COLOR, add_title, blend, class_color, draw_box, note_image, put_text, readable_on,
                    text_size, to_rgb_uint8)
-from .labels import label_scale, place_labels
+from .labels import REFERENCE_SIDE, label_scale, place_labels
 from .provenance import dashed_box
 
 #: IoU at which a detection counts as finding a ground-truth box (COCO's AP50 criterion).
@@ -43,12 +43,14 @@ def match_ground_truth(gt_boxes: Any, det_boxes: Any, iou_thresh: float = FOUND_
 
 
 def draw_detections(image: Any, boxes: Any, scores: Any, labels: Any, class_names: Optional[Sequence[str]] = None,
-                    score_thresh: float = 0.0, box_scale: float = 1.0, gt_boxes: Any = None) -> np.ndarray:
+                    score_thresh: float = 0.0, box_scale: float = 1.0, gt_boxes: Any = None,
+                    shown_side: int = REFERENCE_SIDE) -> np.ndarray:
     """Boxes [D, 4] (x1, y1, x2, y2 pixels of `image` / box_scale) with "name score" labels, colour per class;
     only scores >= score_thresh. Lower scores are drawn first so the best stay on top. gt_boxes [G, 4] (same
     pixels): the ground truth, dashed under the detections, yellow when a shown detection finds it (IoU >= 0.5),
     vermillion when missed; the title counts both. Labels are sized for the picture as the app shows it
-    (fpn.viz.labels.label_scale) and placed without overlaps."""
+    (fpn.viz.labels.label_scale: shown_side, the longer side in px as shown, e.g. a Compare column's) and placed
+    without overlaps."""
     img = to_rgb_uint8(image).copy()
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) * box_scale
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
@@ -67,7 +69,7 @@ def draw_detections(image: Any, boxes: Any, scores: Any, labels: Any, class_name
     for i in order:
         draw_box(img, boxes[i], class_color(labels[i]), thick)
     # labels after every box, sized for the picture as shown and placed without overlaps (the best choose first)
-    scale, pad = label_scale(img.shape), 2
+    scale, pad = label_scale(img.shape, shown_side), 2
     best_first = order[::-1]
     texts = [f"{label_name(labels[i], class_names)} {scores[i]:.2f}" for i in best_first]
     sizes = [(w + 2 * pad, h + 2 * pad) for w, h in (text_size(t, scale) for t in texts)]
@@ -96,9 +98,20 @@ def draw_mask_proposals(image: Any, masks: Any, scores: Any, top_n: int = 10, al
         img = blend(img, overlay, alpha, where=m)
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(img, contours, -1, color, 2)
+    # the scores after every mask, at their masks' top-left corners, placed without overlaps (the best choose first)
+    spots, texts, colors = [], [], []
+    for rank, i in enumerate(order):
+        m = masks[i] if masks[i].shape == img.shape[:2] else cv2.resize(
+            masks[i].astype(np.uint8), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
         ys, xs = np.nonzero(m)
         if len(xs):
-            put_text(img, f"{scores[i]:.2f}", (int(xs.min()), int(ys.min())), readable_on(color), 0.4, bg=color)
+            spots.append((xs.min(), ys.min(), xs.max(), ys.max()))
+            texts.append(f"{scores[i]:.2f}")
+            colors.append(class_color(rank))
+    scale, pad = label_scale(img.shape), 2
+    sizes = [(w + 2 * pad, h + 2 * pad) for w, h in (text_size(t, scale) for t in texts)]
+    for t, color, (x, y) in zip(texts, colors, place_labels(spots, sizes, img.shape)):
+        put_text(img, t, (x, y), readable_on(color), scale, bg=color, pad=pad)
     return add_title(img, f"top {len(order)} of {masks.shape[0]} mask proposals (Sec. 6)")
 
 

@@ -37,6 +37,10 @@ _TAB10 = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 10
           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+#: The smallest font scale any figure uses: put_text and text_size raise smaller scales to it. Its text is
+#: MIN_TEXT_PX high (text_size's height, descenders included): a figure shown at >= 12 / MIN_TEXT_PX of its width
+#: keeps all its text >= 12 px on the screen (the app's browser tests measure this on every figure).
+MIN_TEXT_SCALE = 0.4
 
 
 def class_color(label: int) -> Color:
@@ -77,14 +81,17 @@ def to_rgb_uint8(image: Any) -> np.ndarray:
 
 
 def text_size(text: str, scale: float = 0.45, thickness: int = 1) -> tuple[int, int]:
-    """(width, height) of the text as put_text draws it (GLYPHS included)."""
+    """(width, height) of the text as put_text draws it (GLYPHS included; scale at least MIN_TEXT_SCALE)."""
+    scale = max(scale, MIN_TEXT_SCALE)
     (_, h), base = cv2.getTextSize("".join(GLYPHS.get(c, c) for c in text), FONT, scale, thickness)
     return sum(run_width(r, FONT, scale, thickness) for r in runs(text)), h + base
 
 
 def put_text(img: np.ndarray, text: str, org: tuple[int, int], color: Color = BLACK, scale: float = 0.45,
              thickness: int = 1, bg: Optional[Color] = None, pad: int = 2) -> None:
-    """Text with its top-left corner at org (x, y), optionally on a filled box; clipped to the image."""
+    """Text with its top-left corner at org (x, y), optionally on a filled box; clipped to the image. The scale is
+    at least MIN_TEXT_SCALE."""
+    scale = max(scale, MIN_TEXT_SCALE)
     w, h = text_size(text, scale, thickness)
     x = int(min(max(org[0], 0), max(img.shape[1] - w - 2 * pad, 0)))
     y = int(min(max(org[1], 0), max(img.shape[0] - h - 2 * pad, 0)))
@@ -109,6 +116,10 @@ def draw_box(img: np.ndarray, box: Sequence[float], color: Color, thickness: int
     if label:
         _, h = text_size(label)
         put_text(img, label, (x1, y1 - h - 4 if y1 - h - 4 >= 0 else y1 + 1), readable_on(color), bg=color)
+
+
+#: Height in pixels of the smallest text in any figure (see MIN_TEXT_SCALE).
+MIN_TEXT_PX: int = text_size("Ag", MIN_TEXT_SCALE)[1]
 
 
 def blank(height: int, width: int, color: Color = BACKGROUND) -> np.ndarray:

@@ -10,9 +10,10 @@ REFERENCE_SIDE = 640
 BASE_SCALE = 0.45
 
 
-def label_scale(shape: Sequence[int]) -> float:
-    """Font scale of the labels on a picture of shape (h, w, ...): BASE_SCALE, times how much the app shrinks it."""
-    return BASE_SCALE * max(1.0, max(int(shape[0]), int(shape[1])) / REFERENCE_SIDE)
+def label_scale(shape: Sequence[int], shown_side: int = REFERENCE_SIDE) -> float:
+    """Font scale of the labels on a picture of shape (h, w, ...) whose longer side is shown at most `shown_side` px
+    (default: the app's Detections view): BASE_SCALE, times how much the picture is shrunk when shown."""
+    return BASE_SCALE * max(1.0, max(int(shape[0]), int(shape[1])) / max(int(shown_side), 1))
 
 
 def _free(rect: tuple[int, int, int, int], taken: list[tuple[int, int, int, int]]) -> bool:

@@ -10,8 +10,8 @@ from .features import aggregate, colorbar, is_diverging, meaning, render, value_
 
 
 def _factor(width: int, target: int) -> int:
-    """Nearest-neighbour upscale factor that makes a map of `width` cells about `target` px wide."""
-    return max(1, int(round(target / max(width, 1))))
+    """Nearest-neighbour upscale factor that makes a map of `width` cells at most `target` px wide (at least 1)."""
+    return max(1, int(target // max(width, 1)))
 
 
 def merge_terms(ex: Any, level: str) -> list[tuple[str, Any, str]]:
