@@ -31,7 +31,7 @@ benchmark: $(STAMP)
 screenshots: $(STAMP)
 	FPN_SCREENSHOTS_DIR=docs/screenshots $(PY) -m pytest -q -m "slow or not slow" tests/test_app_e2e.py tests/test_app_e2e_insight.py \
 		tests/test_app_e2e_why.py tests/test_app_e2e_layout.py \
-		-k "test_upload_and_every_view or test_sweep_an_object or test_click_a_detection or test_after_an_example or test_presenter" $(ARGS)
+		-k "test_upload_and_every_view or test_sweep_an_object or test_click_a_detection or test_after_an_example or test_presenter or test_at_1600" $(ARGS)
 
 # torchvision's COCO R50-FPN weights (160 MB, sha256-checked) into torch's hub cache: the app's COCO model.
 # ARGS="imagenet resnet50" fetches an ImageNet backbone instead; ARGS="--url URL" downloads from a mirror;

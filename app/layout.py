@@ -37,7 +37,11 @@ CSS = """
 #examples-photo .thumbnail-item, #examples-dataset .thumbnail-item { height: 64px !important; }
 #load-msg p { margin: 0; font-size: 13px; }
 /* wide screens: the page uses the width (Gradio caps it at 1280 px otherwise) */
-@media (min-width: 1600px) { .gradio-container { max-width: 96vw !important; } }
+@media (min-width: 1600px) { .gradio-container { max-width: 96vw !important; }
+  /* and the figures grow to their frames (drawn for 1280 px, their text only gets larger) */
+  #views [id^=out-] .image-frame { width: 100% !important; }
+  #views [id^=out-] img { width: 100% !important; height: auto !important; max-height: 85vh !important;
+                          object-fit: contain; } }
 /* presenter mode: larger text, the figures full width, what a projected page does not need hidden */
 body.presenter .gradio-container { max-width: 100vw !important; font-size: 20px; }
 /* the inputs go above the views, in one row (model, threshold, upload): the figures get the page's width */

@@ -101,6 +101,14 @@ def card(entry: Any) -> str:
     return "\n\n".join(lines)
 
 
+def coco_detectors(registry: Any, first: str) -> list[str]:
+    """The COCO detectors a model registry offers the picker: `first` (torchvision's) first, then Detectron2's zoo
+    (detectors only, not the RPN-only models)."""
+    coco = [n for n in registry.names("detection", downloadable=True)
+            if registry.entry(n).kind in ("torchvision", "detectron2") and not registry.entry(n).config.get("rpn_only")]
+    return sorted(coco, key=lambda n: n != first) or [first]
+
+
 def coco_choice(coco_names: Sequence[str]) -> str:
     """The COCO models to pick, in Markdown: the first (torchvision's), then the Detectron2 zoo's detectors."""
     first, zoo = f"**{coco_names[0]}**", [f"**{n}**" for n in coco_names[1:]]

@@ -26,7 +26,7 @@ from .examples import ExampleLibrary, as_targets
 from .export import ViewResult
 from .images import LoadedImage, load_image_file
 from .layout import MERGE_PANEL_PX, PYRAMID_PX
-from .model_card import photo_notice, zero_hint
+from .model_card import coco_detectors, photo_notice, zero_hint
 from .models import TORCHVISION_COCO, ModelRegistry
 from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
 
@@ -93,13 +93,6 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         return torch.as_tensor(a.gt["labels"]).reshape(-1)
 
     # ------------------------------------------------------------------ views
-    def coco_detectors(self) -> list[str]:
-        """The COCO detectors the model picker offers: torchvision's first, then Detectron2's zoo (no RPN-only)."""
-        names = self.registry.names("detection", downloadable=True)
-        coco = [n for n in names if self.registry.entry(n).kind in ("torchvision", "detectron2")
-                and not self.registry.entry(n).config.get("rpn_only")]
-        return sorted(coco, key=lambda n: n != TORCHVISION_COCO) or [TORCHVISION_COCO]
-
     def detect(self, path: Optional[str], model: Optional[str], score_thresh: float = 0.5,
                progress: Progress = None) -> ViewResult:
         """Annotated image; data {"model", "image_size" [h, w], "seconds", "score_thresh", "detections": [{"box"
@@ -140,7 +133,7 @@ class Explorer(WhyViews, InsightViews, CompareViews):
         """What the model knows, when it matters here: a shapes-only model on a photo; nothing detected (Markdown)."""
         entry, det = self.registry.entry(a.model_name), a.exploration.detections
         names = [V.label_name(int(l), a.class_names) for l in det["labels"]]
-        coco = self.coco_detectors()
+        coco = coco_detectors(self.registry, TORCHVISION_COCO)
         notes = [photo_notice(entry, self.examples.match(path) is not None, coco),
                  zero_hint(entry, float(score_thresh), [float(s) for s in det["scores"]], names, coco)]
         return "\n\n".join(n for n in notes if n)

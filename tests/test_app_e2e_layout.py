@@ -140,6 +140,7 @@ def test_the_lost_ground_truth_table_is_full_width(page, url):
     page.locator("#examples-dataset button.thumbnail-item").first.click()
     E.wait_image(page, "out-detect")
     page.get_by_role("tab", name="Why this box").click()
+    page.get_by_role("tab", name="Lost ground truth").click()
     table = page.locator("#lost-text table").first
     table.wait_for(timeout=120_000)
     tabs = page.get_by_role("tablist").first.bounding_box()
@@ -153,6 +154,7 @@ def test_the_lost_ground_truth_table_is_full_width(page, url):
 def test_why_this_box_shows_the_stored_numbers_per_level_at_once(page, url):
     page.goto(url)
     page.get_by_role("tab", name="Why this box").click()  # no image needed: checkpoint metadata only
+    page.get_by_role("tab", name="Numbers per level").click()
     page.locator("#out-level-metrics img").first.wait_for(state="attached", timeout=30_000)
     page.locator("#out-level-metrics").scroll_into_view_if_needed()
     E.wait_image(page, "out-level-metrics")
@@ -167,6 +169,8 @@ def test_why_this_box_shows_the_stored_numbers_per_level_at_once(page, url):
 #: Every tab, in the order of the page (app/tabs/TABS).
 TAB_NAMES = ("Detections", "Pyramid", "Anchors", "RoI -> level", "Why this box", "Compare", "Scale sweep",
              "Receptive field", "Guided tour")
+#: Tabs with parts of their own (sub-tabs), each opened in turn.
+PARTS = {"Why this box": ("This detection", "Lost ground truth", "Numbers per level")}
 #: Each shown figure's (elem id, natural width, displayed width), the figures loaded (the lazy ones scrolled to).
 FIGURES_JS = """async () => {
   const out = [];
@@ -196,11 +200,39 @@ def test_text_in_every_figure_is_at_least_12_px_as_displayed(page, url):
         page.wait_for_function("[...document.querySelectorAll('[id^=out-] img')].some((i) => i.offsetParent && "
                                "i.complete && i.naturalWidth > 0)", timeout=180_000)
         page.wait_for_function("!document.querySelector('.eta-bar, .progress-text')", timeout=180_000)
-        for elem_id, natural, shown in page.evaluate(FIGURES_JS):
-            seen.add(elem_id)
-            if natural and V.MIN_TEXT_PX * shown / natural < 12:
-                small.append(f"{name}: {elem_id} drawn {natural} px wide, shown {shown:.0f} px")
-    assert {"out-detect", "out-pyramid", "out-anchors", "out-roi", "out-why", "out-compare", "out-rf",
-            "out-tour"} <= seen, seen
+        for part in PARTS.get(name, (None,)):
+            if part:
+                page.get_by_role("tab", name=part).click()
+                page.wait_for_timeout(500)
+            for elem_id, natural, shown in page.evaluate(FIGURES_JS):
+                seen.add(elem_id)
+                if natural and V.MIN_TEXT_PX * shown / natural < 12:
+                    small.append(f"{name}: {elem_id} drawn {natural} px wide, shown {shown:.0f} px")
+    assert {"out-detect", "out-pyramid", "out-anchors", "out-roi", "out-why", "out-lost", "out-level-metrics",
+            "out-compare", "out-rf", "out-tour"} <= seen, seen
     assert not small, "text under 12 px as displayed:\n" + "\n".join(small)
     assert not E.errors(page)
+
+
+def test_at_1600x1000_the_figures_use_the_width(page, url, tmp_path):
+    """A wider window: the page and its figures grow (drawn for 1280 px, they are shown larger, never smaller); the
+    tab bar and the whole Detections figure stay in the window; in presenter mode the figure grows further."""
+    wide = page.context.browser.new_page(viewport={"width": 1600, "height": 1000})
+    try:
+        wide.goto(url)
+        wide.locator("#examples-dataset button.thumbnail-item").first.click()
+        for mode in ("", "presenter"):
+            if mode:  # as a teacher would, once the image is picked
+                wide.locator("#presenter input").check()
+                wide.wait_for_function("document.body.classList.contains('presenter')")
+            E.wait_image(wide, "out-detect")
+            wide.wait_for_timeout(800)
+            natural, shown, bottom = wide.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
+                                                   "const r = i.getBoundingClientRect(); "
+                                                   "return [i.naturalWidth, r.width, r.bottom]; })()")
+            assert shown > natural and (mode or bottom <= 1000), (mode, natural, shown, bottom)
+            assert wide.get_by_role("tablist").first.bounding_box()["y"] >= 0
+            name = "presenter_1600x1000.png" if mode else "layout_1600x1000.png"
+            wide.screenshot(path=shot(tmp_path, name))
+    finally:
+        wide.close()

@@ -56,12 +56,11 @@ def test_click_a_detection_to_see_why(page, tmp_path, tmp_path_factory):
     page.locator("#image-file input[type='file']").set_input_files(str(photo))
     E.wait_image(page, "preview")
     page.get_by_role("tab", name="Why this box").click()
-    for out in ("out-why", "out-why-anchor", "out-why-pooled", "out-why-scores", "out-lost"):
+    for out in ("out-why", "out-why-anchor", "out-why-pooled", "out-why-scores"):
         wait_shown(page, out)
     chain = page.locator("#why-chain")
     chain.get_by_text("Detection #0").wait_for()  # the best detection first
     assert "Anchor" in chain.inner_text() and "Eq. (1)" in chain.inner_text()
-    assert "Ground-truth box #" in page.locator("#lost-text").inner_text()
 
     page.locator("#out-why").scroll_into_view_if_needed()
     x, y, expected = target(tmp_path_factory, float(page.locator("#score input[type='number']").input_value()))
@@ -70,6 +69,10 @@ def test_click_a_detection_to_see_why(page, tmp_path, tmp_path_factory):
     assert expected != 0 and "rank" in chain.inner_text()
     assert abs(float(page.locator("#why-x input").input_value()) - x) <= 1  # the pixel clicked, display scale apart
 
+    page.get_by_role("tab", name="Lost ground truth").click()  # the tab's three parts, one at a time
+    wait_shown(page, "out-lost")
+    assert "Ground-truth box #" in page.locator("#lost-text").inner_text()
+    page.get_by_role("tab", name="Numbers per level").click()
     page.locator("#btn-level-metrics").click()
     wait_shown(page, "out-level-metrics")
     wait_shown(page, "out-level-recall")

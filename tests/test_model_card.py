@@ -91,3 +91,13 @@ def test_detectron2_zoo_cards_give_their_published_numbers():
     rpn = card(zoo["COCO-Detection/rpn_R_50_C4_1x"])
     assert "Proposal AR@1000 **51.6**" in rpn and "class-agnostic" in rpn and "unknown" not in rpn.lower()
     assert not knows_shapes_only(zoo["COCO-Detection/rpn_R_50_C4_1x"])
+
+
+def test_the_coco_detectors_are_torchvisions_then_the_detectron2_zoo():
+    from app.model_card import coco_detectors
+
+    registry = ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu")
+    names = coco_detectors(registry, TORCHVISION_COCO)
+    assert names[0] == TORCHVISION_COCO and len(names) > 1
+    assert all(registry.entry(n).kind == "detectron2" for n in names[1:])
+    assert not any(registry.entry(n).config.get("rpn_only") for n in names)  # RPN-only zoo models detect nothing

@@ -63,10 +63,15 @@ class _LevelSection:
 def build(explorer: Explorer, inputs: Inputs) -> None:
     """The tab's widgets and events (inside the app's gr.Tabs); a click on the image explains the detection under it."""
     with gr.Tab("Why this box", id=ID, elem_id="tab-why") as tab:
-        gr.Markdown(INTRO)
-        why = _why_section()
-        lost = _lost_section()
-        levels = _level_section(explorer.registry.names("detection"))
+        # three parts, one at a time: the tab stays about a window tall (the three stacked were ~4,000 px)
+        with gr.Tabs(elem_id="why-parts"):
+            with gr.Tab("This detection", elem_id="why-part-box"):
+                gr.Markdown(INTRO)
+                why = _why_section()
+            with gr.Tab("Lost ground truth", elem_id="why-part-lost"):
+                lost = _lost_section()
+            with gr.Tab("Numbers per level", elem_id="why-part-levels"):
+                levels = _level_section(explorer.registry.names("detection"))
     track(inputs, tab, ID)
     _bind_why(explorer, inputs, tab, why)
     _bind_lost(explorer, inputs, tab, lost)
@@ -86,12 +91,13 @@ def _why_section() -> _WhySection:
     with gr.Row():
         pooled = analytic_image("Pooled features (Eq. (1) level)", "out-why-pooled", min_width=600)
         scores = analytic_image("Top-5 class scores", "out-why-scores", min_width=410)
-    details = gr.JSON(label="The chain in numbers", open=False)
+    with gr.Accordion("The chain in numbers (JSON)", open=False):
+        details = gr.JSON(label="The chain in numbers", open=False)
     return _WhySection(x, y, image, anchor_map, chain, pooled, scores, details, export_panel(ID))
 
 
 def _lost_section() -> _LostSection:
-    gr.Markdown("### Lost ground truth\nFor a dataset image: which stage lost each ground-truth box that no "
+    gr.Markdown("For a dataset image: which stage lost each ground-truth box that no "
                 "detection covers (no positive anchor / proposal dropped before or by NMS or the top-N cut / "
                 "classified as background / score threshold / detection NMS).")
     with gr.Row():
@@ -102,15 +108,15 @@ def _lost_section() -> _LostSection:
 
 
 def _level_section(models: list[str]) -> _LevelSection:
-    gr.Markdown("### Evaluation per level\nEach checkpoint's proposal AR@1000 per RPN level and box AP per Eq. (1) "
+    gr.Markdown("Each checkpoint's proposal AR@1000 per RPN level and box AP per Eq. (1) "
                 "level (`scripts/evaluate.py --write-metadata`), with AR_s/m/l and AP_s/m/l; on a dataset image, "
                 "each model's recall per level.")
-    with gr.Row():
+    with gr.Row(equal_height=False):
         picked = gr.CheckboxGroup(models, value=models[:MAX_COMPARE], label=f"Models (up to {MAX_COMPARE})",
-                                  elem_id="level-models")
+                                  elem_id="level-models", scale=3)
         # the stored numbers draw by themselves (no model runs); this image's recall runs every model: on demand
         button = gr.Button("This image's recall per level (runs each model)", variant="primary",
-                           elem_id="btn-level-metrics")
+                           elem_id="btn-level-metrics", scale=1)
     bars = analytic_image("Across models (checkpoint metadata)", "out-level-metrics")
     recall = analytic_image("This image: recall per level", "out-level-recall")
     return _LevelSection(picked, button, bars, recall, gr.Markdown(elem_id="level-text"))
