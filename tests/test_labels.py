@@ -39,14 +39,41 @@ def test_a_large_upload_gets_larger_labels():
 
 
 def test_numbers_per_level_charts_fit_the_page_at_1_to_1():
-    """The charts the app shows are drawn at about the page's width (1214 px at 1280x800), so their 13 px text is not
-    shrunk (two per row were 2000-2400 px wide: 5 px text as shown)."""
+    """The charts the app shows are drawn within a view's width (app.layout.VIEW_PX, 910 px at 1280x800), so their
+    text is not shrunk (two per row were 2000-2400 px wide: 5 px text as shown)."""
+    from app.layout import VIEW_PX
+
     metrics = {f"model {i}": {"per_level": {"proposal_AR@1000": {f"P{k}": 10.0 * k for k in range(2, 7)},
                                             "bbox_AP": {f"P{k}": 5.0 * k for k in range(2, 6)}},
                               "bbox": {"AP_s": 1.0, "AP_m": 2.0, "AP_l": 3.0},
                               "proposals": {"AR_s@1000": 1.0, "AR_m@1000": 2.0, "AR_l@1000": 3.0}}
                for i in range(6)}
     one = V.level_metrics_view(metrics, columns=1)
-    assert one.shape[1] <= 1214 < V.level_metrics_view(metrics).shape[1]
+    assert one.shape[1] <= VIEW_PX < V.level_metrics_view(metrics).shape[1]
     recall = {f"model {i}": {"proposals": {"P2": 0.5, "P3": 0.2}, "detections": {"P2": 0.4}} for i in range(6)}
-    assert V.image_recall_view(recall, columns=1).shape[1] <= 1214
+    assert V.image_recall_view(recall, columns=1).shape[1] <= VIEW_PX
+
+
+def test_no_text_is_drawn_under_the_minimum():
+    """put_text raises a smaller scale to MIN_TEXT_SCALE: what a figure's text measures and what it draws agree."""
+    assert text_size("17.3", 0.3) == text_size("17.3", V.MIN_TEXT_SCALE)
+    assert text_size("Ag", 0.3)[1] == V.MIN_TEXT_PX >= 14
+    small, floor = np.full((30, 80, 3), 255, np.uint8), np.full((30, 80, 3), 255, np.uint8)
+    V.draw.put_text(small, "17.3", (0, 0), scale=0.3)
+    V.draw.put_text(floor, "17.3", (0, 0), scale=V.MIN_TEXT_SCALE)
+    assert (small == floor).all()
+
+
+def test_value_labels_of_grouped_bars_do_not_overlap():
+    """Six models' bars rising from bar to bar (each label just above its bar would touch the next one's): every label
+    keeps its own place, so the chart has as many separate dark blobs above the bars as there are bars."""
+    import cv2
+
+    values = {f"m{i}": {"P6": 50.0 + 10 * i} for i in range(6)}
+    img = V.grouped_bars(values, "")
+    from fpn.viz.level_metrics import PLOT_HEIGHT, PLOT_TOP, bar_span
+    top = img[: PLOT_TOP + PLOT_HEIGHT - 75, bar_span(0, 0, 6)[0]:]  # above the lowest bar, right of the y axis
+    dark = (top.max(axis=2) < 100).astype(np.uint8)
+    spread = cv2.dilate(dark, np.ones((1, 4), np.uint8))  # a label's characters join; two labels stay apart
+    count, _ = cv2.connectedComponents(spread)
+    assert count - 1 == 6, count - 1

@@ -24,8 +24,10 @@ CHARTS = (
 RPN_LEVELS = ("P2", "P3", "P4", "P5", "P6")
 EQ1_NAMES = tuple(f"P{k}" for k in EQ1_LEVELS)
 PLOT_HEIGHT = 150  # px between the baseline and y_max
-PLOT_TOP = 44  # px above the plot (title, labels of the tallest bars): the baseline is at PLOT_TOP + PLOT_HEIGHT
-BAR_WIDTH = 30
+PLOT_TOP = 60  # px above the plot (title, two rows of labels of the tallest bars): the baseline's at PLOT_TOP + PLOT_HEIGHT
+#: Six models' bars in five categories fit the app's 910 px views (shown 1:1); a value label is wider than its bar,
+#: so a label that would touch one already placed moves a line up (no two overlap).
+BAR_WIDTH = 26
 _BOTTOM, _LEFT = 24, 34
 
 
@@ -61,6 +63,7 @@ def grouped_bars(values: Values, title: str = "", categories: Optional[Sequence[
         y = base_y - int(round(PLOT_HEIGHT * frac))
         cv2.line(img, (_LEFT - 4, y), (width - 6, y), (200, 200, 200) if frac else (90, 90, 90), 1)
         put_text(img, f"{y_max * frac:g}", (2, y - 8), (90, 90, 90), 0.33, pad=0)
+    placed: list[tuple[int, int, int, int]] = []  # the value labels' rectangles so far
     for c, cat in enumerate(categories):
         x0 = bar_span(c, 0, len(series))[0] - 2
         for s, name in enumerate(series):
@@ -70,8 +73,13 @@ def grouped_bars(values: Values, title: str = "", categories: Optional[Sequence[
             if h > 0:
                 cv2.rectangle(img, (x1, base_y - h), (x2, base_y - 1), series_color(s), -1)
             label = "n/a" if v is None else f"{float(v):.1f}" if float(v) < 100 else f"{float(v):.0f}"
-            tw, th = text_size(label, 0.3)
-            put_text(img, label, ((x1 + x2 - tw) // 2 - 2, base_y - h - th - 2), BLACK, 0.3, pad=0)
+            tw, th = text_size(label)
+            x, y = (x1 + x2 - tw) // 2, base_y - h - th - 2
+            while y > th + 6 and any(x < r[2] + 2 and r[0] < x + tw + 2 and y < r[3] and r[1] < y + th
+                                     for r in placed):
+                y -= th + 1  # it would touch a neighbour's label: one line up
+            placed.append((x, y, x + tw, y + th))
+            put_text(img, label, (x, y), BLACK, pad=0)
         cw, _ = text_size(cat, 0.42)
         put_text(img, cat, (x0 + (group - cw) // 2, base_y + 3), BLACK, 0.42, pad=0)
     return vstack([img, legend([(name, series_color(s)) for s, name in enumerate(series)], img.shape[1])], gap=0)
