@@ -227,6 +227,7 @@ def test_at_1600x1000_the_figures_use_the_width(page, url, tmp_path):
             if mode:  # as a teacher would, once the image is picked
                 wide.locator("#presenter input").check()
                 wide.wait_for_function("document.body.classList.contains('presenter')")
+                wide.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the checkbox
             E.wait_image(wide, "out-detect")
             wide.wait_for_timeout(800)
             natural, shown, bottom = wide.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
