@@ -36,6 +36,10 @@ CSS = """
   grid-template-columns: repeat(3, minmax(0, 1fr)) !important; grid-auto-rows: 64px !important; }
 #examples-photo .thumbnail-item, #examples-dataset .thumbnail-item { height: 64px !important; }
 #load-msg p { margin: 0; font-size: 13px; }
+/* a figure's label on its own line above the figure (Gradio floats it over the picture's top-left corner, where
+   the figures draw their titles) */
+#views [id^=out-] label[data-testid=block-label].float:not(.hide) { position: relative !important; top: 0;
+                                                                    left: 0; margin-bottom: 4px; }
 /* wide screens: the page uses the width (Gradio caps it at 1280 px otherwise) */
 @media (min-width: 1600px) { .gradio-container { max-width: 96vw !important; }
   /* and the figures grow to their frames (drawn for 1280 px, their text only gets larger) */
