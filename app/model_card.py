@@ -110,9 +110,11 @@ def coco_detectors(registry: Any, first: str) -> list[str]:
 
 
 def coco_choice(coco_names: Sequence[str]) -> str:
-    """The COCO models to pick, in Markdown: the first (torchvision's), then the Detectron2 zoo's detectors."""
+    """The COCO models to pick, in Markdown: the first (torchvision's), then two of the Detectron2 zoo's detectors
+    and how many more the picker lists (a short note: the whole list is in the picker)."""
     first, zoo = f"**{coco_names[0]}**", [f"**{n}**" for n in coco_names[1:]]
-    return first + (f" or one of Detectron2's zoo ({', '.join(zoo)})" if zoo else "")
+    more = f", and {len(zoo) - 2} more in the picker" if len(zoo) > 2 else ""
+    return first + (f" or one of Detectron2's zoo ({', '.join(zoo[:2])}{more})" if zoo else "")
 
 
 def photo_notice(entry: Any, is_dataset_image: bool, coco_names: Sequence[str]) -> Optional[str]:

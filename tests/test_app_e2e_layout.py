@@ -54,6 +54,7 @@ def test_presenter_mode_by_url_and_by_checkbox(page, url, tmp_path):
     E.wait_image(page, "out-detect")
     page.locator("#presenter input").check()
     page.wait_for_function("document.body.classList.contains('presenter')")
+    page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the checkbox
     # the figure grows to the window's height (85%), past its 512 px: projected, it fills the screen
     shown = page.evaluate("(() => { const i = document.querySelector('#out-detect img'); "
                           "return [i.getBoundingClientRect().height, i.naturalHeight]; })()")
