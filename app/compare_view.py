@@ -93,7 +93,8 @@ class CompareViews:
         table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
         levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
         images = {"compare": V.side_by_side(columns, titles, max_width=VIEW_PX), **levels.images}
-        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt), levels.code,
+        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt, VIEW_PX),
+                      levels.code,
                       S.save(list(images)))
         data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
                 "rows": table, **levels.data}

@@ -77,10 +77,14 @@ def mask_proposals(top_n: int) -> str:
             f"masks = V.draw_mask_proposals(image, props['masks'].numpy(), props['scores'].numpy(), {int(top_n)})\n")
 
 
-def pyramid(aggregation: str, channel: int, level: str, mark: Optional[Sequence[float]]) -> str:
+def pyramid(aggregation: str, channel: int, level: str, mark: Optional[Sequence[float]], max_width: int,
+            merge_width: int) -> str:
+    """max_width: the pyramid figure's width; merge_width: Fig. 3's map width (px, as the app draws them)."""
     mark_arg = "" if mark is None else f", mark=({float(mark[0])!r}, {float(mark[1])!r})"
-    return (f"pyramid = V.pyramid_view(ex, {aggregation!r}, {int(channel)}, highlight={level!r}{mark_arg})\n"
-            f"merge = V.merge_view(ex, {level!r}, {aggregation!r}, {int(channel)})  # Fig. 3\n")
+    return (f"pyramid = V.pyramid_view(ex, {aggregation!r}, {int(channel)}, highlight={level!r}{mark_arg}, "
+            f"max_width={int(max_width)})\n"
+            f"merge = V.merge_view(ex, {level!r}, {aggregation!r}, {int(channel)}, target_width={int(merge_width)})"
+            "  # Fig. 3\n")
 
 
 def anchor_labels(use_gt: bool, score_thresh: float) -> str:
@@ -127,8 +131,9 @@ def roi_levels(from_detections: bool, top_n: int, score_thresh: float, index: in
 
 
 def compare(models: Sequence[tuple[str, str, str]], image_path: str, size: Optional[tuple[int, int]],
-            score_thresh: float, top_proposals: int, gt: Optional[dict] = None) -> str:
-    """models: (title, kind, path) per column; gt: a dataset image's ground truth (drawn dashed in every column)."""
+            score_thresh: float, top_proposals: int, gt: Optional[dict] = None, max_width: int = 0) -> str:
+    """models: (title, kind, path) per column; gt: a dataset image's ground truth (drawn dashed in every column);
+    max_width: the figure's width (px): as many columns per row as fit."""
     listed = "".join(f"    ({title!r}, {load_model(kind, path)}),\n" for title, kind, path in models)
     explore = "fpn.explore(model, image, targets)" if gt is not None else "fpn.explore(model, image)"
     gt_arg = ", gt_boxes=targets['boxes']" if gt is not None else ""
@@ -137,12 +142,14 @@ def compare(models: Sequence[tuple[str, str, str]], image_path: str, size: Optio
             f"    ex = {explore}\n"
             "    det = ex.detections\n"
             "    detections = V.draw_detections(ex.image, det['boxes'], det['scores'], det['labels'], ex.class_names, "
-            f"{float(score_thresh)!r}, box_scale=ex.scale{gt_arg})\n"
+            f"{float(score_thresh)!r}, box_scale=ex.scale{gt_arg},\n"
+            "                                  shown_side=V.COLUMN_WIDTH * max(ex.image.shape[-2:])"
+            " // ex.image.shape[-1])\n"
             f"    proposals = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, {int(top_proposals)}, "
             "ex.proposal_rpn_level)\n"
             "    columns.append(V.compare_column(detections, proposals, V.objectness_maps(ex)))\n"
             "    titles.append(title)\n"
-            "compare = V.side_by_side(columns, titles)\n")
+            f"compare = V.side_by_side(columns, titles, max_width={int(max_width)})\n")
 
 
 def designs() -> str:

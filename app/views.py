@@ -179,7 +179,8 @@ class Explorer(WhyViews, InsightViews, CompareViews):
                 "maps": [{**s, "stride": ex.strides.get(s["map"])} for s in V.map_stats(maps, aggregation, channel)],
                 "merge_level": level, "cell": cell}
         text = cell_markdown(cell, ex) if cell else "Click a cell of any map to read its value and position."
-        code = S.join(self.setup_code(a, path), S.pyramid(aggregation, channel, level, mark),
+        code = S.join(self.setup_code(a, path),
+                      S.pyramid(aggregation, channel, level, mark, PYRAMID_PX, MERGE_PANEL_PX),
                       S.save(["pyramid", "merge"]))
         merge = V.merge_view(ex, level, aggregation, channel, target_width=MERGE_PANEL_PX)
         return ViewResult("pyramid", {"pyramid": figure.image, "merge": merge}, data, code, text)

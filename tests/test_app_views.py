@@ -12,6 +12,7 @@ import torch
 import fpn.viz as V
 from app.choices import AGGREGATIONS, GTSource, RoISource
 from app.errors import AppError
+from app.layout import PYRAMID_PX
 from test_app import CLASSES, PHOTO_SIZE, ckdir, explorer, photo  # noqa: F401 - pytest fixtures
 
 
@@ -40,7 +41,7 @@ def test_pyramid(explorer, photo):
 
 def test_pyramid_click_reads_the_cell_under_it(explorer, photo):
     ex = explorer.analysis(photo, "fpn_tiny").exploration
-    panel = V.pyramid_figure(ex, "channel", 3, highlight="p4").panel("p5")
+    panel = V.pyramid_figure(ex, "channel", 3, highlight="p4", max_width=PYRAMID_PX).panel("p5")  # as the app draws
     x, y = panel.cell_rect(1, 2)[:2]
     result = explorer.pyramid(photo, "fpn_tiny", "channel", 3, "p4", click=(x + 1, y + 1))
     cell = result.data["cell"]

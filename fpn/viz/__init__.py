@@ -18,7 +18,8 @@ from .anchors import anchor_indices, anchors_view, cell_of, positives_chart
 from .compare import COLUMN_WIDTH, compare_column, draw_proposals, objectness_maps, side_by_side
 from .detections import (NO_MASK_MODEL, draw_detections, draw_mask_proposals, label_name, match_ground_truth,
                          no_mask_model_note)
-from .draw import (GT_COLOR, IGNORED_COLOR, LEVEL_COLORS, MIN_TEXT_PX, MIN_TEXT_SCALE, NEGATIVE_COLOR, OKABE_ITO, POSITIVE_COLOR, bar_chart,
+from .draw import (GT_COLOR, IGNORED_COLOR, LEVEL_COLORS, MIN_TEXT_PX, MIN_TEXT_SCALE,
+                   NEGATIVE_COLOR, OKABE_ITO, POSITIVE_COLOR, bar_chart,
                    level_color, level_of, note_image, to_rgb_uint8)
 from .evaluation import plot_ablation, plot_pr_curves, plot_size_bars
 from .designs import designs_view

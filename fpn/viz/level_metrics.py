@@ -24,7 +24,7 @@ CHARTS = (
 RPN_LEVELS = ("P2", "P3", "P4", "P5", "P6")
 EQ1_NAMES = tuple(f"P{k}" for k in EQ1_LEVELS)
 PLOT_HEIGHT = 150  # px between the baseline and y_max
-PLOT_TOP = 60  # px above the plot (title, two rows of labels of the tallest bars): the baseline's at PLOT_TOP + PLOT_HEIGHT
+PLOT_TOP = 60  # px above the plot (title, two rows of labels of the tallest bars); baseline at PLOT_TOP + PLOT_HEIGHT
 #: Six models' bars in five categories fit the app's 910 px views (shown 1:1); a value label is wider than its bar,
 #: so a label that would touch one already placed moves a line up (no two overlap).
 BAR_WIDTH = 26
