@@ -81,7 +81,7 @@ class CompareViews:
                                      gt_boxes=a.gt["boxes"] if a.gt is not None else None,
                                      shown_side=shown_side(ex.image.shape))
             pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
-            columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex)))
+            columns.append(V.compare_column(dimg, pimg, V.objectness_maps(ex, max_width=V.COLUMN_WIDTH)))
             entry = self.registry.entry(name)
             titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
                           " - the only detection model installed: add checkpoints to checkpoints/ to compare"))

@@ -147,7 +147,8 @@ def compare(models: Sequence[tuple[str, str, str]], image_path: str, size: Optio
             " // ex.image.shape[-1])\n"
             f"    proposals = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, {int(top_proposals)}, "
             "ex.proposal_rpn_level)\n"
-            "    columns.append(V.compare_column(detections, proposals, V.objectness_maps(ex)))\n"
+            "    objectness = V.objectness_maps(ex, max_width=V.COLUMN_WIDTH)\n"
+            "    columns.append(V.compare_column(detections, proposals, objectness))\n"
             "    titles.append(title)\n"
             f"compare = V.side_by_side(columns, titles, max_width={int(max_width)})\n")
 

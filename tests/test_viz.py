@@ -160,6 +160,21 @@ def test_compare_helpers(ex):
     assert chart.shape[0] == 200
 
 
+def test_compare_columns_keep_their_text_size(ex):
+    """A Compare column is fitted to COLUMN_WIDTH: its objectness maps wrap into rows of that width instead of being
+    shrunk, and side_by_side with max_width puts as many columns in a row as fit (the rest below)."""
+    one_row = V.objectness_maps(ex)
+    wrapped = V.objectness_maps(ex, max_width=120)
+    assert wrapped.shape[0] > one_row.shape[0] and wrapped.shape[1] < one_row.shape[1]
+    roomy = V.objectness_maps(ex, max_width=one_row.shape[1] + 50)  # room for one row: the maps as without it
+    half = one_row.shape[0] // 2  # under the title (a shorter one with max_width)
+    assert roomy.shape[0] == one_row.shape[0] and (roomy[half:] == one_row[half:]).all()
+    col = np.zeros((50, 100, 3), np.uint8)
+    two = V.side_by_side([col] * 3, ["a", "b", "c"], panel_width=100, max_width=230)
+    assert two.shape[1] < 3 * 100 and two.shape[0] > 2 * 50  # two columns, then the third under them
+    assert V.side_by_side([col] * 3, ["a", "b", "c"], panel_width=100).shape[1] >= 300  # no max_width: one row
+
+
 # ------------------------------------------------------------------------------------------- legible maps
 def test_every_map_is_drawn_cell_by_cell_and_readable(ex):
     """Each cell is a uniform square of >= 4 px (P6 included); maps at zoom 1 share one px-per-cell factor (their

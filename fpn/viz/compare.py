@@ -10,10 +10,11 @@ from .features import colorize
 from .map_grid import zoom_for
 
 
-def objectness_maps(ex: Any, target_width: int = 192, min_width: int = 40) -> np.ndarray:
+def objectness_maps(ex: Any, target_width: int = 192, min_width: int = 40, max_width: int = 0) -> np.ndarray:
     """Each RPN map's objectness (max over its anchors at each position, sigmoid, 0..1 on one colour scale) at
     the maps' true relative resolutions; a map narrower than `min_width` px is zoomed by an integer factor, marked
-    "xN" (P6 of a small input would be a few pixels wide)."""
+    "xN" (P6 of a small input would be a few pixels wide). max_width (px): the maps wrap into rows of at most that
+    width (a Compare column: fitted to it, one long row would shrink its text)."""
     levels = list(ex.rpn.values())
     widest = max(lv.grid_size[1] for lv in levels)
     factor = max(1, int(round(target_width / widest)))
@@ -24,7 +25,14 @@ def objectness_maps(ex: Any, target_width: int = 192, min_width: int = 40) -> np
         name = f"{lv.name.upper()} s{lv.stride}" + (f" x{zoom}" if zoom > 1 else "")
         panels.append(add_title(pic, [name, f"max {float(lv.objectness.max()):.2f}"], min_width=70,
                                 color=level_color(lv.name)))
-    return add_title(hstack(panels, gap=6), "RPN objectness per level (0..1; xN: zoomed N times)")
+    rows: list[list[np.ndarray]] = [[]]
+    for p in panels:
+        if rows[-1] and max_width and sum(q.shape[1] + 6 for q in rows[-1]) + p.shape[1] > max_width:
+            rows.append([])
+        rows[-1].append(p)
+    # a narrow column gets the short title (add_title would widen the picture to a long one)
+    title = "RPN objectness (0..1; xN: zoomed)" if max_width else "RPN objectness per level (0..1; xN: zoomed N times)"
+    return add_title(vstack([hstack(r, gap=6) for r in rows], gap=6), title)
 
 
 def draw_proposals(image: Any, proposals: Any, scores: Any, top_n: int = 50, rpn_levels: Sequence[str] = ()) -> np.ndarray:
