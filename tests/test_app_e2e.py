@@ -130,12 +130,13 @@ def _pyramid_panel(tmp_path, tmp_path_factory, name):
     import fpn
     import fpn.viz as V
     from app.images import load_image
+    from app.layout import PYRAMID_PX
     from app.models import ModelRegistry
 
     registry = ModelRegistry(E.checkpoints(tmp_path_factory), "cpu")  # the server's models
     model = registry.get(registry.names("detection")[0])
     ex = fpn.explore(model, load_image(str(tmp_path / "shapes.png")).array)
-    return V.pyramid_figure(ex, "pca", 0, highlight="p3").panel(name)
+    return V.pyramid_figure(ex, "pca", 0, highlight="p3", max_width=PYRAMID_PX).panel(name)  # as the app draws it
 
 
 def test_every_view_exports_png_json_and_python(page, url, tmp_path):
