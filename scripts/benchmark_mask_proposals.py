@@ -17,7 +17,7 @@ the fast path), the fast path in fp32 (the library as it is), and the fast path 
 (CPUs with native bf16 only). It prints per-stage medians, the total per image, the fast / reference ratios and the
 app's own call (fpn.explore, which also records the trace the app draws):
 
-    python scripts/benchmark_mask_proposals.py --bundled --threads 2 --images '/tmp/ps_val_m/val/*.jpg'
+    python scripts/benchmark_mask_proposals.py --bundled --threads 2 --images '/tmp/ps_val_m/val/*.png'
 """
 from __future__ import annotations
 
