@@ -9,10 +9,21 @@ features (transform + ResNet + pyramid) / MLPs (dense scores) / post-processing 
 except post-processing a little (how many masks survive).
 
     python scripts/benchmark_mask_proposals.py --out results/benchmark_mask_proposals.json
+
+--bundled times the app's mask proposer instead (checkpoints/mask_proposals_dual_resnet18_cpu, its own 384 px) on
+real images (skimage's photos and --images), stage by stage, three ways in the same process: the reference
+implementation (the MLPs as conv -> ReLU, masks pasted with grid_sample one image-sized mask at a time, as before
+the fast path), the fast path in fp32 (the library as it is), and the fast path with the MLPs' window convs in bf16
+(CPUs with native bf16 only). It prints per-stage medians, the total per image, the fast / reference ratios and the
+app's own call (fpn.explore, which also records the trace the app draws):
+
+    python scripts/benchmark_mask_proposals.py --bundled --threads 2 --images '/tmp/ps_val_m/val/*.png'
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import glob
 import json
 import os
 import platform
@@ -20,8 +31,17 @@ import statistics
 import time
 
 import torch
+from torch.nn import functional as F
 
-from fpn.mask_proposals import build_mask_proposer, encode_proposals
+import fpn
+from fpn.devices import native_bf16
+from fpn.images import as_image_tensor
+from fpn.mask_proposals import build_mask_proposer, encode_proposals, paste_masks
+from fpn.modeling.mask_proposals.inference import rescale_boxes
+from fpn.modeling.mask_proposals.paste import sample_window_reference
+
+BUNDLED = "checkpoints/mask_proposals_dual_resnet18_cpu"
+STAGES = ("transform", "backbone", "pyramid", "mlps", "candidates", "masks", "paste")
 
 ROWS = {  # Table 6 rows (short name: paper's row, build_mask_proposer overrides, the paper's M40 time in s)
     "5x5": ("single MLP [5x5]", {"mlps": "5x5"}, 0.15),
@@ -67,6 +87,108 @@ def time_model(model, image: torch.Tensor, runs: int, warmup: int, device: torch
     return result
 
 
+def _reference_dense(model, pyramid: dict) -> list:
+    """MaskProposer.dense as before the fast path: conv -> ReLU (a new tensor) -> objectness, in fp32."""
+    out = []
+    for s in model.scales:
+        head = model.heads[s.mlp]
+        hidden = F.relu(head.window(pyramid[s.level]))
+        out.append((hidden, head.objectness(hidden)[:, 0]))
+    return out
+
+
+def _reference_paste(probs, regions, size, threshold):
+    """paste_masks as before the fast path: grid_sample per mask into its own image-sized mask, then stacked."""
+    h, w = size
+    if probs.shape[0] == 0:
+        return torch.zeros((0, h, w), dtype=torch.bool)
+    return torch.stack([paste_masks(p[None], r[None], size, threshold, sample=sample_window_reference)[0]
+                        for p, r in zip(probs, regions)])
+
+
+@torch.no_grad()
+def staged_forward(model, image: torch.Tensor, reference: bool, clock=time.perf_counter) -> tuple[dict, dict]:
+    """One eval forward pass of a MaskProposer split into STAGES (the calls MaskProposer.forward and
+    MaskProposalPostProcessor.forward make): (seconds of `clock` per stage, the output dict)."""
+    pp, times = model.postprocess, {}
+    t = clock()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = clock()
+        times[name], t = now - t, now
+
+    image_list, _ = model.transform([image])
+    lap("transform")
+    features = model.backbone(image_list.tensors)
+    lap("backbone")
+    pyramid = model.pyramid(features)
+    lap("pyramid")
+    dense = _reference_dense(model, pyramid) if reference else model.dense(pyramid)
+    lap("mlps")
+    size, orig = image_list.image_sizes[0], tuple(image.shape[-2:])
+    cand = pp.candidates(model.scales, dense, 0, size)
+    lap("candidates")
+    res = pp.select(cand, lambda c: pp.masks(c, model.scales, dense, model.heads, 0), size)
+    lap("masks")
+    res["regions"], res["boxes"] = rescale_boxes(res["regions"], size, orig), rescale_boxes(res["boxes"], size, orig)
+    paste = _reference_paste if reference else paste_masks
+    n = pp.num_masks_pasted
+    res["masks"] = paste(res["mask_probs"][:n], res["regions"][:n], orig, pp.mask_threshold)
+    lap("paste")
+    return times, res
+
+
+def bundled(args) -> dict:
+    """--bundled: the app's proposer on real images, reference / fast fp32 / fast with bf16 MLPs (see the docstring)."""
+    from PIL import Image
+    from skimage import data
+
+    model = fpn.load_checkpoint(args.checkpoint).eval()
+    images = {name: as_image_tensor(getattr(data, name)()) for name in ("astronaut", "coffee", "chelsea", "rocket")}
+    for path in sorted(glob.glob(args.images))[: args.max_images] if args.images else []:
+        images[os.path.basename(path)] = as_image_tensor(Image.open(path).convert("RGB"))
+    paths = {"reference": (model, True), "fast fp32": (model, False)}
+    if native_bf16("cpu"):
+        model16 = copy.deepcopy(model)
+        for head in model16.heads.values():
+            head.window.to(torch.bfloat16)
+        paths["fast, bf16 MLPs"] = (model16, False)
+    else:
+        print("this CPU has no native bf16 (AVX-512 BF16 / AMX): the bf16 MLP path is not timed")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    times = {name: {st: [] for st in (*STAGES, "total")} for name in paths}
+    explore = {"reference": [], "fast fp32": []}
+    for run in range(args.warmup + args.runs):
+        for image in images.values():
+            for name, (m, reference) in paths.items():  # interleaved: the machine's load hits every path alike
+                stage, out = staged_forward(m, image, reference, clock)
+                if run >= args.warmup:
+                    for st, sec in stage.items():
+                        times[name][st].append(sec)
+                    times[name]["total"].append(sum(stage.values()))
+            t0 = clock()
+            fpn.explore(model, image)  # the app's call: forward + trace
+            if run >= args.warmup:
+                explore["fast fp32"].append(clock() - t0)
+    med = {name: {st: statistics.median(v) for st, v in per.items()} for name, per in times.items()}
+    header = f"{'stage (median s per image)':28s}" + "".join(f"{n:>17s}" for n in paths) + "".join(
+        f"{'ratio ' + n:>22s}" for n in list(paths)[1:])
+    print(f"{len(images)} images x {args.runs} runs, {torch.get_num_threads()} threads, {args.checkpoint}, "
+          + ("CPU time (all threads)" if args.cpu_time else "wall time"))
+    print(header)
+    for st in (*STAGES, "total"):
+        row = f"{st:28s}" + "".join(f"{med[n][st]:17.3f}" for n in paths)
+        row += "".join(f"{med[n][st] / max(med['reference'][st], 1e-9):22.2f}" for n in list(paths)[1:])
+        print(row)
+    explore_s = statistics.median(explore["fast fp32"])
+    print(f"{'app: fpn.explore (fast fp32)':28s}{explore_s:17.3f}")
+    return {"checkpoint": args.checkpoint, "images": list(images), "runs": args.runs, "threads": torch.get_num_threads(),
+            "clock": "process_time" if args.cpu_time else "perf_counter",
+            "median_s": med, "explore_fast_fp32_s": explore_s,
+            "ratios": {n: med[n]["total"] / med["reference"]["total"] for n in list(paths)[1:]}}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backbone", default="resnet50")
@@ -80,7 +202,24 @@ def main(argv=None) -> dict:
     p.add_argument("--rows", default=",".join(ROWS), help="comma list of Table 6 rows to time: " + ", ".join(ROWS))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--out", default=None, help="write the JSON here too")
+    p.add_argument("--bundled", action="store_true",
+                   help="time the app's bundled proposer on real images: reference vs fast path, per stage")
+    p.add_argument("--checkpoint", default=BUNDLED, help="--bundled: the mask proposer checkpoint")
+    p.add_argument("--images", default=None, help="--bundled: a glob of more images (e.g. PyramidShapes val)")
+    p.add_argument("--max-images", type=int, default=6, help="--bundled: at most this many from --images")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="--bundled: time the process's CPU time (all threads) instead of wall time: steadier on a "
+                        "shared machine; with --threads 1 it is the work of one core")
     args = p.parse_args(argv)
+    if args.bundled:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        report = bundled(args)
+        if args.out:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+            with open(args.out, "w") as f:
+                f.write(json.dumps(report, indent=2) + "\n")
+        return report
     try:
         h, w = (int(v) for v in args.image_size.lower().split("x"))
     except ValueError:
