@@ -25,6 +25,8 @@ from .models import ModelRegistry
 #: even when it alone is larger).
 MAX_ENTRIES = 8
 MAX_BYTES = 1 << 30
+#: Forward passes run at once: each already uses every core through torch's threads, so more would only slow all.
+MAX_RUNS = 1
 #: Derived results (pseudo-GT labels, pooled boxes) kept per analysis, least recently used dropped.
 MAX_DERIVED = 8
 
@@ -68,14 +70,18 @@ class Analysis:
 
 class Analyzer:
     """analyze(image, model_name, gt) -> Analysis, computed once per (image hash, model, with/without GT); the least
-    recently used analyses are dropped beyond max_entries or max_bytes (see MAX_ENTRIES, MAX_BYTES)."""
+    recently used analyses are dropped beyond max_entries or max_bytes (see MAX_ENTRIES, MAX_BYTES); max_runs: forward
+    passes at once (MAX_RUNS). A cache hit never waits for a model run."""
 
-    def __init__(self, registry: ModelRegistry, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, registry: ModelRegistry, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES,
+                 max_runs: int = MAX_RUNS) -> None:
         self.registry = registry
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._cache: "OrderedDict[tuple, Analysis]" = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the cache's dict only: held for microseconds, never across a model run
+        self._key_locks: dict[tuple, threading.Lock] = {}  # one per (image, model, gt) being analysed now
+        self._runs = threading.BoundedSemaphore(max(int(max_runs), 1))
         self._derived_lock = threading.Lock()
         self.runs = 0  # model forward passes made (tests check the cache with it)
 
@@ -87,28 +93,48 @@ class Analyzer:
 
     def analyze(self, image: LoadedImage, model_name: str, gt: Optional[dict] = None,
                 progress: Optional[Callable[[float, str], None]] = None) -> Analysis:
+        """The cached analysis, or the model run now. Locks: a hit takes only the short cache lock; a miss waits on
+        its own (image, model) key's lock (two requests for the same new image run the model once), never on other
+        keys' runs, and the model is fetched (downloaded, loaded) before any of the Analyzer's locks is taken; at
+        most `max_runs` forward passes run at once (more would only share the same cores)."""
         key = (image.sha1, model_name, gt is not None)
+        hit = self._hit(key)
+        if hit is not None:
+            return hit
+        if progress:
+            progress(0.1, f"loading {model_name}")
+        model = self.registry.get(model_name, progress)  # COCO / zoo: downloaded first when missing (its own lock)
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            hit = self._hit(key)  # another request ran it while this one waited
+            if hit is not None:
+                return hit
+            if progress:
+                progress(0.4, f"running {model_name} on {image.array.shape[1]}x{image.array.shape[0]} px")
+            with self._runs:
+                start = time.perf_counter()
+                ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's own explore
+                seconds = time.perf_counter() - start
+            result = Analysis(model_name, image, ex, gt, seconds, tensor_bytes(ex))
+            with self._lock:
+                self.runs += 1
+                self._cache[key] = result
+                self._key_locks.pop(key, None)  # waiters hold it still; they find the result in the cache
+                while len(self._cache) > max(self.max_entries, 1) or (
+                        len(self._cache) > 1 and sum(a.nbytes for a in self._cache.values()) > self.max_bytes):
+                    self._cache.popitem(last=False)
+        if progress:
+            progress(1.0, "done")
+        return result
+
+    def _hit(self, key: tuple) -> Optional[Analysis]:
+        """The cached analysis of key (made the most recent), or None."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            if progress:
-                progress(0.1, f"loading {model_name}")
-            model = self.registry.get(model_name, progress)  # COCO: downloaded first when missing
-            if progress:
-                progress(0.4, f"running {model_name} on {image.array.shape[1]}x{image.array.shape[0]} px")
-            start = time.perf_counter()
-            ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's own explore
-            seconds = time.perf_counter() - start
-            self.runs += 1
-            result = Analysis(model_name, image, ex, gt, seconds, tensor_bytes(ex))
-            self._cache[key] = result
-            while len(self._cache) > max(self.max_entries, 1) or (
-                    len(self._cache) > 1 and sum(a.nbytes for a in self._cache.values()) > self.max_bytes):
-                self._cache.popitem(last=False)
-            if progress:
-                progress(1.0, "done")
-            return result
+        return None
 
     # ------------------------------------------------------------------ derived results (no network re-run)
     def derived(self, analysis: Analysis, key: tuple, compute: Callable[[], Any]) -> Any:
