@@ -4,7 +4,8 @@ An LRU cache bounded by `max_entries` and by the explorations' tensor bytes, `ma
 with the bundled R18 FPN (half of it the 1000 RoIs' pooled features), ~200 MB with a C4 head (14x14x256 per RoI)
 and several hundred MB with torchvision's R50 at 800 px. Anchor labels against pseudo ground truth (detections) and
 pooled features of other boxes are derived from the cached anchors and maps with the model's own rules, so changing
-the score threshold never re-runs the network; each analysis keeps its last `MAX_DERIVED` derived results.
+the score threshold never re-runs the network; each analysis keeps its last `MAX_DERIVED` derived results and its last
+`MAX_VIEWS` drawn views (app/view_cache.py: a request repeated on an analysed image is not drawn again).
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ MAX_BYTES = 1 << 30
 MAX_RUNS = 1
 #: Derived results (pseudo-GT labels, pooled boxes) kept per analysis, least recently used dropped.
 MAX_DERIVED = 8
+#: Drawn views kept per analysis (a few MB of pictures each), least recently used dropped.
+MAX_VIEWS = 6
 
 
 def tensor_bytes(obj: Any) -> int:
@@ -53,7 +56,8 @@ def tensor_bytes(obj: Any) -> int:
 class Analysis:
     """One model run on one image. gt: {"boxes" [G, 4] original px, "labels" [G]} when the image has ground truth
     (then exploration.rpn[*].labels are against it). seconds: model time. nbytes: the exploration's tensors.
-    cache: derived results (pseudo-GT labels, pooled boxes), at most MAX_DERIVED (Analyzer.derived)."""
+    cache: derived results (pseudo-GT labels, pooled boxes), at most MAX_DERIVED (Analyzer.derived); views: drawn
+    views (app.export.ViewResult), at most MAX_VIEWS (Analyzer.view)."""
 
     model_name: str
     image: LoadedImage
@@ -62,6 +66,7 @@ class Analysis:
     seconds: float
     nbytes: int = 0
     cache: "OrderedDict[tuple, Any]" = field(default_factory=OrderedDict)
+    views: "OrderedDict[tuple, Any]" = field(default_factory=OrderedDict)
 
     @property
     def class_names(self) -> Optional[list[str]]:
@@ -139,15 +144,23 @@ class Analyzer:
     # ------------------------------------------------------------------ derived results (no network re-run)
     def derived(self, analysis: Analysis, key: tuple, compute: Callable[[], Any]) -> Any:
         """analysis.cache[key], computed by compute() on a miss; the cache keeps the MAX_DERIVED most recent."""
+        return self._memo(analysis.cache, MAX_DERIVED, key, compute)
+
+    def view(self, analysis: Analysis, key: tuple, draw: Callable[[], Any]) -> Any:
+        """analysis.views[key]: a view drawn from this analysis (app/view_cache.py), drawn by draw() on a miss; the
+        MAX_VIEWS most recent are kept, and go with the analysis when the Analyzer drops it."""
+        return self._memo(analysis.views, MAX_VIEWS, key, draw)
+
+    def _memo(self, store: "OrderedDict[tuple, Any]", limit: int, key: tuple, compute: Callable[[], Any]) -> Any:
         with self._derived_lock:
-            if key in analysis.cache:
-                analysis.cache.move_to_end(key)
-                return analysis.cache[key]
+            if key in store:
+                store.move_to_end(key)
+                return store[key]
         value = compute()  # outside the lock: other requests go on meanwhile
         with self._derived_lock:
-            analysis.cache[key] = value
-            while len(analysis.cache) > MAX_DERIVED:
-                analysis.cache.popitem(last=False)
+            store[key] = value
+            while len(store) > limit:
+                store.popitem(last=False)
         return value
 
     def anchor_labels(self, analysis: Analysis, score_thresh: float) -> tuple[dict[str, torch.Tensor], torch.Tensor]:

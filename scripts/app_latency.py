@@ -4,6 +4,7 @@
     python scripts/app_latency.py                         # 5 runs each, table + app_latency.json
     python scripts/app_latency.py --runs 7 --json out.json --users 20 --many 50
     python scripts/app_latency.py --url http://127.0.0.1:7860/   # an app already running (no server started)
+    python scripts/app_latency.py --root ../other_checkout       # serve another checkout's app.py (A/B)
 
 Starts `python app.py` on 127.0.0.1 (a free port, the bundled checkpoints: the default model is the first detection
 model) as a subprocess, so the client does not share the server's interpreter, and measures wall time per request,
@@ -13,8 +14,14 @@ upload and download of the pictures included:
   again (analysed: only drawing and serving), detect + pyramid on a new photo (both requests, one after the other);
   medians of --runs runs. A "new photo" is one of scikit-image's photos (astronaut, coffee, chelsea, ...) with one
   pixel changed per run, so its hash is new and the model runs, on the same content each time.
+- the analysed-photo requests again through Gradio's REST API as curl makes them (POST /call, read the event
+  stream): gradio_client polls its message queue every 50 ms, which adds up to ~0.1 s a request by itself; with
+  the server's CPU seconds per request (from /proc, load-independent).
 - --users clients at once, 3 /detect each on one analysed photo: errors, p50, p95 of the requests;
   --many clients at once, 1 /detect each: errors.
+
+With GRADIO_PROFILING=1 in the environment the served app records Gradio's own split of each request (queue wait,
+preprocess, the handler, postprocess and its PNG encoding / file caching, upload) and the table prints its medians.
 
 Targets (issue 20) are printed beside: analysed <= 0.08 s, new detect + pyramid <= 0.5 s, 20 users p95 <= 2 s,
 0 errors. The machine is shared and noisy: the load average is printed with the numbers.
@@ -62,13 +69,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(checkpoints: str, timeout_s: float = 180.0) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free port; returns (process, url) once it answers."""
+def start_server(checkpoints: str, root: str = ROOT, timeout_s: float = 180.0) -> tuple[subprocess.Popen, str]:
+    """`python ROOT/app.py` on a free port; returns (process, url) once it answers."""
     import urllib.request
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "app.py"), "--port", str(port), "--checkpoints",
-                             checkpoints], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, os.path.join(root, "app.py"), "--port", str(port), "--checkpoints",
+                             checkpoints], cwd=root, env={**os.environ, "PYTHONPATH": root}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -91,6 +98,39 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
+
+
+def server_cpu_s(pid: Optional[int]) -> float:
+    """CPU seconds (user + system) the server process has used so far (Linux /proc); nan without a pid."""
+    if pid is None:
+        return float("nan")
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rest_call(url: str, path: str, api_name: str, args: list) -> None:
+    """One request through Gradio's REST API as curl would make it (upload, POST /call, read the event stream,
+    download the picture): no client-side polling, unlike gradio_client's 50 ms message loop."""
+    import httpx
+
+    base = url.rstrip("/") + "/gradio_api"
+    with httpx.Client(timeout=120) as h:
+        with open(path, "rb") as f:
+            uploaded = h.post(base + "/upload", files={"files": (os.path.basename(path), f)}).json()[0]
+        data = [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, *args]
+        event_id = h.post(f"{base}/call/{api_name}", json={"data": data}).json()["event_id"]
+        event, result = None, None
+        with h.stream("GET", f"{base}/call/{api_name}/{event_id}") as r:
+            for line in r.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    if event == "error":
+                        raise RuntimeError(f"{api_name}: {line[5:200]}")
+                    result = json.loads(line[5:])
+                    break
+        h.get(result[0]["url"]).raise_for_status()
 
 
 def crowd(url: str, path: str, users: int, requests: int, model: Optional[str]) -> dict[str, Any]:
@@ -118,7 +158,9 @@ def crowd(url: str, path: str, users: int, requests: int, model: Optional[str]) 
             "p50_s": percentile(times, 50), "p95_s": percentile(times, 95), "wall_s": wall}
 
 
-def measure(url: str, runs: int, users: int, many: int, model: Optional[str]) -> dict[str, Any]:
+def measure(url: str, runs: int, users: int, many: int, model: Optional[str],
+            server_pid: Optional[int] = None) -> dict[str, Any]:
+    """The table's numbers; server_pid: the server's process, for its CPU seconds per REST request."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False)
@@ -127,33 +169,78 @@ def measure(url: str, runs: int, users: int, many: int, model: Optional[str]) ->
     detect = lambda p: client.predict(handle_file(p), model, 0.5, api_name="/detect")  # noqa: E731
     pyramid = lambda p: client.predict(handle_file(p), model, "l2", 0, "p3", api_name="/pyramid")  # noqa: E731
     detect(next(photos))  # warm-up: the model loads, Gradio's first request
-    rows: dict[str, list[float]] = {k: [] for k in ("detect, new photo", "detect, analysed photo",
-                                                    "pyramid, analysed photo", "detect + pyramid, new photo")}
+    rows: dict[str, list[float]] = {k: [] for k in (
+        "detect, new photo", "detect, analysed photo", "pyramid, analysed photo, first drawing",
+        "pyramid, analysed photo", "detect + pyramid, new photo")}
     for _ in range(runs):
         p = next(photos)
         rows["detect, new photo"].append(timed(lambda: detect(p)))
         rows["detect, analysed photo"].append(timed(lambda: detect(p)))
+        rows["pyramid, analysed photo, first drawing"].append(timed(lambda: pyramid(p)))
         rows["pyramid, analysed photo"].append(timed(lambda: pyramid(p)))
         q = next(photos)
         rows["detect + pyramid, new photo"].append(timed(lambda: (detect(q), pyramid(q))))
     shared = next(photos)
     detect(shared)  # the crowd asks about an analysed photo
-    out = {"url": url, "runs": runs, "load_average": os.getloadavg(),
+    rest = {"detect, analysed photo (REST, curl-like)": lambda: rest_call(url, shared, "detect", [model, 0.5]),
+            "pyramid, analysed photo (REST, curl-like)": lambda: rest_call(url, shared, "pyramid",
+                                                                            [model, "l2", 0, "p3"])}
+    cpu, profiles = {}, {}
+    for name, fn in rest.items():
+        fn()
+        gradio_profile(url, clear=True)
+        before = server_cpu_s(server_pid)
+        rows[name] = [timed(fn) for _ in range(runs)]
+        cpu[name] = (server_cpu_s(server_pid) - before) / runs
+        profiles[name] = gradio_profile(url)
+    out = {"url": url, "runs": runs, "load_average": os.getloadavg(), "gradio_profile": profiles,
            "requests": {k: {"median_s": statistics.median(v), "min_s": min(v), "max_s": max(v),
-                            "target_s": TARGETS.get(k)} for k, v in rows.items()},
-           "crowd": crowd(url, shared, users, 3, model), "many": crowd(url, shared, many, 1, model)}
+                            "target_s": TARGETS.get(k.split(" (")[0]), "server_cpu_s": cpu.get(k)}
+                        for k, v in rows.items()},
+           "crowd": crowd(url, shared, users, 3, model) if users else None,
+           "many": crowd(url, shared, many, 1, model) if many else None}
     return out
 
 
+def gradio_profile(url: str, clear: bool = False) -> Optional[dict[str, Any]]:
+    """Gradio's profiler summary of the requests since the last clear (None unless GRADIO_PROFILING=1)."""
+    if not os.environ.get("GRADIO_PROFILING"):
+        return None
+    import httpx
+
+    base = url.rstrip("/") + "/gradio_api/profiling/"
+    if clear:
+        httpx.post(base + "clear", timeout=30).raise_for_status()
+        return None
+    return httpx.get(base + "summary", timeout=30).json()
+
+
+def profile_table(profiles: dict[str, Any]) -> str:
+    """Per REST row, Gradio's median milliseconds of each phase of the server's time."""
+    lines = []
+    for name, summary in profiles.items():
+        phases = {**(summary or {}).get("phases", {}), "upload": (summary or {}).get("upload", {})}
+        parts = [f"{k} {v['p50']:.1f}" for k, v in phases.items() if v.get("p50")]
+        lines.append(f"  {name}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
 def table(result: dict[str, Any]) -> str:
-    lines = [f"{'request (gradio_client, wall time)':40s} {'median':>8s} {'min':>7s} {'max':>7s} {'target':>7s}"]
+    lines = [f"{'request (wall time, s; gradio_client unless REST)':48s} {'median':>7s} {'min':>7s} {'max':>7s} "
+             f"{'target':>7s} {'server CPU':>10s}"]
     for name, r in result["requests"].items():
         target = f"{r['target_s']:.2f}" if r["target_s"] else ""
-        lines.append(f"{name:40s} {r['median_s']:8.3f} {r['min_s']:7.3f} {r['max_s']:7.3f} {target:>7s}")
+        cpu = f"{r['server_cpu_s']:.3f}" if r.get("server_cpu_s") is not None else ""
+        lines.append(f"{name:48s} {r['median_s']:7.3f} {r['min_s']:7.3f} {r['max_s']:7.3f} {target:>7s} {cpu:>10s}")
     for key in ("crowd", "many"):
         c = result[key]
+        if c is None:
+            continue
         lines.append(f"{c['users']} users at once, {c['requests']} /detect: {c['errors']} errors, p50 "
                      f"{c['p50_s']:.3f} s, p95 {c['p95_s']:.3f} s, all done in {c['wall_s']:.1f} s")
+    if result.get("gradio_profile"):
+        lines.append("Gradio's split of the server time (ms, p50; GRADIO_PROFILING=1):\n"
+                     + profile_table(result["gradio_profile"]))
     lines.append("load average: " + ", ".join(f"{v:.2f}" for v in result["load_average"]))
     return "\n".join(lines)
 
@@ -161,19 +248,20 @@ def table(result: dict[str, Any]) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=5, help="runs per request kind (medians)")
-    p.add_argument("--users", type=int, default=20, help="clients at once, 3 /detect each")
-    p.add_argument("--many", type=int, default=50, help="clients at once, 1 /detect each (errors)")
+    p.add_argument("--users", type=int, default=20, help="clients at once, 3 /detect each (0: skipped)")
+    p.add_argument("--many", type=int, default=50, help="clients at once, 1 /detect each (errors; 0: skipped)")
     p.add_argument("--checkpoints", default=os.path.join(ROOT, "checkpoints"))
     p.add_argument("--model", default=None, help="model name (default: the app's default)")
+    p.add_argument("--root", default=ROOT, help="the checkout whose app.py is served (another one: an A/B run)")
     p.add_argument("--url", default=None, help="measure an app already served there (default: start app.py)")
     p.add_argument("--json", default="app_latency.json", help="where the numbers are written")
     args = p.parse_args(argv)
     proc = None
     url = args.url
     if url is None:
-        proc, url = start_server(args.checkpoints)
+        proc, url = start_server(args.checkpoints, args.root)
     try:
-        result = measure(url, args.runs, args.users, args.many, args.model)
+        result = measure(url, args.runs, args.users, args.many, args.model, proc.pid if proc else None)
     finally:
         if proc is not None:
             proc.terminate()
