@@ -38,9 +38,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
+
+from app_probes import browser, gradio_profile, profile_table, rest_call, server_cpu_s, sweep, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png")
@@ -90,47 +92,8 @@ def start_server(checkpoints: str, root: str = ROOT, timeout_s: float = 180.0) -
     raise SystemExit(f"app.py did not answer on {url} within {timeout_s:.0f} s")
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
-
-
-def server_cpu_s(pid: Optional[int]) -> float:
-    """CPU seconds (user + system) the server process has used so far (Linux /proc); nan without a pid."""
-    if pid is None:
-        return float("nan")
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rest_call(url: str, path: str, api_name: str, args: list) -> None:
-    """One request through Gradio's REST API as curl would make it (upload, POST /call, read the event stream,
-    download the picture): no client-side polling, unlike gradio_client's 50 ms message loop."""
-    import httpx
-
-    base = url.rstrip("/") + "/gradio_api"
-    with httpx.Client(timeout=120) as h:
-        with open(path, "rb") as f:
-            uploaded = h.post(base + "/upload", files={"files": (os.path.basename(path), f)}).json()[0]
-        data = [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, *args]
-        event_id = h.post(f"{base}/call/{api_name}", json={"data": data}).json()["event_id"]
-        event, result = None, None
-        with h.stream("GET", f"{base}/call/{api_name}/{event_id}") as r:
-            for line in r.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event in ("complete", "error"):
-                    if event == "error":
-                        raise RuntimeError(f"{api_name}: {line[5:200]}")
-                    result = json.loads(line[5:])
-                    break
-        h.get(result[0]["url"]).raise_for_status()
 
 
 def crowd(url: str, path: str, users: int, requests: int, model: Optional[str]) -> dict[str, Any]:
@@ -202,29 +165,6 @@ def measure(url: str, runs: int, users: int, many: int, model: Optional[str],
     return out
 
 
-def gradio_profile(url: str, clear: bool = False) -> Optional[dict[str, Any]]:
-    """Gradio's profiler summary of the requests since the last clear (None unless GRADIO_PROFILING=1)."""
-    if not os.environ.get("GRADIO_PROFILING"):
-        return None
-    import httpx
-
-    base = url.rstrip("/") + "/gradio_api/profiling/"
-    if clear:
-        httpx.post(base + "clear", timeout=30).raise_for_status()
-        return None
-    return httpx.get(base + "summary", timeout=30).json()
-
-
-def profile_table(profiles: dict[str, Any]) -> str:
-    """Per REST row, Gradio's median milliseconds of each phase of the server's time."""
-    lines = []
-    for name, summary in profiles.items():
-        phases = {**(summary or {}).get("phases", {}), "upload": (summary or {}).get("upload", {})}
-        parts = [f"{k} {v['p50']:.1f}" for k, v in phases.items() if v.get("p50")]
-        lines.append(f"  {name}: " + ", ".join(parts))
-    return "\n".join(lines)
-
-
 def table(result: dict[str, Any]) -> str:
     lines = [f"{'request (wall time, s; gradio_client unless REST)':48s} {'median':>7s} {'min':>7s} {'max':>7s} "
              f"{'target':>7s} {'server CPU':>10s}"]
@@ -241,6 +181,8 @@ def table(result: dict[str, Any]) -> str:
     if result.get("gradio_profile"):
         lines.append("Gradio's split of the server time (ms, p50; GRADIO_PROFILING=1):\n"
                      + profile_table(result["gradio_profile"]))
+    for name, seconds in (result.get("browser") or {}).items():
+        lines.append(f"{name:48s} {seconds:7.3f}")
     lines.append("load average: " + ", ".join(f"{v:.2f}" for v in result["load_average"]))
     return "\n".join(lines)
 
@@ -250,6 +192,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--runs", type=int, default=5, help="runs per request kind (medians)")
     p.add_argument("--users", type=int, default=20, help="clients at once, 3 /detect each (0: skipped)")
     p.add_argument("--many", type=int, default=50, help="clients at once, 1 /detect each (errors; 0: skipped)")
+    p.add_argument("--browser", action="store_true",
+                   help="also in headless Chromium (Playwright): a control change, Compare on a new photo; and the "
+                        "scale sweep with one added model (API)")
+    p.add_argument("--sweep-added", default="c5_resnet18_cpu", help="the model --browser adds to the scale sweep")
     p.add_argument("--checkpoints", default=os.path.join(ROOT, "checkpoints"))
     p.add_argument("--model", default=None, help="model name (default: the app's default)")
     p.add_argument("--root", default=ROOT, help="the checkout whose app.py is served (another one: an A/B run)")
@@ -262,6 +208,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         proc, url = start_server(args.checkpoints, args.root)
     try:
         result = measure(url, args.runs, args.users, args.many, args.model, proc.pid if proc else None)
+        if args.browser:
+            photo = new_photos(1, tempfile.mkdtemp(prefix="app-latency-browser-"))[0]
+            result["browser"] = {**browser(url, photo), **sweep(url, args.model, args.sweep_added)}
     finally:
         if proc is not None:
             proc.terminate()
