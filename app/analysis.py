@@ -117,10 +117,15 @@ class Analyzer:
                 return hit
             if progress:
                 progress(0.4, f"running {model_name} on {image.array.shape[1]}x{image.array.shape[0]} px")
-            with self._runs:
-                start = time.perf_counter()
-                ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's own explore
-                seconds = time.perf_counter() - start
+            try:
+                with self._runs:
+                    start = time.perf_counter()
+                    ex = fpn.explore(model, image.array, targets=gt)  # dispatches to the mask proposer's explore
+                    seconds = time.perf_counter() - start
+            except BaseException:
+                with self._lock:
+                    self._key_locks.pop(key, None)  # a failed key leaves no lock behind (the next request retries)
+                raise
             result = Analysis(model_name, image, ex, gt, seconds, tensor_bytes(ex))
             with self._lock:
                 self.runs += 1

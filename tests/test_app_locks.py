@@ -115,5 +115,6 @@ def test_a_failed_run_is_retried_by_the_next_request(registry, monkeypatch):
     monkeypatch.setattr(fpn, "explore", broken)
     with pytest.raises(RuntimeError):
         analyzer.analyze(image(6), MODEL)
+    assert analyzer._key_locks == {}
     monkeypatch.undo()
     assert analyzer.analyze(image(6), MODEL).image.sha1 == image(6).sha1 and analyzer.runs == 1

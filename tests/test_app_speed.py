@@ -89,8 +89,8 @@ def test_served_image_serves_the_encoded_file():
 
     img = np.zeros((8, 9, 3), np.uint8)
     component = analytic_image("x", "x")
-    assert component.get_block_name() == "image"  # the page shows it as a gr.Image
     assert component.postprocess(img).path == png_file(img)
+    assert component.postprocess(None) is None
 
 
 def test_compare_yields_each_model_as_it_is_ready(explorer, photo, monkeypatch):

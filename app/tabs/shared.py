@@ -68,22 +68,17 @@ def report(progress: gr.Progress) -> Callable[[float, str], None]:
     return lambda fraction, text: progress(fraction, desc=text)
 
 
-class ServedImage(gr.Image):
-    """gr.Image that serves a picture from `png_file`: encoded once per array (a cached view's pictures are not
-    encoded again per request, as Gradio's own path does, at zlib level 6) and never rewritten in place (Gradio
-    rewrites one file per content, which a concurrent reader of the same picture can get truncated)."""
-
-    is_template = True  # the page shows it as a gr.Image
-
-    def postprocess(self, value: Any) -> Any:
-        return super().postprocess(png_file(value) if isinstance(value, np.ndarray) else value)
-
-
 def analytic_image(label: str, elem_id: str, **options: Any) -> gr.Image:
     """An output image served as PNG: feature maps and charts must not pass through lossy WebP (Gradio's default).
-    Its buttons: full screen and download (no "share", which would upload it)."""
+    Its buttons: full screen and download (no "share", which would upload it). A picture is served from `png_file`:
+    encoded once per array (a cached view's pictures are not encoded again per request, as Gradio's own path does,
+    at zlib level 6) and never rewritten in place (Gradio rewrites one file per content, which a concurrent download
+    of the same picture can get truncated)."""
     options.setdefault("buttons", ["fullscreen", "download"])
-    return ServedImage(label=label, interactive=False, format="png", elem_id=elem_id, **options)
+    image = gr.Image(label=label, interactive=False, format="png", elem_id=elem_id, **options)
+    serve = image.postprocess  # this one component's, not gr.Image's (a subclass would make Gradio write a .pyi)
+    image.postprocess = lambda value: serve(png_file(value) if isinstance(value, np.ndarray) else value)
+    return image
 
 
 def export_panel(name: str) -> ExportPanel:
