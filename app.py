@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.max_upload_mb <= 0:
         parser.error("--max-upload-mb must be > 0")
-    from app.server import create_app, launch_options
+    from app.server import create_app, launch_options, queued
 
     try:
         demo, explorer = create_app(args.checkpoints, args.device, args.dataset)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
           f"model(s) on {reg.device_info()}")
     for note in reg.notes:
         print(f"note: {note}")
-    demo.queue(default_concurrency_limit=2).launch(
+    queued(demo).launch(
         **launch_options(explorer, args.host, args.port, args.share, args.max_upload_mb))
     return 0
 

@@ -3,6 +3,7 @@
     images    robust image loading (clear messages for bad files)    examples  offline example images (+ GT)
     models    checkpoint registry (lazy, cached)                     analysis  one model run per (image, model)
     choices   what a person can pick (from the library)              errors    AppError: a message for the user
+    view_cache  drawn views kept with their analysis (a repeated request is not drawn again)
     views     Explorer: one method per view, Gradio-free (the API)   guard     handler errors -> toasts
     provenance, insight, compare_view   more views, mixed into Explorer (WhyViews, InsightViews, CompareViews)
     tabs/     one module per tab: widgets + events                   ui        the page: input row + tabs

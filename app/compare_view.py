@@ -7,7 +7,7 @@ image needed), is the API endpoint level_metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -53,11 +53,22 @@ class CompareViews:
     (they use its analysis, registry and gt_labels)."""
 
     def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
-                       top_proposals: int = 50, progress: Progress = None) -> ViewResult:
+                top_proposals: int = 50, progress: Progress = None) -> ViewResult:
         """MIN_COMPARE to MAX_COMPARE (2-6) detection models side by side (detections, proposals, per-level
         objectness) + each checkpoint's evaluation numbers from its JSON metadata (data {"headers", "rows"}), drawn per
         level too (`level_metrics`' images and data). With no pick, the first MAX_COMPARE available models; when only
-        one detection model is installed, that one alone (its title says how to add more)."""
+        one detection model is installed, that one alone (its title says how to add more). The last of
+        `compare_steps`."""
+        result = None
+        for result in self.compare_steps(path, models, score_thresh, top_proposals, progress):
+            pass
+        return result
+
+    def compare_steps(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
+                      top_proposals: int = 50, progress: Progress = None) -> Iterator[ViewResult]:
+        """`compare` as each model is ready: a partial result per model (its "compare" image holds the models run so
+        far and a note column for each still running; data["pending"] names those), then the full result (no
+        "pending"), so the page shows the first model while the slower ones run."""
         available = self.registry.names("detection")
         models = [m for m in (models or []) if m] or available[:MAX_COMPARE]
         fewest = min(MIN_COMPARE, len(available))
@@ -89,8 +100,14 @@ class CompareViews:
             metrics = entry.metrics()
             metric_keys += [k for k in metrics if k not in metric_keys]
             rows.append((name, entry.description, round(a.seconds, 3), int((det["scores"] >= score_thresh).sum()), metrics))
-        headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
-        table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
+            headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
+            table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
+            pending = list(models[i + 1:])
+            if pending:
+                waiting = [V.note_image(f"{n}: running...", 420, 60) for n in pending]
+                yield ViewResult("compare", {"compare": V.side_by_side(columns + waiting, titles + pending)},
+                                 {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals),
+                                  "headers": headers, "rows": table, "pending": pending})
         levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
         images = {"compare": V.side_by_side(columns, titles, max_width=VIEW_PX), **levels.images}
         code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt, VIEW_PX),
@@ -98,7 +115,7 @@ class CompareViews:
                       S.save(list(images)))
         data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
                 "rows": table, **levels.data}
-        return ViewResult("compare", images, data, code, levels.text)
+        yield ViewResult("compare", images, data, code, levels.text)
 
     def level_metrics(self, path: Optional[str], models: Optional[Sequence[str]] = None,
                       score_thresh: float = 0.5, progress: Progress = None) -> ViewResult:
@@ -146,6 +163,8 @@ class CompareViews:
     def _image_recall(self, path: str, models: Sequence[str], score_thresh: float,
                       progress: Progress) -> Optional[dict[str, Any]]:
         """model -> `fpn.recall_per_level` on the image; None when it has no ground truth."""
+        if self.examples.match(path) is None:  # no ground truth to recall: no model needs to run for it
+            return None
         out = {}
         for i, name in enumerate(models):
             sub = (lambda f, d, i=i: progress((i + f) / len(models), d)) if progress else None

@@ -141,9 +141,12 @@ class InsightViews:
         sweeps, start = [], time.perf_counter()
         for i, name in enumerate(names):
             sub = (lambda f, d, i=i, n=name: progress((i + f) / len(names), f"{n}: {d}")) if progress else None
-            try:
-                sweeps.append(fpn.scale_sweep(self.registry.get(name), image, box,
-                                              base_size=sweeps[0].base_size if sweeps else None, progress=sub))
+            base = sweeps[0].base_size if sweeps else None
+            try:  # each model's sweep of this object is kept with the analysis: adding a model runs only that one
+                sweeps.append(self.analyzer.derived(
+                    a, ("sweep", name, box.numpy().tobytes(), base),
+                    lambda name=name, base=base, sub=sub: fpn.scale_sweep(self.registry.get(name), image, box,
+                                                                          base_size=base, progress=sub)))
             except (ValueError, RuntimeError) as e:
                 raise AppError(f"{name} could not run the scale sweep: {e}") from e
         seconds = time.perf_counter() - start

@@ -98,7 +98,8 @@ class ModelRegistry:
         self.entries: dict[str, ModelEntry] = {}
         self.notes: list[str] = []
         self._loaded: "OrderedDict[str, torch.nn.Module]" = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the dict of loaded models only, never held while a model loads
+        self._load_locks: dict[str, threading.Lock] = {}
         self._download_lock = threading.Lock()  # one download at a time; other models keep loading meanwhile
         self.scan()
 
@@ -181,10 +182,17 @@ class ModelRegistry:
             if name in self._loaded:
                 self._loaded.move_to_end(name)
                 return self._loaded[name]
+            load_lock = self._load_locks.setdefault(name, threading.Lock())
+        with load_lock:  # one load per model; loaded models are served meanwhile
+            with self._lock:
+                if name in self._loaded:
+                    return self._loaded[name]
             model = self._load(entry)
-            self._loaded[name] = model
-            while len(self._loaded) > self.max_loaded:
-                self._loaded.popitem(last=False)
+            with self._lock:
+                self._loaded[name] = model
+                self._load_locks.pop(name, None)
+                while len(self._loaded) > self.max_loaded:
+                    self._loaded.popitem(last=False)
             return model
 
     def _load(self, entry: ModelEntry) -> torch.nn.Module:

@@ -20,6 +20,17 @@ from .ui import build_ui  # noqa: E402
 from .views import Explorer  # noqa: E402
 
 
+#: Requests served at once (Gradio's default_concurrency_limit). More than the cores: the Analyzer runs at most
+#: MAX_RUNS forward passes at once whatever this says (app/analysis.py), so the others are cache hits and drawings
+#: (milliseconds) that must not queue behind a model run; with 2, a crowd of 20 on one photo waited p95 5-9 s.
+CONCURRENT_REQUESTS = 8
+
+
+def queued(demo: gr.Blocks) -> gr.Blocks:
+    """`demo` with the queue every launch uses (CONCURRENT_REQUESTS)."""
+    return demo.queue(default_concurrency_limit=CONCURRENT_REQUESTS)
+
+
 def create_app(checkpoints: str = "checkpoints", device: str = "auto",
                dataset_dirs: Optional[Sequence[str]] = None) -> tuple[gr.Blocks, Explorer]:
     """(gr.Blocks, Explorer) ready to launch with `launch_options`."""

@@ -29,6 +29,7 @@ from .layout import MERGE_PANEL_PX, PYRAMID_PX
 from .model_card import coco_detectors, photo_notice, zero_hint
 from .models import TORCHVISION_COCO, ModelRegistry
 from .readouts import anchors_data, cell_markdown, map_of, mask_data, roi_data
+from .view_cache import cache_views
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -37,6 +38,7 @@ Progress = Optional[Callable[[float, str], None]]
 RPN_ONLY_PROPOSALS = 50
 
 
+@cache_views  # a view asked again on an analysed image is not drawn again (app/view_cache.py)
 class Explorer(WhyViews, InsightViews, CompareViews):
     """The app's state (models, cache, examples) and one method per view: the views of this file, and those of
     app/provenance.py, app/insight.py and app/compare_view.py mixed in (app/__init__.py: the one shape of a view)."""

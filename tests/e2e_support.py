@@ -49,11 +49,11 @@ def checkpoints(tmp_path_factory) -> str:
 
 def serve(tmp_path_factory):
     """Launch the app on a free 127.0.0.1 port; yields its URL, closes it after."""
-    from app.server import create_app, launch_options
+    from app.server import create_app, launch_options, queued
 
     demo, explorer = create_app(checkpoints(tmp_path_factory), "cpu")
     port = free_port()
-    demo.queue().launch(**launch_options(explorer, "127.0.0.1", port, False, 20.0), prevent_thread_lock=True,
+    queued(demo).launch(**launch_options(explorer, "127.0.0.1", port, False, 20.0), prevent_thread_lock=True,
                         quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()

@@ -41,9 +41,13 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     @guard
     def show_compare(path, models, score_thresh, top_proposals, progress=gr.Progress()):
-        result = explorer.compare(path, models, score_thresh, top_proposals, report(progress))
-        return (result.image, table_of(result), result.images["level_metrics"], result.images["image_recall"],
-                result.text, *exported(result))
+        # each model's column as soon as it is ready (compare_steps); the per-level part and the export at the end
+        for result in explorer.compare_steps(path, models, score_thresh, top_proposals, report(progress)):
+            if result.data.get("pending"):
+                yield (result.image, table_of(result), *[gr.skip()] * 5)
+            else:
+                yield (result.image, table_of(result), result.images["level_metrics"], result.images["image_recall"],
+                       result.text, *exported(result))
 
     args = [inputs.image, picked, inputs.score, top_proposals]
     api_endpoint(compare, args, [image, table], "compare")

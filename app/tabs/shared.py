@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import gradio as gr
+import numpy as np
 
-from ..export import ViewResult, write_files
+from ..export import ViewResult, png_file, write_files
 
 #: Events that are not API endpoints (tab switches, slider releases, clicks on an image).
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
@@ -69,9 +70,15 @@ def report(progress: gr.Progress) -> Callable[[float, str], None]:
 
 def analytic_image(label: str, elem_id: str, **options: Any) -> gr.Image:
     """An output image served as PNG: feature maps and charts must not pass through lossy WebP (Gradio's default).
-    Its buttons: full screen and download (no "share", which would upload it)."""
+    Its buttons: full screen and download (no "share", which would upload it). A picture is served from `png_file`:
+    encoded once per array (a cached view's pictures are not encoded again per request, as Gradio's own path does,
+    at zlib level 6) and never rewritten in place (Gradio rewrites one file per content, which a concurrent download
+    of the same picture can get truncated)."""
     options.setdefault("buttons", ["fullscreen", "download"])
-    return gr.Image(label=label, interactive=False, format="png", elem_id=elem_id, **options)
+    image = gr.Image(label=label, interactive=False, format="png", elem_id=elem_id, **options)
+    serve = image.postprocess  # this one component's, not gr.Image's (a subclass would make Gradio write a .pyi)
+    image.postprocess = lambda value: serve(png_file(value) if isinstance(value, np.ndarray) else value)
+    return image
 
 
 def export_panel(name: str) -> ExportPanel:
@@ -108,6 +115,16 @@ def if_image(handler: Callable) -> Callable:
     """For events a person did not aim at a view (a tab opening, the page loading, a slider moving): nothing happens
     while there is no image, instead of the "No image yet" toast that the API gives."""
 
+    if inspect.isgeneratorfunction(handler):  # a streamed view stays a generator (Gradio checks the function)
+        @functools.wraps(handler)
+        def stream(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if path:
+                yield from handler(path, *args, **kwargs)
+            else:
+                yield gr.skip()
+
+        return stream
+
     @functools.wraps(handler)
     def wrapper(path: Any, *args: Any, **kwargs: Any) -> Any:
         return handler(path, *args, **kwargs) if path else gr.skip()
@@ -126,11 +143,19 @@ def when_shown(tab_id: str, handler: Callable) -> Callable:
     gr.Progress / gr.SelectData parameters at their places."""
     signature = inspect.signature(handler)
 
-    @functools.wraps(handler)
-    def wrapper(current: Optional[str], *args: Any, **kwargs: Any) -> Any:
-        if not shown(current, tab_id) or not args or not args[0]:
-            return gr.skip()
-        return handler(*args, **kwargs)
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def wrapper(current: Optional[str], *args: Any, **kwargs: Any) -> Any:
+            if not shown(current, tab_id) or not args or not args[0]:
+                yield gr.skip()
+            else:
+                yield from handler(*args, **kwargs)
+    else:
+        @functools.wraps(handler)
+        def wrapper(current: Optional[str], *args: Any, **kwargs: Any) -> Any:
+            if not shown(current, tab_id) or not args or not args[0]:
+                return gr.skip()
+            return handler(*args, **kwargs)
 
     first = inspect.Parameter("current", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     wrapper.__signature__ = signature.replace(parameters=[first, *signature.parameters.values()])  # type: ignore
