@@ -47,6 +47,21 @@ def evaluate(model, dataset, max_images: int) -> tuple[dict, dict, float]:
     return headline, predictions, statistics.median(times)
 
 
+def markdown(rows: list[dict]) -> str:
+    """The README's table: per checkpoint and metric fp32, bf16, difference; the kept share; ms per image."""
+    lines = ["| checkpoint (images) | metric | fp32 | bf16 | bf16 - fp32 | fp32 detections kept by bf16 | ms fp32 / bf16 |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        for section, metric in HEADLINE.items():
+            if f"{section}_fp32" in row:
+                kept = (f"{row['kept_share']:.1%} ({row['kept']} of {row['detections']})"
+                        if "kept" in row and section == "bbox" else "")
+                lines.append(f"| {row['checkpoint']} ({row['images']}) | {section} {metric} | {row[f'{section}_fp32']} | "
+                             f"{row[f'{section}_bf16']} | {row[f'{section}_delta']:+.1f} | {kept} | "
+                             f"{row['ms_fp32']:.0f} / {row['ms_bf16']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="COCO-layout dataset folder (its val split is read)")
@@ -87,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
            "keep_iou": KEEP_IOU, "rows": rows}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.json}")
+    Path(args.json).with_suffix(".md").write_text(markdown(rows))
+    print(f"wrote {args.json} and {Path(args.json).with_suffix('.md')} (the README's table)")
     return 0
 
 
