@@ -211,7 +211,7 @@ class ModelRegistry:
                                f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
         else:
             model = fpn.load_checkpoint(entry.path)
-        return model.to(self.device).eval()
+        return model.to(self.device).eval().precision("auto")  # bf16 where the device runs it natively
 
     def _download(self, entry: ModelEntry, progress: Progress) -> None:
         def report(done: int, total: Optional[int]) -> None:

@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", required=True, help="output metrics JSON")
     p.add_argument("--max-images", type=int, default=None, help="evaluate the first N images only")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--precision", choices=["exact", "fp32", "bf16", "auto"], default=None,
+                   help="inference path: model.exact() or model.precision(...) (default: as loaded, the fp32 fast "
+                        "path; scripts/precision_accuracy.py compares fp32 and bf16)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--write-metadata", action="store_true",
                    help="merge the report into the checkpoint's JSON metadata ('metrics'), atomically")
@@ -87,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, TypeError, CheckpointError, fpn.WeightsDownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.precision == "exact":
+        if hasattr(model, "exact"):  # a mask proposer loads on its plain modules already
+            model.exact()
+    elif args.precision:
+        model.precision(args.precision)
     names = meta["model"].get("class_names") or meta.get("class_names")
     if meta.get("task", "detection") == "detection" and names and names[1:] != dataset.class_names[1:]:
         print(f"error: the checkpoint's classes {names[1:]} differ from the dataset's {dataset.class_names[1:]}",
@@ -100,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"checkpoint": as_given(args.checkpoint) if args.checkpoint else None,
              "detectron2": args.detectron2, "processes": world, "data": as_given(args.data),
              "split": args.split, "data_seed": dataset.info.get("seed"), "task": meta.get("task", "detection"),
-             "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone")}
+             "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone"),
+             "precision": args.precision}
     out = write_report(metrics, evals, args.json, extra)
     for section in ("bbox", "proposals", "segm_proposals"):
         if section in out:

@@ -1,4 +1,4 @@
-"""The fast inference path (fpn.modeling.fast_conv: folded BN, fused ReLU / sums, Winograd 3x3, channels-last) against the
+"""The fast inference path (fpn.modeling.fast: folded BN, fused ReLU / sums, Winograd 3x3, channels-last) against the
 exact one: each piece against the module it replaces, then whole detectors, on a trained model and on a
 randomly initialised torchvision R50 (which amplifies rounding far more), with the tolerances the README states."""
 from pathlib import Path
@@ -12,7 +12,10 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import fpn
-from fpn.modeling.fast_conv import fast_path_active, fold_batch_norm, fused_residual_block, head_conv, pointwise_conv
+from fpn.modeling.fast import Fused
+from fpn.modeling.fast.backbone import fused_residual_block
+from fpn.modeling.fast.folding import fold_batch_norm
+from fpn.modeling.fast.heads import head_conv, pointwise_conv
 from fpn.weights.torchvision import compare_detections, randomize_for_comparison, torchvision_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,17 +137,18 @@ def test_fast_path_on_random_torchvision_weights():
 
 def test_exact_switch_and_when_the_fast_path_runs(tiny_options):
     model = fpn.build_detector("c4", "resnet18", num_classes=3, **tiny_options).eval()
-    switched = [m for m in model.modules() if hasattr(m, "fast_path")]
-    assert {type(m).__name__ for m in switched} >= {"BottomUp", "ResNetConv5Head", "RPNHead"}
-    assert all(m.fast_path for m in switched) and not model.is_exact
-    assert model.exact() is model and model.is_exact and not any(m.fast_path for m in switched)
+    fused = [m for m in model.modules() if isinstance(m, Fused)]
+    assert {type(m).__name__ for m in fused} == {"FusedBottomUp", "FusedConv5Head", "FusedRPNHead"}
+    assert not model.is_exact and model.inference_precision == "fp32"
+    assert model.exact() is model and model.is_exact and not any(isinstance(m, Fused) for m in model.modules())
+    assert {"BottomUp", "ResNetConv5Head", "RPNHead"} <= {type(m).__name__ for m in model.modules()}
     model.exact(False)
     with torch.no_grad():
-        assert fast_path_active(model.bottom_up)
-    assert not fast_path_active(model.bottom_up), "autograd on: the exact path (gradients, e.g. receptive fields)"
+        assert model.bottom_up.fused_now()
+    assert not model.bottom_up.fused_now(), "autograd on: the plain modules (gradients, e.g. receptive fields)"
     with torch.no_grad():
         model.train()
-        assert not fast_path_active(model.bottom_up), "training always takes the exact path"
+        assert not model.bottom_up.fused_now(), "training always runs the plain modules"
     model.eval()
     image = torch.rand(3, 150, 170, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.nn.modules.utils import _pair
 
 from ..modeling.anchors import cell_anchors
-from ..modeling.bottom_up import _STAGE_OF
+from ..modeling.bottom_up import STAGE_OF
 from ..modeling.detector import FasterRCNN
 from ..images import as_image_tensor, unnormalize
 
@@ -80,7 +80,7 @@ def bottom_up_spans(bottom_up: nn.Module, axis: int = 1) -> dict[str, Span]:
     span = Span(0, 0, 1).through(bottom_up.conv1, axis).through(bottom_up.maxpool, axis)
     out = {}
     for name in bottom_up.names:
-        for block in getattr(bottom_up, _STAGE_OF[name]):
+        for block in getattr(bottom_up, STAGE_OF[name]):
             span = _block(span, block, axis)
         out[name] = span
     return out

@@ -17,11 +17,11 @@ from torchvision import models
 from torchvision.ops import misc
 
 from ..hub import read_state_dict
-from .fast_conv import fast_path_active, fused_conv, fused_stage, to_channels_last
 
 DEPTHS = ("resnet18", "resnet34", "resnet50", "resnet101")
 STRIDES = {"c2": 4, "c3": 8, "c4": 16, "c5": 32}
-_STAGE_OF = {"c2": "layer1", "c3": "layer2", "c4": "layer3", "c5": "layer4"}
+#: the torchvision ResNet stage whose output is C_k
+STAGE_OF = {"c2": "layer1", "c3": "layer2", "c4": "layer3", "c5": "layer4"}
 
 
 def stage_channels(depth: str) -> dict[str, int]:
@@ -154,8 +154,8 @@ class BottomUp(nn.Module):
         trainable_layers: how many stages, counted from conv5 down to conv1, receive gradients (0..5), as in torchvision.
 
     Input [N, 3, H, W] (normalised image batch, H and W multiples of 32); output maps [N, C_k, H / 2**k, W / 2**k].
-    `fast_path` (default False; `FasterRCNN.exact(False)` sets it): at inference (eval mode, no autograd) run the
-    stages with BN folded into the convs and ReLU / residual sums fused (`fpn.modeling.fast_conv`), maps then channels-last.
+    The fast inference paths swap in `fpn.modeling.fast.backbone.FusedBottomUp` (BN folded into the convs, ReLU /
+    residual sums fused, channels-last maps; same parameters).
     """
 
     def __init__(self, resnet: models.ResNet, last: str = "c5", trainable_layers: int = 3) -> None:
@@ -178,18 +178,11 @@ class BottomUp(nn.Module):
         widths = {"c5": depth_channels, "c4": depth_channels // 2, "c3": depth_channels // 4, "c2": depth_channels // 8}
         self.out_channels = {n: widths[n] for n in self.names}
         self.strides = {n: STRIDES[n] for n in self.names}
-        self.fast_path = False
 
     def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
-        fast = fast_path_active(self)
-        if fast:
-            x = self.maxpool(fused_conv(to_channels_last(x), self.conv1, self.bn1, relu=True))
-        else:
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         out: "OrderedDict[str, Tensor]" = OrderedDict()
         for name in self.names:
-            stage = getattr(self, _STAGE_OF[name])
-            # the stem's output is private; a stage output (C_k) is returned, so the next stage must not overwrite it
-            x = fused_stage(stage, x, overwrite_input=not out) if fast else stage(x)
+            x = getattr(self, STAGE_OF[name])(x)
             out[name] = x
         return out

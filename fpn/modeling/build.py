@@ -143,7 +143,7 @@ def build_detector(variant: str = "fpn", backbone: str = "resnet50", num_classes
     config = {"variant": variant, "backbone": backbone, "num_classes": num_classes, **o}
     config["anchor_sizes"] = {k: list(s) for k, s in o["anchor_sizes"].items()}
     config["aspect_ratios"] = list(o["aspect_ratios"])
-    return FasterRCNN(transform, bottom_up, pyramid, rpn, roi_heads, config)
+    return FasterRCNN(transform, bottom_up, pyramid, rpn, roi_heads, config).exact(False)  # the fp32 fast path
 
 
 def _transform(o: dict[str, Any]) -> Any:

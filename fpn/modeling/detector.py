@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .bottom_up import BottomUp
+from . import fast
 from ..images import check_images, rescale_boxes
 from .pyramid import FeaturePyramid
 from .roi_heads import FastRCNNHeads
@@ -34,12 +35,13 @@ class FasterRCNN(nn.Module):
         returns, in training mode, {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"};
         in eval mode, per image {"boxes": [D, 4] original-image pixels, "scores": [D], "labels": [D]}.
 
-    Inference path: by default the fast one (`exact(False)`): at inference (eval mode under torch.no_grad /
-    inference_mode) the backbone runs with BatchNorm folded into its convolutions and ReLU / residual sums fused
-    into them, on channels-last maps, and the pyramid's and RPN head's 3x3 convolutions as Winograd convolutions
-    (`fpn.modeling.fast_conv`); detections move by float rounding only (README: "torchvision weights and speed"). `exact()`
-    runs torchvision's order of operations instead: with torchvision's weights its detections are bit-identical to
-    torchvision's. Training, and eval with autograd on, always take the exact path.
+    Inference path: the modules given, as written (`exact()`: torchvision's order of operations, bit-identical
+    detections with torchvision's weights), unless converted: `exact(False)` / `precision("fp32")` swap in the fast
+    fp32 modules (`fpn.modeling.fast`: BatchNorm folded into the convolutions, ReLU / residual sums fused, channels-last
+    maps, Winograd 3x3 convolutions), `precision("bf16")` the same in bf16 where the CPU has native kernels.
+    Detections move by float rounding only (README: "torchvision weights and speed", "bf16"). `fpn.build_detector`
+    returns models converted to the fp32 fast path; this constructor converts nothing, so a detector built on
+    another's modules (a view) runs the path they are on. Training, and eval with autograd on, run the plain modules.
     """
 
     def __init__(self, transform: nn.Module, bottom_up: BottomUp, pyramid: Optional[FeaturePyramid],
@@ -54,20 +56,34 @@ class FasterRCNN(nn.Module):
         self.config = dict(config or {})
         self.rpn_maps = list(rpn.anchors.sizes)
         self.roi_maps = list(roi_heads.pooler.strides) if roi_heads is not None else []
-        self.exact(False)
 
     def exact(self, enabled: bool = True) -> "FasterRCNN":
-        """Choose the inference path: True, torchvision's order of operations (bit-identical detections with
-        torchvision's weights); False, the fast path (`fpn.modeling.fast_conv`). Returns self."""
-        for module in self.modules():
-            if hasattr(module, "fast_path"):
-                module.fast_path = not enabled
+        """Choose the inference path: True, the paper's modules as written, in fp32 (torchvision's order of
+        operations: bit-identical detections with torchvision's weights); False, the fp32 fast path
+        (`fpn.modeling.fast.convert`). Returns self."""
+        if enabled:
+            fast.revert(self)
+        else:
+            fast.convert(self, torch.float32)
+        return self
+
+    def precision(self, mode: str = "auto") -> "FasterRCNN":
+        """Run inference on the fast path in "bf16" (convolutions and fc layers in bf16 where oneDNN has native
+        kernels; box decoding, NMS, softmax, Eq. (1) and RoIAlign in fp32), "fp32", or "auto" (bf16 where the
+        model's device runs it natively, `fpn.devices.native_bf16`; else fp32, said once in the log). Detections are
+        fp32 either way. `exact()` undoes it (and `precision` undoes `exact()`). Returns self."""
+        fast.convert(self, fast.resolve_precision(mode, fast.model_device(self)))
         return self
 
     @property
     def is_exact(self) -> bool:
-        """Whether inference takes the exact path (see `exact`)."""
-        return not any(getattr(m, "fast_path", False) for m in self.modules())
+        """Whether inference runs the paper's modules as written (see `exact`)."""
+        return self.inference_precision == "exact"
+
+    @property
+    def inference_precision(self) -> str:
+        """The inference path: "exact", "fp32" (fast) or "bf16" (see `exact`, `precision`)."""
+        return fast.inference_precision(self)
 
     def forward(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None):
         detections, losses, _ = self.run(images, targets)

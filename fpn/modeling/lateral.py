@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .fast_conv import fast_path_active, head_conv
-
 
 class LateralConnections(nn.Module):
     """One 1x1 conv per bottom-up level, C_k [N, in_channels[k], H, W] -> [N, d, H, W]; no non-linearity.
@@ -20,9 +18,6 @@ class LateralConnections(nn.Module):
         for conv in self.convs.values():
             nn.init.kaiming_uniform_(conv.weight, a=1)
             nn.init.zeros_(conv.bias)
-        self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor]) -> dict[str, Tensor]:
-        if fast_path_active(self):
-            return {name: head_conv(features[name], self.convs[name]) for name in self.convs}
         return {name: self.convs[name](features[name]) for name in self.convs}

@@ -15,7 +15,6 @@ from typing import Optional
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .fast_conv import fast_path_active, head_conv
 from .lateral import LateralConnections
 from .top_down import TopDownPathway
 from .trace import PyramidTrace
@@ -36,8 +35,8 @@ class FeaturePyramid(nn.Module):
     Input: {"c2": [N, C2, H/4, W/4], ...}. Output: OrderedDict {"p2": [N, d, H/4, W/4], ..., "p6": [N, d, H/64, W/64]}.
     `trace`, when a PyramidTrace, receives the lateral, top-down and merged terms (per level, keyed "p2".."p5") and
     the outputs.
-    `fast_path` (set with the lateral connections' by `FasterRCNN.exact(False)`): Winograd 3x3 convolutions at
-    inference (`fpn.modeling.fast_conv.head_conv`).
+    The fast inference paths swap fused convolutions in for its own (`fpn.modeling.fast.heads.FusedConv2d`: same
+    parameters, other kernels); this forward runs around them unchanged.
     """
 
     def __init__(self, in_channels: dict[str, int], d: int = 256, mode: str = "fpn",
@@ -60,7 +59,6 @@ class FeaturePyramid(nn.Module):
             nn.init.zeros_(conv.bias)
         self.d = d
         self.strides = {name: 2 ** int(name[1:]) for name in outputs}
-        self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor], trace: Optional[PyramidTrace] = None
                 ) -> "OrderedDict[str, Tensor]":
@@ -72,10 +70,8 @@ class FeaturePyramid(nn.Module):
         else:
             merged = laterals
         out: "OrderedDict[str, Tensor]" = OrderedDict()
-        fast = fast_path_active(self)
         for name in self.output:
-            x = merged["c" + name[1:]]
-            out[name] = head_conv(x, self.output[name]) if fast else self.output[name](x)
+            out[name] = self.output[name](merged["c" + name[1:]])
         if self.p6:
             last = _p(self.levels[-1])
             out["p" + str(int(last[1:]) + 1)] = F.max_pool2d(out[last], kernel_size=1, stride=2, padding=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 
+import torch
 from torch import Tensor
 
 
@@ -103,14 +104,16 @@ class MaskProposalTrace:
 
 
 def standard_layout(record: Any) -> Any:
-    """Every tensor of a trace in the default (row-major) layout, in place: the fast path's maps are channels-last,
-    and readers of a trace may `view` them. Walks records, dicts and lists; returns `record`."""
+    """Every tensor of a trace in the default (row-major) layout and bf16 / fp16 ones in fp32, in place: the fast
+    path's maps are channels-last (and bf16 on the bf16 path), and readers of a trace may `view` them or hand them
+    to numpy. Walks records, dicts and lists; returns `record`."""
     if is_dataclass(record):
         for f in fields(record):
             setattr(record, f.name, standard_layout(getattr(record, f.name)))
         return record
     if isinstance(record, Tensor):
-        return record.contiguous()
+        return record.float().contiguous() if record.dtype in (torch.bfloat16, torch.float16) \
+            else record.contiguous()
     if isinstance(record, dict):
         for key, value in record.items():
             record[key] = standard_layout(value)

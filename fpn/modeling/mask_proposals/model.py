@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
 from ..bottom_up import BottomUp, backbone_defaults, make_resnet, stage_channels
+from ..fast import convert, model_device, resolve_precision
 from ...images import IMAGENET_MEAN, IMAGENET_STD, check_images
 from ..options import Option, choice, flag, integer, min_sizes, number, resolve, sequence
 from ..pyramid import FeaturePyramid
@@ -100,6 +101,13 @@ class MaskProposer(nn.Module):
         if self.training:
             return self.loss(self.scales, pyramid, self.heads, image_list.image_sizes, targets)
         return self.postprocess(self.scales, dense, self.heads, image_list.image_sizes, original_sizes, trace)
+
+    def precision(self, mode: str = "auto") -> "MaskProposer":
+        """Run the bottom-up pathway and the pyramid on the fast path in "bf16", "fp32" or "auto", as
+        `FasterRCNN.precision` (`fpn.modeling.fast.convert`); the pyramid hands fp32 maps to the MLPs, so everything
+        after it (scores, masks, NMS) is fp32. Returns self."""
+        convert(self, resolve_precision(mode, model_device(self)), map_dtype=torch.float32)
+        return self
 
     @torch.no_grad()
     def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..fast_conv import fast_path_active, fused_stage, to_channels_last
-
 
 class TwoMLPHead(nn.Module):
     """Pooled RoI features [R, C, S, S] -> [R, representation] through two hidden fc layers with ReLU (1024 in the paper).
@@ -28,16 +26,13 @@ class ResNetConv5Head(nn.Module):
     """The C4 baseline's head (Table 2a/3a, after He et al.): all conv5 blocks on 14x14 RoI features, then average pooling.
 
     [R, C4 channels, 14, 14] -> conv5 (first block has stride 2) -> [R, C5 channels, 7, 7] -> [R, C5 channels].
-    `fast_path`: as `BottomUp.fast_path` (BN folded, ReLU / sums fused at inference).
+    The fast inference paths swap in `fpn.modeling.fast.backbone.FusedConv5Head` (as the bottom-up's).
     """
 
     def __init__(self, conv5: nn.Module, out_features: int) -> None:
         super().__init__()
         self.conv5 = conv5
         self.out_features = out_features
-        self.fast_path = False
 
     def forward(self, x: Tensor) -> Tensor:
-        if fast_path_active(self):
-            return fused_stage(self.conv5, to_channels_last(x)).mean(dim=(2, 3))
         return self.conv5(x).mean(dim=(2, 3))

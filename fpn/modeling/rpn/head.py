@@ -1,11 +1,8 @@
 """RPN head (Sec. 4.1): a 3x3 conv and two sibling 1x1 convs, shared by all pyramid levels."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-
-from ..fast_conv import fast_path_active, head_conv, pointwise_conv
 
 
 class RPNHead(nn.Module):
@@ -26,19 +23,9 @@ class RPNHead(nn.Module):
         for layer in (self.conv, self.objectness, self.deltas):
             nn.init.normal_(layer.weight, std=0.01)
             nn.init.zeros_(layer.bias)
-        self.fast_path = False  # see fpn.modeling.fast_conv.head_conv
 
     def forward(self, features: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         logits, deltas = {}, {}
-        if fast_path_active(self):
-            # both sibling 1x1 convs as one product: the hidden map is read once
-            weight = torch.cat([self.objectness.weight, self.deltas.weight])
-            bias = torch.cat([self.objectness.bias, self.deltas.bias])
-            a = self.objectness.out_channels
-            for level, x in features.items():
-                both = pointwise_conv(head_conv(x, self.conv, relu=True), weight, bias)
-                logits[level], deltas[level] = both[:, :a], both[:, a:]
-            return logits, deltas
         for level, x in features.items():
             t = F.relu_(self.conv(x))  # in place, as torchvision's head: the conv output is private
             logits[level] = self.objectness(t)
