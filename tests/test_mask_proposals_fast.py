@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from fpn.mask_proposals import MaskMLP, encode_proposals, paste_mask, paste_masks
+from fpn.modeling.mask_proposals.fused_mlp import FusedMaskMLP
 from fpn.modeling.mask_proposals.paste import _covered_pixels, sample_window, sample_window_reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,8 +112,7 @@ def test_bf16_window_conv_gives_fp32_outputs_near_fp32():
     x = torch.randn(1, 32, 20, 24)
     with torch.no_grad():
         hidden, obj = mlp(x)
-        mlp.window.to(torch.bfloat16)
-        hidden16, obj16 = mlp(x)
+        hidden16, obj16 = FusedMaskMLP.of(mlp, torch.bfloat16)(x)
     assert hidden16.dtype == torch.float32 and obj16.dtype == torch.float32
     assert hidden16.shape == hidden.shape
     # bf16 inputs and weights (8-bit mantissas), fp32 accumulation: a few parts in a thousand of the output's scale

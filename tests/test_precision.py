@@ -139,8 +139,10 @@ def test_mask_proposer_precision():
         plain = model(images)
         assert model.precision("bf16") is model
         bf16 = model(images)
+        kinds_bf16 = {type(m).__name__ for m in model.modules() if isinstance(m, Fused)}
         fp32 = model.precision("fp32")(images)
     assert _tensors(model) == before
+    assert kinds_bf16 == {"FusedBottomUp", "FusedConv2d", "FusedMaskMLP"}  # the window convs too
     assert {type(m).__name__ for m in model.modules() if isinstance(m, Fused)} == {"FusedBottomUp", "FusedConv2d"}
     for p, b, f in zip(plain, bf16, fp32):
         assert b["scores"].dtype == torch.float32 and b["mask_probs"].dtype == torch.float32

@@ -35,13 +35,9 @@ class MaskMLP(nn.Module):
         """x [N, d, H_k, W_k] -> hidden [N, hidden, H_k, W_k] (fp32), objectness logits [N, H_k, W_k] (fp32).
 
         The window conv is nearly all of the proposer's arithmetic (d * hidden * k^2 per position of every level: 90%
-        of the FLOPs at 384 px with ResNet-18). It runs in its weights' dtype: fp32 as trained, or bf16 where a
-        conversion made it so (oneDNN's native bf16 kernels on channels-last maps, about 2x on AVX-512 BF16); the
-        objectness and mask layers, and so the scores that rank the windows, stay fp32."""
-        dtype = self.window.weight.dtype
-        if x.dtype != dtype:
-            x = x.to(dtype=dtype, memory_format=torch.channels_last)
-        hidden = F.relu_(self.window(x)).float()  # in place: the conv's output is not needed (nor kept by autograd)
+        of the FLOPs at 384 px with ResNet-18); `MaskProposer.precision("bf16")` swaps in `FusedMaskMLP`, which runs
+        it in bf16 (fused_mlp.py)."""
+        hidden = F.relu_(self.window(x))  # in place: the conv's output is not needed (nor kept by autograd)
         return hidden, self.objectness(hidden)[:, 0]
 
     def masks_at(self, hidden: Tensor, batch: Tensor, ys: Tensor, xs: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ from ..pyramid import FeaturePyramid
 from ..trace import InputTrace, MaskProposalTrace
 from .inference import MaskProposalPostProcessor
 from .loss import MaskProposalLoss
+from .fused_mlp import FusedMaskMLP
 from .mlp import MaskMLP
 from .scales import LEVELS, MLP_CHOICES, MLP_WINDOWS, check_levels, check_mlps, window_scales
 from .targets import RULES
@@ -104,9 +105,14 @@ class MaskProposer(nn.Module):
 
     def precision(self, mode: str = "auto") -> "MaskProposer":
         """Run the bottom-up pathway and the pyramid on the fast path in "bf16", "fp32" or "auto", as
-        `FasterRCNN.precision` (`fpn.modeling.fast.convert`); the pyramid hands fp32 maps to the MLPs, so everything
-        after it (scores, masks, NMS) is fp32. Returns self."""
-        convert(self, resolve_precision(mode, model_device(self)), map_dtype=torch.float32)
+        `FasterRCNN.precision` (`fpn.modeling.fast.convert`), and in bf16 the MLPs' window convs too
+        (`FusedMaskMLP`); the pyramid hands fp32 maps on and the MLPs fp32 hidden vectors, so scores, masks and NMS are
+        fp32. Returns self."""
+        dtype = resolve_precision(mode, model_device(self))
+        convert(self, dtype, map_dtype=torch.float32)  # also puts the plain MLPs back
+        if dtype != torch.float32:
+            for name, head in self.heads.items():
+                self.heads[name] = FusedMaskMLP.of(head, dtype)
         return self
 
     @torch.no_grad()
