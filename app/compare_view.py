@@ -104,8 +104,9 @@ class CompareViews:
             table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
             pending = list(models[i + 1:])
             if pending:
-                waiting = [V.note_image(f"{n}: running...", 420, 60) for n in pending]
-                yield ViewResult("compare", {"compare": V.side_by_side(columns + waiting, titles + pending)},
+                waiting = [V.note_image(f"{n}: running...", V.COLUMN_WIDTH, 60) for n in pending]
+                shown = V.side_by_side(columns + waiting, titles + pending, max_width=VIEW_PX)  # as the full one
+                yield ViewResult("compare", {"compare": shown},
                                  {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals),
                                   "headers": headers, "rows": table, "pending": pending})
         levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again

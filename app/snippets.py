@@ -26,11 +26,12 @@ def shown_path(path: str) -> str:
 
 
 def load_model(kind: str, path: str) -> str:
-    """The expression that loads a model of the registry ("checkpoint", "torchvision" or "detectron2")."""
+    """The expression that loads a model of the registry ("checkpoint", "torchvision" or "detectron2") on the
+    inference path the app runs it on (`precision("auto")`: bf16 where the CPU runs it natively)."""
     loader = {"torchvision": "fpn.from_torchvision", "detectron2": "fpn.from_detectron2"}.get(kind, "fpn.load_checkpoint")
     if kind == "detectron2" and os.path.basename(path).startswith("fast_rcnn"):  # runs on an RPN model's proposals
-        return f"{loader}({shown_path(path)!r}, proposals='COCO-Detection/rpn_R_50_FPN_1x')"
-    return f"{loader}({shown_path(path)!r})"
+        return f"{loader}({shown_path(path)!r}, proposals='COCO-Detection/rpn_R_50_FPN_1x').precision('auto')"
+    return f"{loader}({shown_path(path)!r}).precision('auto')"
 
 
 def load_image(image_path: str, size: Optional[tuple[int, int]] = None) -> str:

@@ -19,6 +19,7 @@ from app.models import ModelRegistry
 from app.views import Explorer
 from detectron2_support import key_shapes, random_weights, write_zoo_pkl
 from local_server import serving
+from stub_model import StubModel
 from fpn.weights import detectron2_zoo
 
 C4, RPN_C4 = "COCO-Detection/faster_rcnn_R_50_C4_1x", "COCO-Detection/rpn_R_50_C4_1x"
@@ -27,6 +28,7 @@ SMALL = {"min_size": 160, "max_size": 224, "rpn_post_nms_top_n_test": 50}
 
 
 @pytest.fixture(scope="module")
+
 def zoo(tmp_path_factory):
     """Seeded C4 and RPN-only C4 files on a local server, the zoo table pointing at them (md5 prefixes theirs)."""
     entries = {}
@@ -123,7 +125,7 @@ def test_fast_rcnn_pick_downloads_its_rpn_model_too(zoo, tmp_path, monkeypatch):
         monkeypatch.setitem(detectron2_zoo.ZOO, name, entry)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     calls = []
-    monkeypatch.setattr(fpn, "from_detectron2", lambda path, **kw: calls.append((path, kw)) or torch.nn.Linear(2, 2))
+    monkeypatch.setattr(fpn, "from_detectron2", lambda path, **kw: calls.append((path, kw)) or StubModel())
     reg = ModelRegistry(str(tmp_path / "none"), "cpu")
     label = detectron2_zoo.ZOO[fast].label
     assert label == "Detectron2 Fast R-CNN R50-FPN 1x, COCO, AP 37.8" and not reg.entry(label).ready

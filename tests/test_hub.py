@@ -14,6 +14,8 @@ import torch
 
 import fpn
 from fpn import hub
+from stub_model import StubModel
+
 
 def _payload() -> bytes:
     buf = io.BytesIO()
@@ -195,7 +197,7 @@ def test_registry_downloads_coco_when_picked(server, hub_home, monkeypatch, tmp_
 
     monkeypatch.setattr(hub, "coco_url", lambda: f"{server}/models/{GOOD}")
     loaded_from = []
-    monkeypatch.setattr(fpn, "from_torchvision", lambda path, **kw: loaded_from.append(path) or torch.nn.Linear(3, 2))
+    monkeypatch.setattr(fpn, "from_torchvision", lambda path, **kw: loaded_from.append(path) or StubModel())
     reg = ModelRegistry(str(tmp_path / "no_checkpoints"), "cpu")
     assert [n for n in reg.names("detection", downloadable=True) if reg.entry(n).kind != "detectron2"] == \
         [TORCHVISION_COCO] and reg.names("detection") == []
