@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Optional
 
 import pytest
 import torch
@@ -80,5 +81,6 @@ def errors(page) -> list[str]:
     return [t for t in toasts.all_inner_texts() if "error" in t.lower()]
 
 
-def wait_image(page, elem_id: str) -> None:
-    page.locator(f"#{elem_id} img").first.wait_for(state="visible")
+def wait_image(page, elem_id: str, timeout_ms: Optional[float] = None) -> None:
+    """Until the output's picture is shown (the page's default timeout, or `timeout_ms`)."""
+    page.locator(f"#{elem_id} img").first.wait_for(state="visible", timeout=timeout_ms)
