@@ -3,7 +3,10 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two threads in one test process; with pytest-xdist (`make test` runs `-n 2`) each worker gets its share of the cores,
+# so the workers do not spin-wait for each other's cores.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 def pytest_configure(config):
