@@ -96,7 +96,7 @@ class CompareViews:
             entry = self.registry.entry(name)
             titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
                           " - the only detection model installed: add checkpoints to checkpoints/ to compare"))
-            listed.append((titles[-1], entry.kind, entry.path))
+            listed.append((titles[-1], entry.kind, entry.path, entry.options))
             metrics = entry.metrics()
             metric_keys += [k for k in metrics if k not in metric_keys]
             rows.append((name, entry.description, round(a.seconds, 3), int((det["scores"] >= score_thresh).sum()), metrics))
@@ -183,7 +183,7 @@ class CompareViews:
             a = self.analysis(path, name)
             entry = self.registry.entry(name)
             labels = "None" if self.gt_labels(path, a) is None else "targets['labels']"
-            rows += f"    ({name!r}, {S.load_model(entry.kind, entry.path)}, {labels}),\n"
+            rows += f"    ({name!r}, {S.load_model(entry.kind, entry.path, entry.options)}, {labels}),\n"
         return (S.targets_code(self.analysis(path, models[0]).gt) + "recall = {}  # None: detections of any class "
                 "count (the model's classes are not the dataset's)\n"
                 f"for name, model, labels in [\n{rows}]:\n"

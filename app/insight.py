@@ -102,14 +102,14 @@ class InsightViews:
                     chosen: int) -> str:
         """The Python that redraws the view: the models, the image, the objects, one sweep per model, the pictures."""
         entries = [self.registry.entry(n) for n in names]
-        lines = [S.IMPORTS, f"model = {S.load_model(entries[0].kind, entries[0].path)}",
+        lines = [S.IMPORTS, f"model = {S.load_model(entries[0].kind, entries[0].path, entries[0].options)}",
                  S.load_image(path, S.working_size(a.image)),
                  f"boxes = {[[float(v) for v in b] for b in boxes.tolist()]}  # original-image px",
                  f"names = {labels!r}",
                  f"sweeps = [fpn.scale_sweep(model, image, boxes[{chosen}])]  # {len(fpn.DEFAULT_SCALES)} scales, "
                  "0.25x to 2x of the model's input"]
         for e in entries[1:]:
-            lines.append(f"sweeps.append(fpn.scale_sweep({S.load_model(e.kind, e.path)}, image, boxes[{chosen}], "
+            lines.append(f"sweeps.append(fpn.scale_sweep({S.load_model(e.kind, e.path, e.options)}, image, boxes[{chosen}], "
                          "base_size=sweeps[0].base_size))")
         labels_arg = [f"{n} ({self.registry.entry(n).config.get('variant', '?')})" for n in names]
         lines += [f"objects = V.sweep_objects_view(image, boxes, names, {chosen})",
@@ -206,7 +206,7 @@ class InsightViews:
                 "anchor_sizes": sorted({s for s, _ in rf.anchor_shapes}), "seconds": round(seconds, 3)}
         entry = self.registry.entry(a.model_name)
         point_arg = "" if point is None else f", point=({point[0]!r}, {point[1]!r})"
-        code = S.join(S.IMPORTS, f"model = {S.load_model(entry.kind, entry.path)}",
+        code = S.join(S.IMPORTS, f"model = {S.load_model(entry.kind, entry.path, entry.options)}",
                       S.load_image(path, S.working_size(a.image)),
                       f"rf = fpn.receptive_field(model, image, {level!r}{point_arg})  # one forward, one backward pass",
                       f"receptive_field = V.receptive_field_view(rf, {heat!r})", "erf_mass = V.erf_mass_chart(rf)",

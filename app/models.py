@@ -18,8 +18,13 @@ from .errors import AppError
 
 TORCHVISION_COCO = "torchvision COCO R50-FPN (91 classes)"
 COCO_MEGABYTES = 160  # size of torchvision's COCO_V1 file, for the notes
-COMPARE_VARIANTS = ("fpn", "c4", "c5")
-FAST_RCNN_PROPOSALS = "COCO-Detection/rpn_R_50_FPN_1x"  # the RPN Detectron2's Fast R-CNN ran on  # Table 3's rows: what Compare shows first
+COMPARE_VARIANTS = ("fpn", "c4", "c5")  # Table 3's rows: what Compare shows first
+FAST_RCNN_PROPOSALS = "COCO-Detection/rpn_R_50_FPN_1x"  # the RPN Detectron2's Fast R-CNN ran on
+#: Proposals per image the app gives the C4 baseline's conv5 head (ModelRegistry's c4_rois): Faster R-CNN's own test
+#: setting (Ren et al. 2015, 300 proposals) instead of the 1000 of the evaluations. The conv5 head runs a ResNet stage
+#: on every RoI (about 4 ms per RoI on one core in bf16, 80% of c4's time at 1000), so this cuts c4 about 3x in the
+#: app; on the bundled c4's held-out split it changes box AP by the amount docs/training.md states.
+C4_ROIS = 300
 
 #: The views' progress callback: (fraction 0..1, text).
 Progress = Optional[Callable[[float, str], None]]
@@ -35,6 +40,8 @@ class ModelEntry:
     task: str  # "detection" | "mask_proposals"
     path: str
     metadata: dict = field(default_factory=dict)
+    #: build options the app loads the model with, over the recorded ones (the C4 head's proposals: C4_ROIS)
+    options: dict = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -59,12 +66,17 @@ class ModelEntry:
             what = "RPN only: proposals, no detections" if c.get("rpn_only") else "80 COCO classes"
             if self.requires:
                 what += f", on the proposals of {self.metadata['proposals'][0]}"
-            return f"Detectron2 model zoo {self.metadata['detectron2']} ({what}), variant {c['variant']}, {c['backbone']}"
+            return (f"Detectron2 model zoo {self.metadata['detectron2']} ({what}), variant {c['variant']}, "
+                    f"{c['backbone']}{self._rois_note()}")
         trained_on = (self.metadata.get("bundle") or {}).get("trained_on")
         parts = [self.task, c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
                  f"min_size {c.get('min_size')}" if c.get("min_size") else "",
                  f"{trained_on}-trained" if trained_on else ""]
-        return ", ".join(str(p) for p in parts if p)
+        return ", ".join(str(p) for p in parts if p) + self._rois_note()
+
+    def _rois_note(self) -> str:
+        rois = self.options.get("rpn_post_nms_top_n_test")
+        return f", head on {rois} proposals per image (evaluated on 1000)" if rois else ""
 
     def metrics(self) -> dict[str, Any]:
         """Flat evaluation numbers of the JSON metadata's "metrics" ({"bbox": {"AP": ..}} -> {"bbox AP": ..})."""
@@ -86,11 +98,16 @@ class ModelRegistry:
     device: "auto" | "cpu" | "cuda"; max_loaded: models kept in memory (least recently used dropped);
     coco_url: where the COCO weights are downloaded from (default: torchvision's URL, or $FPN_WEIGHTS_MIRROR's);
     zoo_options: build options for Detectron2's zoo models (default: Detectron2's own, 800 px; e.g. min_size=480 on a
-    slow CPU). $FPN_DETECTRON2_MIRROR: a base URL serving the zoo's files instead of Detectron2's server."""
+    slow CPU); c4_rois: proposals per image for the C4 baseline's conv5 head (default C4_ROIS; None: as recorded,
+    1000). $FPN_DETECTRON2_MIRROR: a base URL serving the zoo's files instead of Detectron2's server."""
 
     def __init__(self, checkpoint_dir: str = "checkpoints", device: str = "auto", max_loaded: int = 6,
-                 coco_url: Optional[str] = None, zoo_options: Optional[dict] = None) -> None:
+                 coco_url: Optional[str] = None, zoo_options: Optional[dict] = None,
+                 c4_rois: Optional[int] = C4_ROIS) -> None:
+        if c4_rois is not None and c4_rois < 1:
+            raise ValueError(f"c4_rois must be a positive number of proposals per image, got {c4_rois}")
         self.zoo_options = dict(zoo_options or {})
+        self.c4_rois = c4_rois
         self.checkpoint_dir = checkpoint_dir
         self.device = fpn.resolve_device(device)
         self.max_loaded = max_loaded
@@ -128,9 +145,18 @@ class ModelRegistry:
             self.entries[zoo.label] = ModelEntry(zoo.label, "detectron2", "detection", str(path), _zoo_metadata(zoo))
         self.notes.append("Detectron2 model zoo: picking a model the first time downloads it (110-240 MB, md5 "
                           f"checked) into {fpn.hub_dir()}/ (or beforehand: `make weights ARGS=\"detectron2 NAME\"`).")
+        for entry in self.entries.values():
+            entry.options = self._options(entry.config)
         if not any(e.task == "detection" and e.ready for e in self.entries.values()):
             self.notes.append(f"No detection checkpoint found in {self.checkpoint_dir}/: train one with "
                               "scripts/train.py (it writes CK.json + CK.safetensors) or pass --checkpoints DIR.")
+
+    def _options(self, config: dict) -> dict:
+        """The app's build options over a model's recorded `config`: fewer proposals for a C4 (conv5) head."""
+        recorded = int(config.get("rpn_post_nms_top_n_test", 1000))
+        if config.get("variant") == "c4" and not config.get("rpn_only") and self.c4_rois and self.c4_rois < recorded:
+            return {"rpn_post_nms_top_n_test": self.c4_rois}
+        return {}
 
     def _find_coco(self) -> Optional[str]:
         local = os.path.join(self.checkpoint_dir, fpn.COCO_FILENAME)
@@ -205,12 +231,12 @@ class ModelRegistry:
         elif entry.kind == "detectron2":
             try:
                 proposals = {"proposals": entry.requires[0]} if entry.requires else {}
-                model = fpn.from_detectron2(entry.path, **proposals, **self.zoo_options)
+                model = fpn.from_detectron2(entry.path, **proposals, **{**self.zoo_options, **entry.options})
             except (ValueError, OSError, RuntimeError) as e:  # a damaged, truncated or refused file: say which
                 raise AppError(f"{entry.path} does not hold {entry.metadata['detectron2']} ({type(e).__name__}: "
                                f"{str(e)[:200]}). Delete it; picking {entry.name} downloads it again.") from None
         else:
-            model = fpn.load_checkpoint(entry.path)
+            model = fpn.load_checkpoint(entry.path, **entry.options)
         return model.to(self.device).eval().precision("auto")  # bf16 where the device runs it natively
 
     def _download(self, entry: ModelEntry, progress: Progress) -> None:

@@ -14,7 +14,7 @@ import gradio as gr  # noqa: E402
 
 from .analysis import Analyzer  # noqa: E402
 from .examples import DATASET_DIRS, ExampleLibrary  # noqa: E402
-from .models import ModelRegistry  # noqa: E402
+from .models import C4_ROIS, ModelRegistry  # noqa: E402
 from .layout import CSS  # noqa: E402
 from .ui import build_ui  # noqa: E402
 from .views import Explorer  # noqa: E402
@@ -32,9 +32,11 @@ def queued(demo: gr.Blocks) -> gr.Blocks:
 
 
 def create_app(checkpoints: str = "checkpoints", device: str = "auto",
-               dataset_dirs: Optional[Sequence[str]] = None) -> tuple[gr.Blocks, Explorer]:
-    """(gr.Blocks, Explorer) ready to launch with `launch_options`."""
-    registry = ModelRegistry(checkpoints, device)
+               dataset_dirs: Optional[Sequence[str]] = None, c4_rois: Optional[int] = C4_ROIS
+               ) -> tuple[gr.Blocks, Explorer]:
+    """(gr.Blocks, Explorer) ready to launch with `launch_options`; c4_rois: proposals per image for C4 heads
+    (`app.models.C4_ROIS`; None: 1000, as evaluated)."""
+    registry = ModelRegistry(checkpoints, device, c4_rois=c4_rois)
     explorer = Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs or DATASET_DIRS))
     return build_ui(explorer), explorer
 

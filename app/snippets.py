@@ -25,13 +25,16 @@ def shown_path(path: str) -> str:
     return absolute if rel.startswith("..") else rel
 
 
-def load_model(kind: str, path: str) -> str:
-    """The expression that loads a model of the registry ("checkpoint", "torchvision" or "detectron2") on the
-    inference path the app runs it on (`precision("auto")`: bf16 where the CPU runs it natively)."""
+def load_model(kind: str, path: str, options: Optional[dict] = None) -> str:
+    """The expression that loads a model of the registry ("checkpoint", "torchvision" or "detectron2") with the
+    app's build `options` (a ModelEntry's: the C4 head's proposals) on the inference path the app runs it on
+    (`precision("auto")`: bf16 where the CPU runs it natively)."""
     loader = {"torchvision": "fpn.from_torchvision", "detectron2": "fpn.from_detectron2"}.get(kind, "fpn.load_checkpoint")
+    args = [repr(shown_path(path))]
     if kind == "detectron2" and os.path.basename(path).startswith("fast_rcnn"):  # runs on an RPN model's proposals
-        return f"{loader}({shown_path(path)!r}, proposals='COCO-Detection/rpn_R_50_FPN_1x').precision('auto')"
-    return f"{loader}({shown_path(path)!r}).precision('auto')"
+        args.append("proposals='COCO-Detection/rpn_R_50_FPN_1x'")
+    args += [f"{k}={v!r}" for k, v in (options or {}).items()]
+    return f"{loader}({', '.join(args)}).precision('auto')"
 
 
 def load_image(image_path: str, size: Optional[tuple[int, int]] = None) -> str:
@@ -52,10 +55,11 @@ def targets_code(gt: Optional[dict]) -> str:
 
 
 def setup(model_kind: str, model_path: str, image_path: str, size: Optional[tuple[int, int]] = None,
-          gt: Optional[dict] = None) -> str:
-    """Imports, the model, the image (and its ground truth), and one exploration `ex` of the model on it."""
+          gt: Optional[dict] = None, options: Optional[dict] = None) -> str:
+    """Imports, the model (with the app's build `options`), the image (and its ground truth), and one exploration
+    `ex` of the model on it."""
     explore = "ex = fpn.explore(model, image, targets)" if gt is not None else "ex = fpn.explore(model, image)"
-    return (f"{IMPORTS}\nmodel = {load_model(model_kind, model_path)}\n{load_image(image_path, size)}"
+    return (f"{IMPORTS}\nmodel = {load_model(model_kind, model_path, options)}\n{load_image(image_path, size)}"
             f"{targets_code(gt)}{explore}  # every internal of one forward pass\n")
 
 
@@ -131,11 +135,11 @@ def roi_levels(from_detections: bool, top_n: int, score_thresh: float, index: in
             "print(V.eq1_text(w, h, *ex.roi_level_range))\n")
 
 
-def compare(models: Sequence[tuple[str, str, str]], image_path: str, size: Optional[tuple[int, int]],
+def compare(models: Sequence[tuple[str, str, str, dict]], image_path: str, size: Optional[tuple[int, int]],
             score_thresh: float, top_proposals: int, gt: Optional[dict] = None, max_width: int = 0) -> str:
-    """models: (title, kind, path) per column; gt: a dataset image's ground truth (drawn dashed in every column);
+    """models: (title, kind, path, the app's build options) per column; gt: a dataset image's ground truth (drawn dashed in every column);
     max_width: the figure's width (px): as many columns per row as fit."""
-    listed = "".join(f"    ({title!r}, {load_model(kind, path)}),\n" for title, kind, path in models)
+    listed = "".join(f"    ({title!r}, {load_model(kind, path, options)}),\n" for title, kind, path, options in models)
     explore = "fpn.explore(model, image, targets)" if gt is not None else "fpn.explore(model, image)"
     gt_arg = ", gt_boxes=targets['boxes']" if gt is not None else ""
     return (f"{IMPORTS}\n{load_image(image_path, size)}{targets_code(gt)}columns, titles = [], []\n"

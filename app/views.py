@@ -82,7 +82,7 @@ class Explorer(WhyViews, InsightViews, CompareViews):
     def setup_code(self, a: Analysis, path: str) -> str:
         """The snippet's first lines: this model, this image (as the app read it), `ex = fpn.explore(...)`."""
         entry = self.registry.entry(a.model_name)
-        return S.setup(entry.kind, entry.path, path, S.working_size(a.image), a.gt)
+        return S.setup(entry.kind, entry.path, path, S.working_size(a.image), a.gt, entry.options)
 
     def gt_labels(self, path: str, a: Analysis) -> Optional[torch.Tensor]:
         """The ground truth's labels when they name the model's classes (same class list), else None (any class)."""

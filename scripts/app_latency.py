@@ -46,7 +46,8 @@ from app_probes import browser, gradio_profile, profile_table, rest_call, server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png")
-TARGETS = {"detect, analysed photo": 0.08, "pyramid, analysed photo": 0.08, "detect + pyramid, new photo": 0.5}
+TARGETS = {"detect, analysed photo": 0.08, "pyramid, analysed photo": 0.08, "detect + pyramid, new photo": 0.5,
+           "c4 detect, new photo": 1.5, "mask proposals, new photo": 0.4}
 
 
 def new_photos(count: int, folder: str) -> list[str]:
@@ -122,13 +123,14 @@ def crowd(url: str, path: str, users: int, requests: int, model: Optional[str]) 
 
 
 def measure(url: str, runs: int, users: int, many: int, model: Optional[str],
-            server_pid: Optional[int] = None) -> dict[str, Any]:
-    """The table's numbers; server_pid: the server's process, for its CPU seconds per REST request."""
+            server_pid: Optional[int] = None, c4_model: str = "", mask_model: str = "") -> dict[str, Any]:
+    """The table's numbers; server_pid: the server's process, for its CPU seconds per REST request; c4_model /
+    mask_model: the heavy models timed on new photos too ("": skipped)."""
     from gradio_client import Client, handle_file
 
     client = Client(url, verbose=False)
     folder = tempfile.mkdtemp(prefix="app-latency-")
-    photos = iter(new_photos(2 * runs + 2, folder))
+    photos = iter(new_photos(4 * runs + 4, folder))
     detect = lambda p: client.predict(handle_file(p), model, 0.5, api_name="/detect")  # noqa: E731
     pyramid = lambda p: client.predict(handle_file(p), model, "l2", 0, "p3", api_name="/pyramid")  # noqa: E731
     detect(next(photos))  # warm-up: the model loads, Gradio's first request
@@ -143,6 +145,14 @@ def measure(url: str, runs: int, users: int, many: int, model: Optional[str],
         rows["pyramid, analysed photo"].append(timed(lambda: pyramid(p)))
         q = next(photos)
         rows["detect + pyramid, new photo"].append(timed(lambda: (detect(q), pyramid(q))))
+    heavy = {"c4 detect, new photo": c4_model and (lambda p: client.predict(handle_file(p), c4_model, 0.5,
+                                                                            api_name="/detect")),
+             "mask proposals, new photo": mask_model and (lambda p: client.predict(handle_file(p), mask_model, 10,
+                                                                                   api_name="/mask_proposals"))}
+    for name, call in heavy.items():
+        if call:
+            call(next(photos))  # the model loads
+            rows[name] = [timed(lambda: call(p)) for p in [next(photos) for _ in range(runs)]]
     shared = next(photos)
     detect(shared)  # the crowd asks about an analysed photo
     rest = {"detect, analysed photo (REST, curl-like)": lambda: rest_call(url, shared, "detect", [model, 0.5]),
@@ -198,6 +208,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--sweep-added", default="c5_resnet18_cpu", help="the model --browser adds to the scale sweep")
     p.add_argument("--checkpoints", default=os.path.join(ROOT, "checkpoints"))
     p.add_argument("--model", default=None, help="model name (default: the app's default)")
+    p.add_argument("--c4-model", default="c4_resnet18_cpu", help="the C4 model timed on new photos ('': skipped)")
+    p.add_argument("--mask-model", default="mask_proposals_dual_resnet18_cpu",
+                   help="the mask proposer timed on new photos ('': skipped)")
     p.add_argument("--root", default=ROOT, help="the checkout whose app.py is served (another one: an A/B run)")
     p.add_argument("--url", default=None, help="measure an app already served there (default: start app.py)")
     p.add_argument("--json", default="app_latency.json", help="where the numbers are written")
@@ -207,7 +220,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if url is None:
         proc, url = start_server(args.checkpoints, args.root)
     try:
-        result = measure(url, args.runs, args.users, args.many, args.model, proc.pid if proc else None)
+        result = measure(url, args.runs, args.users, args.many, args.model, proc.pid if proc else None,
+                         args.c4_model, args.mask_model)
         if args.browser:
             photo = new_photos(1, tempfile.mkdtemp(prefix="app-latency-browser-"))[0]
             result["browser"] = {**browser(url, photo), **sweep(url, args.model, args.sweep_added)}

@@ -61,3 +61,13 @@ def test_launch_options(tmp_path):
     assert not [f for f in options["theme"]._font if isinstance(f, gr.themes.GoogleFont)]
     assert demo.analytics_enabled is False
     assert [n for n in explorer.registry.notes if "No detection checkpoint" in n]  # an empty folder is explained
+
+
+def test_c4_rois_defaults_to_the_registrys_and_0_means_as_evaluated(script, capsys):
+    from app.models import C4_ROIS
+
+    assert script.build_parser().parse_args([]).c4_rois == C4_ROIS
+    assert script.build_parser().parse_args(["--c4-rois", "0"]).c4_rois == 0  # create_app gets None: 1000
+    with pytest.raises(SystemExit):
+        script.main(["--c4-rois", "-5"])
+    assert "--c4-rois must be >= 0" in capsys.readouterr().err

@@ -203,6 +203,18 @@ def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     assert all(v is None or 0.0 <= v <= 100.0 for v in values), values
     assert data["num_images"] == 2 and data["variant"] == "fpn" and data["task"] == "detection"
     assert os.path.isfile(tmp_path / "res" / "eval_sizes.png")
+    few = tmp_path / "res" / "few.json"  # an inference option over the recorded config: 3 RoIs per image
+    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "ck"), "--data",
+                        data_root, "--json", str(few), "--max-images", "2", "--device", "cpu", "--quiet",
+                        "--option", "rpn_post_nms_top_n_test=3"],
+                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert read_json(few)["options"] == {"rpn_post_nms_top_n_test": 3} and data["options"] is None
+    assert read_json(few)["proposals"]["AR@1000"] <= data["proposals"]["AR@1000"]
+    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "ck"), "--data",
+                        data_root, "--json", str(few), "--option", "rpn_post_nms_top_n_test=3", "--write-metadata"],
+                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and "drop --option" in r.stderr
     r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "missing"), "--data",
                         data_root, "--json", str(out)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
     assert r.returncode == 2 and "not found" in r.stderr

@@ -234,16 +234,19 @@ def model_config(meta: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+def load_checkpoint(path: str, map_location: str | torch.device = "cpu", **options: Any) -> torch.nn.Module:
     """Rebuild a model from ``CK.json`` + ``CK.safetensors`` (``path`` may name either or the stem).
 
+    options: build options that replace the recorded ones, for inference settings such as
+    ``rpn_post_nms_top_n_test=300`` (proposals the Fast R-CNN head reads per image), ``box_score_thresh`` or
+    ``min_size``; one that changes the architecture makes the weights not fit (CheckpointError).
     Returns the model in eval mode on ``map_location``; ``read_metadata(path)`` gives the rest of the JSON
     (training command, metrics, ...).
     """
     weights_path, _ = checkpoint_paths(path)
     meta = read_metadata(path)
     state = _read_weights(weights_path)
-    task, config = meta.get("task", "detection"), model_config(meta)
+    task, config = meta.get("task", "detection"), {**model_config(meta), **options}
     try:
         model = build_model(task, config)
     except (TypeError, ValueError, KeyError) as e:
