@@ -183,6 +183,11 @@ def test_mask_proposer_predict_is_eval_forward_in_any_mode(shapes):
 
 
 @pytest.mark.slow
+def _evaluate(*args):
+    return subprocess.run([sys.executable, "scripts/evaluate.py", "--device", "cpu", *map(str, args)], cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+
+
 def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     import fpn
     from fpn.weights.checkpoint import save_checkpoint
@@ -193,9 +198,7 @@ def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     save_checkpoint(model, str(tmp_path / "ck"), {"class_names": shapes.class_names})
     data_root = os.path.dirname(shapes.images_dir)
     out = tmp_path / "res" / "eval.json"
-    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "ck"), "--data",
-                        data_root, "--json", str(out), "--max-images", "2", "--device", "cpu", "--quiet"],
-                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    r = _evaluate("--checkpoint", tmp_path / "ck", "--data", data_root, "--json", out, "--max-images", 2, "--quiet")
     assert r.returncode == 0, r.stderr
     data = read_json(out)
     assert set(data["bbox"]) == set(BBOX_KEYS) and set(data["proposals"]) == set(PROPOSAL_KEYS)
@@ -203,20 +206,14 @@ def test_evaluate_cli_on_checkpoint(shapes, tmp_path):
     assert all(v is None or 0.0 <= v <= 100.0 for v in values), values
     assert data["num_images"] == 2 and data["variant"] == "fpn" and data["task"] == "detection"
     assert os.path.isfile(tmp_path / "res" / "eval_sizes.png")
-    few = tmp_path / "res" / "few.json"  # an inference option over the recorded config: 3 RoIs per image
-    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "ck"), "--data",
-                        data_root, "--json", str(few), "--max-images", "2", "--device", "cpu", "--quiet",
-                        "--option", "rpn_post_nms_top_n_test=3"],
-                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
-    assert r.returncode == 0, r.stderr
+    few, ck = tmp_path / "res" / "few.json", ["--checkpoint", str(tmp_path / "ck"), "--data", data_root]
+    r = _evaluate(*ck, "--json", few, "--max-images", 2, "--quiet", "--option", "rpn_post_nms_top_n_test=3")
+    assert r.returncode == 0, r.stderr  # an inference option over the recorded config: 3 RoIs per image
     assert read_json(few)["options"] == {"rpn_post_nms_top_n_test": 3} and data["options"] is None
     assert read_json(few)["proposals"]["AR@1000"] <= data["proposals"]["AR@1000"]
-    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "ck"), "--data",
-                        data_root, "--json", str(few), "--option", "rpn_post_nms_top_n_test=3", "--write-metadata"],
-                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    r = _evaluate(*ck, "--json", few, "--option", "rpn_post_nms_top_n_test=3", "--write-metadata")
     assert r.returncode == 2 and "drop --option" in r.stderr
-    r = subprocess.run([sys.executable, "scripts/evaluate.py", "--checkpoint", str(tmp_path / "missing"), "--data",
-                        data_root, "--json", str(out)], cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)
+    r = _evaluate("--checkpoint", tmp_path / "missing", "--data", data_root, "--json", out)
     assert r.returncode == 2 and "not found" in r.stderr
 
 

@@ -80,6 +80,37 @@ def test_head_convs_are_the_convs():
     assert y1.is_contiguous(), "1x1 convs write row-major maps (RoIAlign's and the Winograd kernel's layout)"
 
 
+def test_roi_pooling_split_over_threads_is_the_same_numbers(monkeypatch):
+    from fpn.modeling.fast import heads
+    from fpn.modeling.fast.heads import FusedRoIPooler
+    from fpn.modeling.roi_heads import LevelRoIPooler
+
+    g = torch.Generator().manual_seed(3)
+    strides = {"p2": 4, "p3": 8, "p4": 16, "p5": 32}
+    features = {k: torch.randn(2, 8, 256 // s, 320 // s, generator=g) for k, s in strides.items()}
+    xy = torch.rand(300, 2, generator=g) * 200
+    boxes = torch.cat([xy, xy + 4 + torch.rand(300, 2, generator=g) * 240], 1)
+    plain = LevelRoIPooler(strides).eval()
+    fused = FusedRoIPooler.of(plain, torch.float32)
+    chunks = []
+    pool = plain._pool.__func__
+    monkeypatch.setattr(LevelRoIPooler, "_pool", lambda self, x, rois, stride: chunks.append(len(rois)) or
+                        pool(self, x, rois, stride))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            ref, ref_levels = plain(features, [boxes[:200], boxes[200:]])
+            calls = len(chunks)
+            out, levels = fused(features, [boxes[:200], boxes[200:]])
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(out, ref) and torch.equal(levels, ref_levels)
+    split = chunks[calls:]
+    assert len(split) > calls and sum(split) == 300  # a level with RoIs enough for two threads: two chunks
+    assert all(n >= heads.MIN_ROIS_PER_THREAD for n in split if n) or len(split) < 2 * calls  # small levels whole
+
+
 def _detections_within(exact: list[dict], fast: list[dict], max_box_px: float, max_score: float,
                        max_unmatched: float = 0.0) -> dict:
     """Matched order-free (same label, IoU >= 0.5): boxes and scores within the bounds; at most `max_unmatched` (a
@@ -138,10 +169,10 @@ def test_fast_path_on_random_torchvision_weights():
 def test_exact_switch_and_when_the_fast_path_runs(tiny_options):
     model = fpn.build_detector("c4", "resnet18", num_classes=3, **tiny_options).eval()
     fused = [m for m in model.modules() if isinstance(m, Fused)]
-    assert {type(m).__name__ for m in fused} == {"FusedBottomUp", "FusedConv5Head", "FusedRPNHead"}
+    assert {type(m).__name__ for m in fused} == {"FusedBottomUp", "FusedConv5Head", "FusedRPNHead", "FusedRoIPooler"}
     assert not model.is_exact and model.inference_precision == "fp32"
     assert model.exact() is model and model.is_exact and not any(isinstance(m, Fused) for m in model.modules())
-    assert {"BottomUp", "ResNetConv5Head", "RPNHead"} <= {type(m).__name__ for m in model.modules()}
+    assert {"BottomUp", "ResNetConv5Head", "RPNHead", "LevelRoIPooler"} <= {type(m).__name__ for m in model.modules()}
     model.exact(False)
     with torch.no_grad():
         assert model.bottom_up.fused_now()

@@ -1,6 +1,7 @@
 """The fast inference paths as a conversion of the model, the way torch's fusion passes swap fused modules in.
 
-    convert(model, torch.float32)    fp32 fast path: BN folded, ReLU / sums fused, Winograd 3x3, channels-last
+    convert(model, torch.float32)    fp32 fast path: BN folded, ReLU / sums fused, Winograd 3x3, channels-last,
+                                     RoIAlign split over the threads
     convert(model, torch.bfloat16)   the same in bf16 where oneDNN has native kernels (convolutions, fc6 / fc7);
                                      fp32 where precision matters (box decoding, NMS, softmax, Eq. (1), RoIAlign)
     revert(model)                    the paper's modules as written (`FasterRCNN.exact()`)
@@ -31,9 +32,10 @@ from .heads import FusedConv2d, FusedRoIPooler, FusedRPNHead, FusedTwoMLPHead
 
 #: plain module class -> fused class, for every compute dtype (and the convolutions of every FeaturePyramid, see
 #: `convert`)
-FUSED: dict[type, type] = {BottomUp: FusedBottomUp, RPNHead: FusedRPNHead, ResNetConv5Head: FusedConv5Head}
+FUSED: dict[type, type] = {BottomUp: FusedBottomUp, RPNHead: FusedRPNHead, ResNetConv5Head: FusedConv5Head,
+                           LevelRoIPooler: FusedRoIPooler}
 #: ... and those that only bf16 changes (in fp32 the plain module is already what the fast path runs)
-FUSED_BF16: dict[type, type] = {**FUSED, LevelRoIPooler: FusedRoIPooler, TwoMLPHead: FusedTwoMLPHead}
+FUSED_BF16: dict[type, type] = {**FUSED, TwoMLPHead: FusedTwoMLPHead}
 #: the names `precision` accepts
 PRECISIONS = ("bf16", "fp32", "auto")
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
