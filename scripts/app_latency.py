@@ -130,7 +130,7 @@ def measure(url: str, runs: int, users: int, many: int, model: Optional[str],
 
     client = Client(url, verbose=False)
     folder = tempfile.mkdtemp(prefix="app-latency-")
-    photos = iter(new_photos(4 * runs + 4, folder))
+    photos = iter(new_photos(6 * runs + 6, folder))
     detect = lambda p: client.predict(handle_file(p), model, 0.5, api_name="/detect")  # noqa: E731
     pyramid = lambda p: client.predict(handle_file(p), model, "l2", 0, "p3", api_name="/pyramid")  # noqa: E731
     detect(next(photos))  # warm-up: the model loads, Gradio's first request
@@ -155,9 +155,14 @@ def measure(url: str, runs: int, users: int, many: int, model: Optional[str],
             rows[name] = [timed(lambda: call(p)) for p in [next(photos) for _ in range(runs)]]
     shared = next(photos)
     detect(shared)  # the crowd asks about an analysed photo
+    def both(path: str) -> None:  # what a page does on a new photo: its detections, then its pyramid
+        rest_call(url, path, "detect", [model, 0.5])
+        rest_call(url, path, "pyramid", [model, "l2", 0, "p3"])
+
     rest = {"detect, analysed photo (REST, curl-like)": lambda: rest_call(url, shared, "detect", [model, 0.5]),
             "pyramid, analysed photo (REST, curl-like)": lambda: rest_call(url, shared, "pyramid",
-                                                                            [model, "l2", 0, "p3"])}
+                                                                            [model, "l2", 0, "p3"]),
+            "detect + pyramid, new photo (REST, curl-like)": lambda: both(next(photos))}
     cpu, profiles = {}, {}
     for name, fn in rest.items():
         fn()
