@@ -76,7 +76,7 @@ class ModelEntry:
 
     def _rois_note(self) -> str:
         rois = self.options.get("rpn_post_nms_top_n_test")
-        return f", head on {rois} proposals per image (evaluated on 1000)" if rois else ""
+        return f", head on {rois} proposals per image (evaluated on {test_rois(self.config)})" if rois else ""
 
     def metrics(self) -> dict[str, Any]:
         """Flat evaluation numbers of the JSON metadata's "metrics" ({"bbox": {"AP": ..}} -> {"bbox AP": ..})."""
@@ -153,8 +153,8 @@ class ModelRegistry:
 
     def _options(self, config: dict) -> dict:
         """The app's build options over a model's recorded `config`: fewer proposals for a C4 (conv5) head."""
-        recorded = int(config.get("rpn_post_nms_top_n_test", 1000))
-        if config.get("variant") == "c4" and not config.get("rpn_only") and self.c4_rois and self.c4_rois < recorded:
+        if config.get("variant") == "c4" and not config.get("rpn_only") and self.c4_rois and \
+                self.c4_rois < test_rois(config):
             return {"rpn_post_nms_top_n_test": self.c4_rois}
         return {}
 
@@ -261,6 +261,12 @@ class ModelRegistry:
         if self.device.type == "cuda":
             return f"GPU: {torch.cuda.get_device_name(self.device)}"
         return f"CPU ({torch.get_num_threads()} threads; no CUDA GPU found)" if not torch.cuda.is_available() else "CPU"
+
+
+def test_rois(config: dict) -> int:
+    """Proposals per image a model's Fast R-CNN head reads at test time, as its `config` records (1000 when it does
+    not say: the builder's default and Detectron2's)."""
+    return int(config.get("rpn_post_nms_top_n_test", 1000))
 
 
 def _coco_metadata() -> dict[str, Any]:

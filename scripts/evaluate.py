@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--detectron2", help="a Detectron2 model-zoo name or its .pkl / .pth (fpn.from_detectron2)")
     p.add_argument("--data", required=True, help="COCO-layout dataset folder")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a build option (e.g. min_size=600, or rpn_post_nms_top_n_test=300 for fewer RoIs per image; VALUE "
-                        "read as JSON when it parses)")
+                   help="a build option (e.g. min_size=600, or rpn_post_nms_top_n_test=300 for fewer RoIs per "
+                        "image; VALUE read as JSON when it parses)")
     p.add_argument("--split", default="val")
     p.add_argument("--json", required=True, help="output metrics JSON")
     p.add_argument("--max-images", type=int, default=None, help="evaluate the first N images only")
@@ -84,13 +84,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     try:
+        options = parse_options(args.option)
         images_dir, ann_file = find_coco_split(args.data, args.split)
         dataset = CocoDetection(images_dir, ann_file)
         if args.detectron2:
-            model = fpn.from_detectron2(args.detectron2, **parse_options(args.option)).to(device)
+            model = fpn.from_detectron2(args.detectron2, **options).to(device)
             meta = {"task": "rpn" if model.config["rpn_only"] else "detection", "model": model.config}
         else:
-            model = load_checkpoint(args.checkpoint, map_location=device, **parse_options(args.option))
+            model = load_checkpoint(args.checkpoint, map_location=device, **options)
             meta = read_metadata(args.checkpoint)
     except (FileNotFoundError, ValueError, TypeError, CheckpointError, fpn.WeightsDownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
              "detectron2": args.detectron2, "processes": world, "data": as_given(args.data),
              "split": args.split, "data_seed": dataset.info.get("seed"), "task": meta.get("task", "detection"),
              "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone"),
-             "precision": args.precision, "options": parse_options(args.option) or None}
+             "precision": args.precision, "options": options or None}
     out = write_report(metrics, evals, args.json, extra)
     for section in ("bbox", "proposals", "segm_proposals"):
         if section in out:

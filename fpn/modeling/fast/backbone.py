@@ -16,8 +16,6 @@ from .fused import Fused
 from .kernels import conv_pointwise, onednn_fusable
 
 
-
-
 def to_channels_last(x: Tensor, dtype: torch.dtype) -> Tensor:
     """[N, C, H, W] in `dtype`, stored channels-last on CPU (oneDNN's native layout: no reorder around every conv)."""
     x = x.to(dtype)
