@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The bundled models of checkpoints/ in one reproducible command (issue 10): PyramidShapes data (train seed 0, a
-# held-out split made with seed 1000, never used for training), the six detector variants and the dual-MLP mask
-# proposer under one protocol (ResNet-18 from scratch with trainable BN, d = 128 pyramid, 512-d fc head, same data,
-# schedule and seed), each bundled as int8 weights (<= 15 MiB files) and evaluated on those stored weights, then the
-# Table 1 / 3 / 6 markdown with the paper's numbers beside ours (OUT/tables.md).
+# The bundled models of checkpoints/ in one reproducible command (issues 10, 19): PyramidShapes data (train seed 0, a
+# held-out split made with seed 1000, never used for training), the six detector variants, the dual-MLP mask proposer
+# and the six RPNs trained alone (Table 1's protocol) under one protocol (ResNet-18 from scratch with trainable BN,
+# d = 128 pyramid, 512-d fc head, same data, schedule and seed), each bundled as int8 weights (<= 15 MiB files) and
+# evaluated on those stored weights as soon as it is trained, then the Table 1 / 3 / 6 markdown with the paper's
+# numbers beside ours (OUT/tables.md).
 #
 #   bash scripts/train_bundled.sh                  # GPU configuration (not yet run: no GPU was lent so far)
 #   PROFILE=cpu bash scripts/train_bundled.sh      # CPU configuration: 2 runs side by side, 1 thread each, bf16
 #   SMOKE=1 bash scripts/train_bundled.sh          # a few iterations on tiny data: the pipeline end to end
 #   ITERS=20000 BATCH=16 bash scripts/train_bundled.sh   # any setting below can be overridden
+#   ONLY="fpn c4" PROFILE=cpu bash scripts/train_bundled.sh   # a subset of the runs (names as in JOBS below)
 #
 # Rerunning continues: a finished run (OUT/NAME/model.json) is reused, an interrupted one resumes bit-exactly from
-# its OUT/NAME/resume.pt; bundling and evaluation are redone. Each run's log: OUT/NAME/train.log.
+# its OUT/NAME/resume.pt, a model already bundled and evaluated from that run is kept. OUT/protocol.txt records the
+# settings: rerunning into OUT with other settings is refused. Each run's log: OUT/NAME/train.log.
+# PARALLEL workers take the runs in JOBS order from one queue (a run is claimed with flock on OUT/NAME.lock, so two
+# workers, or two invocations, never train the same run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -20,9 +25,9 @@ if [ "${SMOKE:-0}" = 1 ]; then PROFILE=smoke; fi
 case "$PROFILE" in
     gpu)   : "${ITERS:=12000}" "${BATCH:=8}" "${SIZE:=512}" "${MAXSIZE:=640}" "${ROIS:=512}" "${AMP:=bf16}"
            : "${PARALLEL:=1}" "${SUFFIX:=}" "${NTRAIN:=8000}" "${NVAL:=500}" "${WORKERS:=4}" ;;
-    cpu)   : "${ITERS:=1200}" "${BATCH:=4}" "${SIZE:=384}" "${MAXSIZE:=480}" "${ROIS:=128}" "${AMP:=bf16}"
+    cpu)   : "${ITERS:=2400}" "${BATCH:=4}" "${SIZE:=384}" "${MAXSIZE:=480}" "${ROIS:=128}" "${AMP:=bf16}"
            : "${PARALLEL:=2}" "${SUFFIX:=_cpu}" "${NTRAIN:=4000}" "${NVAL:=500}" "${WORKERS:=1}" ;;
-    smoke) : "${ITERS:=2}" "${BATCH:=2}" "${SIZE:=128}" "${MAXSIZE:=160}" "${ROIS:=64}" "${AMP:=off}"
+    smoke) : "${ITERS:=4}" "${BATCH:=2}" "${SIZE:=128}" "${MAXSIZE:=160}" "${ROIS:=64}" "${AMP:=off}"
            : "${PARALLEL:=2}" "${SUFFIX:=_smoke}" "${NTRAIN:=8}" "${NVAL:=4}" "${WORKERS:=0}"
            : "${OUT:=runs/bundled_smoke}" "${DATA:=data/pyramid_shapes_smoke}" "${CKPTS:=runs/bundled_smoke/checkpoints}" ;;
     *)     echo "PROFILE must be gpu or cpu, got $PROFILE" >&2; exit 2 ;;
@@ -32,15 +37,24 @@ DATA=${DATA:-data/pyramid_shapes_bundled}
 CKPTS=${CKPTS:-checkpoints}
 BACKBONE=${BACKBONE:-resnet18}
 LR=${LR:-0.04}          # per 16 images (scaled by the batch): twice the paper's 0.02, for training from scratch
+# lr x0.1 at 60% and 70%: the last 30% at the final rate, so the last quarter's evaluations show whether the model
+# still learns rather than the jump a drop gives (issue 19's recipe search, docs/training.md).
+STEPS=${STEPS:-0.6,0.7}
 WARMUP=${WARMUP:-100}
 SEED=${SEED:-0}
 VAL_SEED=${VAL_SEED:-1000}  # never used for training
 STORAGE=${STORAGE:-int8}
 DETECTORS=(fpn c4 c5 bottom_up no_lateral p2_only)
 MASK=mask_proposals_dual
-# Two queues of about equal CPU time (c4's conv5 head on 14x14 RoIs costs ~4 FPN runs); one queue when PARALLEL=1.
-QUEUE_A=(c4 p2_only)
-QUEUE_B=(fpn c5 bottom_up no_lateral "$MASK")
+# Every run, longest-needed first: the joint detectors (c4's conv5 head on 14x14 RoIs costs ~4 FPN runs, so it starts
+# early), the mask proposer, then each variant's RPN trained alone (Table 1's protocol, OUT/<variant>_rpn).
+JOBS=(fpn c4 c5 p2_only bottom_up no_lateral "$MASK" fpn_rpn c4_rpn c5_rpn p2_only_rpn bottom_up_rpn no_lateral_rpn)
+if [ -n "${ONLY:-}" ]; then
+    for name in $ONLY; do
+        [[ " ${JOBS[*]} " == *" $name "* ]] || { echo "ONLY: unknown run $name; runs: ${JOBS[*]}" >&2; exit 2; }
+    done
+    read -r -a JOBS <<< "$ONLY"
+fi
 
 if [ ! -f "$DATA/annotations/instances_val.json" ]; then
     $PY scripts/make_dataset.py --out "$DATA" --train 0 --val "$NVAL" --seed "$VAL_SEED" --quiet
@@ -50,18 +64,32 @@ if [ ! -f "$DATA/annotations/instances_train.json" ]; then
 fi
 
 COMMON=(--data "$DATA" --backbone "$BACKBONE" --iters "$ITERS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED"
-        --warmup-iters "$WARMUP" --min-size "$SIZE" --max-size "$MAXSIZE" --amp "$AMP" --workers "$WORKERS"
-        --checkpoint-every 100 --eval-every $((ITERS / 4)))
+        --warmup-iters "$WARMUP" --steps "$STEPS" --min-size "$SIZE" --max-size "$MAXSIZE" --amp "$AMP"
+        --workers "$WORKERS" --checkpoint-every 100 --eval-every $((ITERS / 4)))
 # --eval-every ITERS/4: held-out metrics at 25/50/75/100% of the schedule in OUT/NAME/metrics.csv, stored by
 # bundle_checkpoint.py as the model's "plateau" evidence. PLATEAU_IMAGES=N evaluates those on the first N images.
 if [ -n "${PLATEAU_IMAGES:-}" ]; then COMMON+=(--eval-max-images "$PLATEAU_IMAGES"); fi
 DETECTOR_SET=(--set pyramid_channels=128 --set representation_size=512 --set "box_batch_size_per_image=$ROIS")
 
+mkdir -p "$OUT" "$CKPTS"
+protocol="${COMMON[*]} ${DETECTOR_SET[*]} storage=$STORAGE"
+if [ -f "$OUT/protocol.txt" ] && [ "$(cat "$OUT/protocol.txt")" != "$protocol" ]; then
+    echo "error: $OUT was trained with other settings:" >&2
+    echo "  then: $(cat "$OUT/protocol.txt")" >&2
+    echo "  now:  $protocol" >&2
+    echo "Set OUT to another folder (or delete $OUT) to train under the new settings." >&2
+    exit 2
+fi
+echo "$protocol" > "$OUT/protocol.txt"
+
 train_one() {  # NAME: train (or reuse, or resume) OUT/NAME
     local name=$1 dir="$OUT/$1" args
-    if [ "$name" = "$MASK" ]; then args=(--task mask_proposals --set mlps=dual); else args=(--variant "$name" "${DETECTOR_SET[@]}"); fi
+    case "$name" in
+        "$MASK") args=(--task mask_proposals --set mlps=dual) ;;
+        *_rpn)   args=(--task rpn --variant "${name%_rpn}" "${DETECTOR_SET[@]}") ;;
+        *)       args=(--variant "$name" "${DETECTOR_SET[@]}") ;;
+    esac
     if [ -f "$dir/model.json" ]; then echo "reusing $dir/model"; return 0; fi
-    mkdir -p "$dir"
     local resume=()
     if [ -f "$dir/resume.pt" ]; then resume=(--resume); fi
     echo "training $name -> $dir/train.log"
@@ -69,39 +97,44 @@ train_one() {  # NAME: train (or reuse, or resume) OUT/NAME
         || { echo "error: $name failed (exit $?), see $dir/train.log" >&2; return 1; }
 }
 
-for_each() {  # FUNC NAME...: FUNC on each name in turn; stops at the first failure
-    local fn=$1 name; shift
-    for name in "$@"; do "$fn" "$name" || return 1; done
-}
-
-in_queues() {  # FUNC: FUNC on every model, the two queues side by side when PARALLEL > 1
-    if [ "$PARALLEL" -gt 1 ]; then
-        local a b status=0
-        for_each "$1" "${QUEUE_A[@]}" & a=$!
-        for_each "$1" "${QUEUE_B[@]}" & b=$!
-        wait $a || status=1; wait $b || status=1
-        return $status
+bundle_one() {  # NAME: bundle as stored (int8 per output channel, dequantised on load), then evaluate those weights
+    local name=$1 target="$CKPTS/${1}_${BACKBONE}$SUFFIX" note
+    case "$name" in
+        "$MASK") note="Sec. 6 dual-MLP mask proposer" ;;
+        *_rpn)   note="RPN of variant ${name%_rpn} trained alone (Table 1's protocol)" ;;
+        *)       note="variant $name" ;;
+    esac
+    if [ -f "$OUT/$name/eval_bundled.json" ] && [ "$OUT/$name/eval_bundled.json" -nt "$OUT/$name/model.json" ] \
+        && [ -f "$target.json" ]; then
+        echo "keeping $target (bundled and evaluated from $OUT/$name/model)"; return 0
     fi
-    for_each "$1" "${DETECTORS[@]}" "$MASK"
-}
-
-if [ "$PARALLEL" -gt 1 ]; then
-    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per run: two runs use both cores without contention
-fi
-in_queues train_one
-
-# Bundle as stored (int8 per output channel, dequantised on load), then evaluate exactly those weights.
-mkdir -p "$CKPTS"
-bundle_one() {  # NAME
-    local name=$1 target note
-    if [ "$name" = "$MASK" ]; then target="$CKPTS/${MASK}_${BACKBONE}$SUFFIX"; note="Sec. 6 dual-MLP mask proposer"
-    else target="$CKPTS/${name}_${BACKBONE}$SUFFIX"; note="variant $name"; fi
     $PY scripts/bundle_checkpoint.py --checkpoint "$OUT/$name/model" --out "$target" --storage "$STORAGE" \
         --profile "$PROFILE" --note "$note, $BACKBONE from scratch, $ITERS iterations x $BATCH images at $SIZE px, seed $SEED ($PROFILE configuration of scripts/train_bundled.sh)" || return 1
     $PY scripts/evaluate.py --checkpoint "$target" --data "$DATA" --split val --json "$OUT/$name/eval_bundled.json" \
         --device "${EVAL_DEVICE:-auto}" --write-metadata --quiet
 }
-in_queues bundle_one
+
+worker() {  # take the next unclaimed run of JOBS, train, bundle and evaluate it; repeat until none is left
+    local name
+    for name in "${JOBS[@]}"; do
+        mkdir -p "$OUT/$name"
+        exec {lock}> "$OUT/$name.lock"
+        if ! flock -n "$lock"; then exec {lock}>&-; continue; fi  # another worker has it
+        train_one "$name" && bundle_one "$name"
+        local status=$?
+        exec {lock}>&-
+        [ $status -eq 0 ] || return 1
+    done
+}
+
+if [ "$PARALLEL" -gt 1 ]; then
+    export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per run: two runs use both cores without contention
+fi
+pids=()
+for _ in $(seq "$PARALLEL"); do worker & pids+=($!); sleep 1; done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+[ $status -eq 0 ] || { echo "error: a run failed; rerun the same command to resume" >&2; exit 1; }
 
 $PY scripts/ablation.py --from-checkpoints "$CKPTS" --profile "$PROFILE" --out "$OUT"
 echo "tables: $OUT/tables.md"
