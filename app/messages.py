@@ -2,10 +2,11 @@
 
 A failed input (a model that cannot load, a file that is not an image) is reported once, in a message area under the
 input row that stays until dismissed (a long message about where to put a weights file must stay readable; a toast
-would cover the tab bar and stack up). The views never see the failed input: they redraw on `ready_model` /
-`ready_image`, two states that only ever hold inputs that loaded, so no tab turns into a red "Error" badge and no
-tab opened later repeats the message. The model picker goes back to the last model that loaded; a bad upload is
-cleared, so that the drop zone is back for the next try.
+would cover the tab bar and stack up). The views never see the failed input: they read `ready_model` /
+`ready_image`, two states that only ever hold inputs that loaded, and a view started by a new upload skips a file
+that does not load (`loads`), so no tab turns into a red "Error" badge and no tab opened later repeats the message.
+The model picker goes back to the last model that loaded; a bad upload is cleared, so that the drop zone is back for
+the next try.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from .errors import AppError
-from .images import ImageError
+from .images import ImageError, preview
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 
@@ -85,6 +86,22 @@ def image_checker(load: Callable[[str], Any], describe: Callable[[str, Any], str
             loaded = load(path)
         except (ImageError, AppError) as e:
             return None, None, "", None, *show(str(e))
-        return gr.skip(), loaded.array, describe(path, loaded), path, *hide()
+        return gr.skip(), preview(loaded.array), describe(path, loaded), path, *hide()
 
     return accept_image
+
+
+def loads(load: Callable[[str], Any]) -> Callable[[str], bool]:
+    """path -> whether load(path) reads it: the views started by a new upload skip a file that does not load (its
+    check, `image_checker`, says why). Loading is cached per file version (app.images), so the view reads it again
+    for free."""
+
+    def readable(path: str) -> bool:
+        try:
+            load(path)
+        except (ImageError, AppError):
+            return False
+        return True
+
+    return readable
+

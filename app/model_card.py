@@ -29,7 +29,9 @@ def knows_shapes_only(entry: Any) -> bool:
 
 
 def classes(entry: Any) -> list[str]:
-    """Its class names, background left out."""
+    """Its class names, background left out (none for an RPN alone: its proposals have no class)."""
+    if entry.config.get("rpn_only"):
+        return []
     names = list(entry.config.get("class_names") or [])
     return [n for n in names if n and n != "__background__" and n != "N/A"]
 
@@ -61,14 +63,16 @@ def _ap_line(entry: Any) -> str:
     m = entry.metadata.get("metrics") or {}
     ap = (m.get("bbox") or {}).get("AP")
     ar = (m.get("proposals") or {}).get("AR@1000")
+    on = f" on {m['num_images']} {m.get('split', 'held-out')} images" if m.get("num_images") else ""
     if entry.kind in PUBLISHED and ap is None and ar is not None:  # an RPN alone: Table 1's number
         return f"Proposal AR@1000 **{float(ar):.1f}** on COCO val2017 (published by {PUBLISHED[entry.kind]})."
+    if entry.config.get("rpn_only") and ar is not None:
+        return f"Proposal AR@1000 **{float(ar):.1f}** (measured{on} of {trained_on(entry)})."
     if ap is None:
         return "No evaluation stored (`scripts/evaluate.py --write-metadata` adds it)."
     if entry.kind in PUBLISHED:
         return f"Box AP **{float(ap):.1f}** on COCO val2017 (published by {PUBLISHED[entry.kind]})."
     extra = f", AP50 {m['bbox']['AP50']:.1f}" if (m.get("bbox") or {}).get("AP50") is not None else ""
-    on = f" on {m['num_images']} {m.get('split', 'held-out')} images" if m.get("num_images") else ""
     return f"Box AP **{float(ap):.1f}**{extra} (measured{on} of {trained_on(entry)})."
 
 

@@ -131,7 +131,10 @@ class ModelRegistry:
                 self.notes.append(f"skipped {stem}.json: {e}")
                 continue
             name = os.path.relpath(stem, self.checkpoint_dir).replace(os.sep, "/")
-            self.entries[name] = ModelEntry(name, "checkpoint", meta.get("task", "detection"), stem, meta)
+            # an RPN trained alone (Table 1) is listed with the detectors, as the zoo's RPNs are: its views draw its
+            # proposals (its config says rpn_only)
+            task = {"rpn": "detection"}.get(meta.get("task", "detection"), meta.get("task", "detection"))
+            self.entries[name] = ModelEntry(name, "checkpoint", task, stem, meta)
         coco = self._find_coco()
         self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection",
                                                     coco or str(fpn.hub_dir() / fpn.COCO_FILENAME), _coco_metadata())
@@ -171,9 +174,11 @@ class ModelRegistry:
         are downloaded when picked)."""
         order = list(fpn.VARIANTS)
 
-        def rank(name: str) -> tuple:  # Detectron2's zoo after the local models: a long list, downloaded on demand
-            v = self.entries[name].config.get("variant")
-            return (self.entries[name].kind == "detectron2", order.index(v) if v in order else len(order), name)
+        def rank(name: str) -> tuple:  # Detectron2's zoo after the local models: a long list, downloaded on demand;
+            e = self.entries[name]     # RPNs alone after the detectors
+            v = e.config.get("variant")
+            return (e.kind == "detectron2", bool(e.config.get("rpn_only")), order.index(v) if v in order else len(order),
+                    name)
 
         return sorted((n for n, e in self.entries.items() if (task is None or e.task == task)
                        and (downloadable or e.ready)), key=rank)

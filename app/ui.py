@@ -15,7 +15,7 @@ import gradio as gr  # noqa: E402
 
 from .guard import guard  # noqa: E402
 from .layout import ON_LOAD_JS, PRESENTER_JS, SIDE_PX, VIEWS_MIN_PX  # noqa: E402
-from .messages import MessageArea, image_checker, message_area, model_checker  # noqa: E402
+from .messages import MessageArea, image_checker, loads, message_area, model_checker  # noqa: E402
 from .model_card import card, score_threshold  # noqa: E402
 from .tabs import TABS, Inputs  # noqa: E402
 from .views import Explorer  # noqa: E402
@@ -80,7 +80,7 @@ def input_row(explorer: Explorer) -> tuple[Inputs, gr.Checkbox, Callable[[Messag
     presenter = gr.Checkbox(False, label="Presenter mode (larger text, full-width figures)", elem_id="presenter")
     # what the views draw: only inputs that loaded (app/messages.py: a failure never reaches a view)
     ready_image, ready_model = gr.State(None), gr.State(model.value)
-    inputs = Inputs(image, model, score, ready_image=ready_image, ready_model=ready_model)
+    inputs = Inputs(image, model, score, ready_image=ready_image, ready_model=ready_model, loads=loads(explorer.load))
 
     def describe(path: str, loaded) -> str:
         example_of = explorer.examples.match(path)

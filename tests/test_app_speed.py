@@ -4,6 +4,7 @@ each model as it is ready; per-level recall runs no model on an image without gr
 more model runs only that model. Fixtures (tiny random models, an explorer, a photo) come from test_app.py."""
 import gc
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,30 @@ def test_served_image_serves_the_encoded_file():
     component = analytic_image("x", "x")
     assert component.postprocess(img).path == png_file(img)
     assert component.postprocess(None) is None
+    assert component.get_block_name() == "image"  # the page draws it with Gradio's image component
+    assert not list((Path(__file__).parents[1] / "app").rglob("*.pyi"))  # Gradio's stub writer stayed off
+
+
+def test_served_image_survives_a_skip_in_a_session():
+    """A hidden tab's gr.skip() makes Gradio rebuild the session's output from its constructor arguments; the
+    rebuilt component must still serve the encoded file (it did not: every browser session re-encoded every view at
+    zlib level 6 after its first skip)."""
+    import asyncio
+
+    import gradio as gr
+    from gradio.state_holder import SessionState
+
+    from app.tabs.shared import analytic_image
+
+    with gr.Blocks() as demo:
+        out = analytic_image("x", "x")
+        gr.Button().click(lambda: None, None, out)
+    fn, state = next(iter(demo.fns.values())), SessionState(demo)
+    img = np.full((8, 9, 3), 7, np.uint8)
+    asyncio.run(demo.postprocess_data(fn, gr.skip(), state))
+    assert state[out._id] is not out  # rebuilt by the skip
+    served = asyncio.run(demo.postprocess_data(fn, img, state))[0]
+    assert os.path.basename(served["path"]) == os.path.basename(png_file(img))  # (Gradio copies it to its cache)
 
 
 def test_compare_yields_each_model_as_it_is_ready(explorer, photo, monkeypatch):

@@ -183,39 +183,43 @@ def test_views_redraw_by_themselves_and_keep_their_endpoints(explorer):
     buttons = [b for b in demo.blocks.values() if isinstance(b, gr.Button) and b.visible is True]
     assert not [b.value for b in buttons if str(b.value).startswith("Show")]  # no "Show ..." buttons
     by_name = {d.name: d for d in demo.fns.values()}
-    # the views follow the image that loaded: the state the upload's check sets (app/messages.py), not the widget
-    ready = {b._id for b in by_name["accept_image"].outputs if isinstance(b, gr.State)}
-    redrawn = {d.name for d in demo.fns.values() if any(t[0] in ready and t[1] == "change" for t in d.targets)}
+    # a new upload reaches the views through the page's router (app/tabs/input_row.py): events with no Python
+    # function bump one tab's counter; each counter runs its tab's view on the upload widget
+    upload = next(b for b in demo.blocks.values() if (getattr(b, "elem_id", None) or "") == "image-file")
+    routed = [d for d in demo.fns.values() if (upload._id, "change") in [tuple(t) for t in d.targets]]
+    assert {d.name for d in routed if d.fn is not None} == {"accept_image"}  # only the upload's own check calls Python
+    counters = {o._id: o.elem_id for d in routed if d.fn is None for o in d.outputs}
+    redrawn = {d.name: d for d in demo.fns.values()
+               if d.targets and d.targets[0][0] in counters and d.targets[0][1] == "change" and d.fn is not None}
     for view in ("show_detections", "show_mask_proposals", "show_pyramid", "show_anchors", "show_roi_levels",
                  "show_compare", "show_step"):
         assert view in redrawn, f"{view} does not follow the image"
-        assert by_name[view].api_visibility == "private"
+        assert redrawn[view].api_visibility == "private" and redrawn[view].inputs[0] is upload
+    assert len({d.targets[0][0] for d in redrawn.values()}) == len(redrawn)  # one counter per tab
     assert {"pyramid_click", "anchors_click", "roi_click"} <= set(by_name)
     files = [b for b in demo.blocks.values() if isinstance(b, gr.File) and (b.elem_id or "").startswith("files-")]
     assert {f.elem_id for f in files} >= {"files-detect", "files-masks", "files-pyramid", "files-anchors",
                                            "files-roi", "files-compare", "files-tour"}
 
 
-def test_input_row_events_draw_only_the_tab_shown():
-    import gradio as gr
+def test_the_page_routes_a_row_change_to_the_tab_shown():
+    """The router's JavaScript, run in a JS engine when one is installed (node), else checked as text: the counter of
+    the tab shown goes up by one, every other tab's stays (so its change event, and its request, never fire)."""
+    import shutil
+    import subprocess
 
-    from app.tabs.shared import FIRST_TAB, when_shown
     from app.tabs import TABS
+    from app.tabs.input_row import FIRST_TAB, route_js
 
     assert TABS[0].ID == FIRST_TAB
-    calls = []
-
-    def view(path, model, progress=gr.Progress()):
-        calls.append((path, model))
-        return "drawn"
-
-    live = when_shown("pyramid", view)
-    assert live("pyramid", "a.png", "m") == "drawn" and calls == [("a.png", "m")]
-    assert live("anchors", "a.png", "m") == gr.skip() and live(None, "a.png", "m") == gr.skip()  # None: first tab
-    assert live("pyramid", None, "m") == gr.skip() and len(calls) == 1
-    assert when_shown(FIRST_TAB, view)(None, "b.png", "m") == "drawn"
-    # Gradio finds the progress parameter where the wrapper receives it (after the current tab)
-    from gradio.helpers import special_args
-
-    inputs, progress_index, *_ = special_args(live, ["pyramid", "a.png", "m"])
-    assert progress_index == 3 and len(inputs) == 4
+    cases = [(None, FIRST_TAB, 3, 4), (None, "pyramid", 3, 3), ("pyramid", "pyramid", 0, 1), ("pyramid", "compare", 7, 7),
+             ("compare", "compare", None, 1)]
+    node = shutil.which("node")
+    if node is None:
+        assert route_js("compare") == '(n) => (window.fpnTab || "detections") === "compare" ? (n || 0) + 1 : n'
+        pytest.skip("node is not installed: the router's text is checked, not run")
+    for shown, tab, before, after in cases:
+        script = (f"const window = {{fpnTab: {json.dumps(shown)}}}; "
+                  f"console.log(JSON.stringify(({route_js(tab)})({json.dumps(before)})))")
+        out = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True).stdout.strip()
+        assert json.loads(out) == after, (shown, tab, before)

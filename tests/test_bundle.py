@@ -99,3 +99,25 @@ def test_the_bundled_fpn_finds_the_held_out_examples_objects():
         if len(kept):
             found += int((box_iou(boxes, kept).max(dim=1).values >= 0.5).sum())
     assert total > 20 and found / total >= 0.75, (found, total)
+
+
+def _train_bundled(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    import sys
+
+    settings = {**os.environ, "SMOKE": "1", "OUT": str(tmp_path / "out"), "DATA": str(tmp_path / "data"),
+                "CKPTS": str(tmp_path / "ck"), "PY": sys.executable, **env}
+    return subprocess.run(["bash", "scripts/train_bundled.sh"], cwd=ROOT, env=settings, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_train_bundled_refuses_a_folder_trained_with_other_settings(tmp_path):
+    """OUT/protocol.txt records the settings of the runs in OUT: resuming there with other ones (another schedule,
+    another number of RoIs) would mix protocols in one bundle, so the script refuses before training anything."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "protocol.txt").write_text("--iters 999 (an earlier run's settings)\n")
+    r = _train_bundled(tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "was trained with other settings" in r.stderr and "--iters 999" in r.stderr and "--iters 4" in r.stderr
+    assert not (tmp_path / "out" / "fpn").exists()
+    r = _train_bundled(tmp_path, ONLY="fpn resnet")  # a run name that is not one
+    assert r.returncode == 2 and "ONLY: unknown run resnet" in r.stderr

@@ -32,6 +32,27 @@ def test_the_card_says_what_the_model_was_trained_on_and_how_good_it_is():
     assert "__background__" not in text
 
 
+def test_a_bundled_rpn_alone_is_listed_with_its_proposal_recall(tmp_path):
+    """An RPN trained alone (Table 1; task "rpn" in its JSON): in the picker after the detectors, its card gives its
+    proposal AR@1000, no classes and no box AP (old evaluations stored a meaningless box AP of 0)."""
+    import json
+
+    rpn = copy.deepcopy(META)
+    rpn["task"] = "rpn"
+    rpn["model"]["rpn_only"] = True
+    rpn["metrics"] = {"bbox": {"AP": 0.0}, "proposals": {"AR@1000": 61.2}, "num_images": 500, "split": "val"}
+    for stem, meta in (("fpn_rpn_resnet18_cpu", rpn), ("fpn_resnet18_cpu", META)):
+        (tmp_path / f"{stem}.json").write_text(json.dumps(meta))
+        (tmp_path / f"{stem}.safetensors").write_bytes(b"")
+    registry = ModelRegistry(str(tmp_path), "cpu")
+    local = [n for n in registry.names("detection") if registry.entry(n).kind == "checkpoint"]
+    assert local == ["fpn_resnet18_cpu", "fpn_rpn_resnet18_cpu"]
+    assert registry.compare_defaults(1) == ["fpn_resnet18_cpu"]
+    text = card(registry.entry("fpn_rpn_resnet18_cpu"))
+    assert "Proposal AR@1000 **61.2** (measured on 500 val images of PyramidShapes)" in text
+    assert "class-agnostic" in text and "Box AP" not in text and "ellipse" not in text
+
+
 def test_the_coco_card_gives_the_published_numbers():
     coco = ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu").entry(TORCHVISION_COCO)
     text = card(coco)

@@ -50,7 +50,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     args = [inputs.image, inputs.model, level, ratio, mode, x, y, gt_source, inputs.score]
     out = [image, chart, note, *export.outputs]
     api_endpoint(anchors, args, [image, chart, note], "anchors")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_anchors, args, out, controls=[level, ratio, mode, gt_source, x, y])
     image.select(anchors_click, [inputs.image, inputs.model, level, ratio, gt_source, inputs.score],
                  [*out, x, y, mode], **PRIVATE)

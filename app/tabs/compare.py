@@ -51,6 +51,6 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     args = [inputs.image, picked, inputs.score, top_proposals]
     api_endpoint(compare, args, [image, table], "compare")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_compare, args, [image, table, levels, recall, levels_text, *export.outputs],
          controls=[picked], sliders=[top_proposals], row=["image", "score"])

@@ -51,7 +51,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     det_in = [inputs.image, inputs.model, inputs.score]
     api_endpoint(detect, det_in, [image, table], "detect")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_detections, det_in, [image, table, note, *det_export.outputs])
     mask_in = [inputs.image, mask_model, top_n]
     api_endpoint(mask_proposals, mask_in, [masks], "mask_proposals")

@@ -60,6 +60,6 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     args = [inputs.image, inputs.model, aggregation, channel, level]
     out = [maps, cell, merge, *export.outputs, channel]
     api_endpoint(pyramid, args, [maps, merge], "pyramid")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_pyramid, args, out, controls=[aggregation, level, channel], row=["image", "model"])
     maps.select(pyramid_click, args, out, **PRIVATE)

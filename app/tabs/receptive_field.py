@@ -55,7 +55,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     args = [inputs.image, inputs.model, level, x, y, heat]
     out = [image, chart, note, numbers]
     api_endpoint(receptive_field, args, out, "receptive_field")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_receptive_field, args, [*out, *export.outputs], controls=[level, heat, x, y],
          row=["image", "model"])
     image.select(rf_click, [inputs.image, inputs.model, level, heat], [*out, *export.outputs, x, y], **PRIVATE)

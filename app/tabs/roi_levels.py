@@ -49,6 +49,6 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     args = [inputs.image, inputs.model, source, index, top_n, inputs.score]
     out = [image, histogram, formula, pooled, index]
     api_endpoint(roi_levels, args, out, "roi_levels")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_roi_levels, args, [*out, *export.outputs], controls=[source, index], sliders=[top_n])
     image.select(roi_click, args, [*out, *export.outputs], **PRIVATE)

@@ -69,7 +69,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
     args = [inputs.image, inputs.model, source, index, x, y, compare, inputs.score]
     out = [objects, chart, strip, note, table, index]
     api_endpoint(scale_sweep, args, out, "scale_sweep")
-    track(inputs, tab, ID)
+    track(tab, ID)
     live(inputs, tab, ID, show_sweep, args, [*out, *export.outputs], controls=[source, index, x, y, compare])
     objects.select(sweep_click, [inputs.image, inputs.model, source, index, compare, inputs.score],
                    [*out, *export.outputs, x, y], **PRIVATE)

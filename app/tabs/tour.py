@@ -9,7 +9,7 @@ from ..tour import STEPS, TITLES, figure, heading, step_index, text as step_text
 from ..slides import write_deck
 from ..tour_facts import facts
 from ..views import Explorer
-from .shared import PRIVATE, Inputs, analytic_image, export_panel, exported, report, track, when_shown
+from .shared import PRIVATE, Inputs, analytic_image, export_panel, exported, report, track
 
 ID = "tour"
 NO_IMAGE = "*Upload an image or pick an example at the top of the page: this step's figure is drawn on it.*"
@@ -48,11 +48,10 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
 
     args = inputs.ready([inputs.image, inputs.model, inputs.score, step])
     out = [title, text, picture, try_this, *export.outputs]
-    track(inputs, tab, ID)
+    track(tab, ID)
     tab.select(show_step, args, out, **PRIVATE)
     step.change(show_step, args, out, trigger_mode="always_last", **PRIVATE)
-    gr.on([inputs.trigger(n) for n in ("image", "model", "score")], when_shown(ID, show_step),
-          [inputs.current, *args], out, **PRIVATE)
+    inputs.on_row(tab, ID, show_step, [inputs.image, inputs.model, inputs.score, step], out)
     @guard
     def slide_deck(path, model, score_thresh, progress=gr.Progress()):
         return write_deck(explorer, path, model, score_thresh, report(progress))

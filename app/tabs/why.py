@@ -72,7 +72,7 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
                 lost = _lost_section()
             with gr.Tab("Numbers per level", elem_id="why-part-levels"):
                 levels = _level_section(explorer.registry.names("detection"))
-    track(inputs, tab, ID)
+    track(tab, ID)
     _bind_why(explorer, inputs, tab, why)
     _bind_lost(explorer, inputs, tab, lost)
     _bind_levels(explorer, inputs, levels, tab)

@@ -127,6 +127,9 @@ def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device =
     if predictions is None:
         return None, None
     metrics, evals = compute_metrics(dataset, predictions)
+    if (getattr(model, "config", None) or {}).get("rpn_only"):  # an RPN alone detects nothing: no box AP of 0
+        metrics.pop("bbox", None)
+        evals.pop("bbox", None)
     if evals.get("bbox") is not None and (threshold := best_score_threshold(evals["bbox"])) is not None:
         metrics["score_threshold"] = threshold
     rpn_maps = (getattr(model, "config", None) or {}).get("anchor_sizes")
