@@ -82,5 +82,8 @@ def errors(page) -> list[str]:
 
 
 def wait_image(page, elem_id: str, timeout_ms: Optional[float] = None) -> None:
-    """Until the output's picture is shown (the page's default timeout, or `timeout_ms`)."""
+    """Until the output's picture is shown (the page's default timeout, or `timeout_ms`). Scrolled to first, as a
+    person would: Gradio's <img loading="lazy"> fetches a picture far below the window only when scrolled near
+    (Compare's per-level charts under its tall figure at 1280x800)."""
+    page.locator(f"#{elem_id}").first.scroll_into_view_if_needed(timeout=timeout_ms)
     page.locator(f"#{elem_id} img").first.wait_for(state="visible", timeout=timeout_ms)
