@@ -69,7 +69,8 @@ class ModelEntry:
             return (f"Detectron2 model zoo {self.metadata['detectron2']} ({what}), variant {c['variant']}, "
                     f"{c['backbone']}{self._rois_note()}")
         trained_on = (self.metadata.get("bundle") or {}).get("trained_on")
-        parts = [self.task, c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
+        parts = ["RPN only (proposals, no detections)" if c.get("rpn_only") else self.task,
+                 c.get("variant", c.get("mlps", "")), c.get("backbone", ""),
                  f"min_size {c.get('min_size')}" if c.get("min_size") else "",
                  f"{trained_on}-trained" if trained_on else ""]
         return ", ".join(str(p) for p in parts if p) + self._rois_note()

@@ -51,6 +51,7 @@ def test_a_bundled_rpn_alone_is_listed_with_its_proposal_recall(tmp_path):
     text = card(registry.entry("fpn_rpn_resnet18_cpu"))
     assert "Proposal AR@1000 **61.2** (measured on 500 val images of PyramidShapes)" in text
     assert "class-agnostic" in text and "Box AP" not in text and "ellipse" not in text
+    assert registry.entry("fpn_rpn_resnet18_cpu").description.startswith("RPN only (proposals, no detections), fpn")
 
 
 def test_the_coco_card_gives_the_published_numbers():
