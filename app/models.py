@@ -132,9 +132,9 @@ class ModelRegistry:
                 self.notes.append(f"skipped {stem}.json: {e}")
                 continue
             name = os.path.relpath(stem, self.checkpoint_dir).replace(os.sep, "/")
-            # an RPN trained alone (Table 1) is listed with the detectors, as the zoo's RPNs are: its views draw its
-            # proposals (its config says rpn_only)
-            task = {"rpn": "detection"}.get(meta.get("task", "detection"), meta.get("task", "detection"))
+            task = meta.get("task", "detection")
+            if task == "rpn":  # an RPN trained alone (Table 1) is listed with the detectors, as the zoo's RPNs are:
+                task = "detection"  # its views draw its proposals (its config says rpn_only)
             self.entries[name] = ModelEntry(name, "checkpoint", task, stem, meta)
         coco = self._find_coco()
         self.entries[TORCHVISION_COCO] = ModelEntry(TORCHVISION_COCO, "torchvision", "detection",

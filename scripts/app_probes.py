@@ -124,13 +124,12 @@ def browser(url: str, photo: str) -> dict[str, float]:
         arr = np.array(Image.open(photo).convert("RGB"))
         arr[0, 0] = 255 - arr[0, 0]
         Image.fromarray(arr).save(fresh)
+        warm = photo.replace(".png", "-warm.png")
+        arr[1, 1] = 255 - arr[1, 1]  # differs from both other photos
+        Image.fromarray(arr).save(warm)
         # a fresh page with Compare shown: a new photo's upload draws it, model after model. Once to load Compare's
         # models (a server loads a model on its first use), then timed on another new photo.
-        for name, timed_run in ((photo.replace(".png", "-warm.png"), False), (fresh, True)):
-            if not timed_run:
-                warm = arr.copy()
-                warm[1, 1] = 255 - warm[1, 1]  # differs from both other photos
-                Image.fromarray(warm).save(name)
+        for name in (warm, fresh):
             page.goto(url)
             page.get_by_role("tab", name="Compare").click()
             page.wait_for_timeout(500)

@@ -36,17 +36,18 @@ def _ranked(scores: torch.Tensor, max_proposals: int) -> torch.Tensor:
 
 
 def prediction_of(out: dict[str, torch.Tensor], image_size: tuple[int, int], max_proposals: int = 1000,
-                  mask_threshold: float = 0.5, per_level: bool = False) -> dict[str, Any]:
+                  mask_threshold: float = 0.5, per_level: bool = False, detections: bool = True) -> dict[str, Any]:
     """What :func:`fpn.evaluation.metrics.predictions_to_results` scores, from one dict of ``model.predict``.
 
     Returns, on the CPU, "boxes" / "scores" / "labels" for detections, "proposals" / "proposal_scores" for box
     proposals (the best ``max_proposals``, best first) and "mask_rles" (COCO RLEs of the (H, W) = ``image_size``
     image, masks thresholded at ``mask_threshold``) / "mask_scores" for mask proposals (the best ``max_proposals``).
     With ``per_level``, also "proposal_levels" (the RPN map of each kept proposal) and "input_scale" when the model
-    gives them (:mod:`fpn.evaluation.per_level` reads them).
+    gives them (:mod:`fpn.evaluation.per_level` reads them). ``detections=False`` (an RPN trained alone, whose
+    ``predict`` returns empty detections) leaves the detections out, so nothing scores a box AP of 0 for it.
     """
     pred: dict[str, Any] = {}
-    if "labels" in out:
+    if detections and "labels" in out:
         pred.update(boxes=out["boxes"].cpu(), scores=out["scores"].cpu(), labels=out["labels"].cpu())
     if "proposals" in out:
         order = _ranked(out["proposal_scores"], max_proposals)
@@ -79,7 +80,9 @@ def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device 
 
     device = torch.device(device)
     model.eval()
-    mask_threshold = float(getattr(model, "config", {}).get("mask_threshold", 0.5))
+    config = getattr(model, "config", None) or {}
+    mask_threshold = float(config.get("mask_threshold", 0.5))
+    detections = not config.get("rpn_only")
     n = len(dataset) if not max_images else min(len(dataset), int(max_images))
     predictions, times = {}, []
     rank, world = shard
@@ -92,7 +95,7 @@ def predict_dataset(model: torch.nn.Module, dataset, device: str | torch.device 
         _sync(device)
         times.append((time.perf_counter() - t0) * 1000.0)
         predictions[int(target["image_id"])] = prediction_of(out, tuple(image.shape[-2:]), max_proposals,
-                                                             mask_threshold, per_level)
+                                                             mask_threshold, per_level, detections)
     return predictions, times
 
 
@@ -127,9 +130,6 @@ def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device =
     if predictions is None:
         return None, None
     metrics, evals = compute_metrics(dataset, predictions)
-    if (getattr(model, "config", None) or {}).get("rpn_only"):  # an RPN alone detects nothing: no box AP of 0
-        metrics.pop("bbox", None)
-        evals.pop("bbox", None)
     if evals.get("bbox") is not None and (threshold := best_score_threshold(evals["bbox"])) is not None:
         metrics["score_threshold"] = threshold
     rpn_maps = (getattr(model, "config", None) or {}).get("anchor_sizes")
