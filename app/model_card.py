@@ -1,5 +1,6 @@
-"""What each model knows, said on the page: its card (training data, classes, AP, CPU / GPU, input size, score
-threshold), a notice when a model trained on synthetic shapes meets a photo, and a hint when nothing is detected.
+"""What each model knows, said on the page: its card (training data, classes, AP, whether training had levelled off,
+CPU / GPU, input size, score threshold), a notice when a model trained on synthetic shapes meets a photo, and a hint
+when nothing is detected.
 
 Everything comes from a `ModelEntry`'s metadata (the checkpoint's JSON; torchvision's published numbers for COCO),
 never from the model itself. Gradio-free: app/ui.py shows the card, Explorer.detect the notice and the hint.
@@ -86,6 +87,22 @@ def _score_line(entry: Any) -> str:
     return f"Score threshold {DEFAULT_SCORE:.2f} (the default: no F1-best threshold stored)."
 
 
+def _plateau_line(entry: Any) -> Optional[str]:
+    """Whether training had levelled off: the held-out metric at 50 / 75 / 100 % of its schedule (the JSON's
+    "plateau", `fpn.training.plateau`), or that it was never measured (None for published COCO models)."""
+    if entry.kind in PUBLISHED:
+        return None
+    p = entry.metadata.get("plateau")
+    if not isinstance(p, dict) or not all(isinstance(p.get(k), (int, float)) for k in ("0.5", "0.75", "1.0")):
+        return "Whether its training had levelled off was not measured (no plateau evidence stored)."
+    rise = float(p["1.0"]) - float(p["0.75"])
+    curve = f"held-out {p.get('metric', 'AP')} {p['0.5']:.1f} / {p['0.75']:.1f} / {p['1.0']:.1f} at 50 / 75 / 100 %"
+    if p.get("done", rise <= 1.0):
+        return f"Trained to its plateau: {curve} of its schedule ({rise:+.1f} over the last quarter)."
+    return (f"**Still learning when training stopped**: {curve} of its schedule ({rise:+.1f} over the last quarter); "
+            "a longer schedule would make it better.")
+
+
 def card(entry: Any) -> str:
     """The model card (Markdown), shown beside the model picker."""
     c = entry.config
@@ -99,10 +116,10 @@ def card(entry: Any) -> str:
              f"Knows {len(names)} classes: {shown}." if names else
              ("An RPN alone (Table 1): class-agnostic proposals, no classes." if c.get("rpn_only")
               else "Its class names are not stored."),
-             _ap_line(entry), f"Input: resized to {size}.", _score_line(entry)]
+             _ap_line(entry), _plateau_line(entry), f"Input: resized to {size}.", _score_line(entry)]
     if knows_shapes_only(entry):
         lines.append("*It has only seen synthetic shapes: on a photo its answers mean nothing.*")
-    return "\n\n".join(lines)
+    return "\n\n".join(line for line in lines if line)
 
 
 def coco_detectors(registry: Any, first: str) -> list[str]:

@@ -69,13 +69,15 @@ def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, e
     return write_report(metrics, evals, eval_json, {"checkpoint": ck, "variant": cfg.variant, "task": task})
 
 
-def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict, str]:
-    """(detection, rpn, mask) rows and the protocol sentence of the evaluated, bundled checkpoints in ``folder``."""
+def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict, str, str]:
+    """(detection, rpn, mask) rows, the protocol sentence and the training table (hours, plateau evidence:
+    fpn.training.plateau.training_table) of the evaluated, bundled checkpoints in ``folder``."""
+    from fpn.training.plateau import training_table
     from fpn.weights.checkpoint import find_checkpoints, read_metadata
 
     rows: dict[str, dict[str, dict]] = {"detection": {}, "rpn": {}, "mask_proposals": {}}
     sources: dict[tuple[str, str], str] = {}
-    metas = []
+    metas, stems = [], []
     for stem in find_checkpoints(folder, max_depth=1):
         meta = read_metadata(stem)
         bundle = meta.get("bundle") or {}
@@ -92,17 +94,29 @@ def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict
         sources[(task, key)] = stem
         rows[task][key] = meta["metrics"]
         metas.append((task, key, meta))
+        stems.append(stem)
     if not metas:
         raise SystemExit(f"error: no evaluated bundled checkpoint in {folder}" + (f" for --profile {profile}" if profile else ""))
     task, key, meta = next((m for m in metas if m[1] == "fpn"), metas[0])
     m, bundle = meta["metrics"], meta.get("bundle") or {}
-    command = re.sub(r" --variant \S+| --out \S+", "", meta.get("training", {}).get("command", "?"))
-    protocol = (f"Protocol (identical for every row but `--variant` / `--task`): `{command}`"
-                + (f", trained on the {bundle['trained_on']} (`{bundle['configuration']}`)" if bundle.get("trained_on")
-                   else "")
+    # The rows' commands without what differs by design (variant, task, the detectors' --set, the run folder, whether
+    # its last process resumed): one protocol, or several while a bundle is being retrained (each named with its
+    # rows, never one claimed for all).
+    commands: dict[str, list[str]] = {}
+    for task_, key_, meta_ in metas:
+        command = re.sub(r" --(variant|out|task|set) \S+| --resume", "", meta_.get("training", {}).get("command", "?"))
+        commands.setdefault(command, []).append(f"`{key_}`" + (" (RPN alone)" if task_ == "rpn" else ""))
+    if len(commands) == 1:
+        said = f"Protocol (identical for every row but `--variant` / `--task` / `--set`): `{next(iter(commands))}`"
+    else:
+        said = ("**The rows were trained under different protocols** (a bundle being retrained): "
+                + "; ".join(f"`{c}` for {', '.join(names)}" for c, names in commands.items()))
+    protocol = (said + (f", trained on the {bundle['trained_on']} (`{bundle['configuration']}`)"
+                        if bundle.get("trained_on") else "")
                 + f"; weights stored as {meta.get('weights_dtype', 'float32')} and evaluated as stored on "
                 f"`{m.get('data', '?')}` split `{m.get('split', '?')}` ({m.get('num_images', '?')} images).")
-    return rows["detection"], rows["rpn"], rows["mask_proposals"], protocol
+    training = training_table([(os.path.basename(stem), meta_) for stem, (_, _, meta_) in zip(stems, metas)])
+    return rows["detection"], rows["rpn"], rows["mask_proposals"], protocol, training
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_checkpoints:
         if train_args:
             p.error(f"--from-checkpoints trains nothing; unexpected flags {train_args}")
-        results, rpn_results, mask_results, protocol = from_checkpoints(args.from_checkpoints, args.profile)
-        return write_tables(args.out, protocol, results, rpn_results, mask_results)
+        results, rpn_results, mask_results, protocol, training = from_checkpoints(args.from_checkpoints, args.profile)
+        return write_tables(args.out, protocol, results, rpn_results, mask_results, training)
     if "--variant" in train_args or "--out" in train_args:
         p.error("--variant/--out are set per row by ablation.py; use --variants and --out")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -167,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     return write_tables(args.out, protocol, results, rpn_results, mask_results)
 
 
-def write_tables(out: str, protocol: str, results: dict, rpn_results: dict, mask_results: dict) -> int:
+def write_tables(out: str, protocol: str, results: dict, rpn_results: dict, mask_results: dict,
+                 training: str | None = None) -> int:
     """OUT/tables.md (+ OUT/ablation.png) and OUT/results.json; prints the markdown."""
     from fpn.viz import plot_ablation
 
@@ -175,7 +190,7 @@ def write_tables(out: str, protocol: str, results: dict, rpn_results: dict, mask
     if results:
         figure = "ablation.png"
         plot_ablation(results, os.path.join(out, figure), rpn_results or None)
-    md = document(protocol, results, rpn_results or None, mask_results, figure)
+    md = document(protocol, results, rpn_results or None, mask_results, figure, training)
     with open(os.path.join(out, "tables.md"), "w") as f:
         f.write(md)
     with open(os.path.join(out, "results.json"), "w") as f:

@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=sorted(TRAINED_ON),
                    help="which configuration of scripts/train_bundled.sh trained it (recorded as 'trained_on')")
     p.add_argument("--note", default="", help="a sentence on what this model is, shown in the metadata")
+    p.add_argument("--protocol", default="",
+                   help="the training settings shared by its bundle (scripts/train_bundled.sh's OUT/protocol.txt), "
+                        "recorded so that a rerun of that script keeps this model instead of training it again")
     args = p.parse_args(argv)
 
     model = load_checkpoint(args.checkpoint)
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         meta["bundle"]["trained_on"] = TRAINED_ON[args.profile]
         meta["bundle"]["configuration"] = f"PROFILE={args.profile} bash scripts/train_bundled.sh"
+    if args.protocol:
+        meta["bundle"]["protocol"] = args.protocol
     for old in checkpoint_files(args.out):  # a former bundle of this name may have had more shards
         os.remove(old)
     save_checkpoint(model, args.out, meta, storage=args.storage, task=meta.get("task"), max_shard_mb=args.max_shard_mb)

@@ -13,8 +13,10 @@
 #   ONLY="fpn c4" PROFILE=cpu bash scripts/train_bundled.sh   # a subset of the runs (names as in JOBS below)
 #
 # Rerunning continues: a finished run (OUT/NAME/model.json) is reused, an interrupted one resumes bit-exactly from
-# its OUT/NAME/resume.pt, a model already bundled and evaluated from that run is kept. OUT/protocol.txt records the
-# settings: rerunning into OUT with other settings is refused. Each run's log: OUT/NAME/train.log.
+# its OUT/NAME/resume.pt, a model already bundled and evaluated from that run is kept, and so is a bundled model whose
+# JSON records this protocol (bundle.protocol) and its evaluation, even without its run folder (a fresh machine).
+# OUT/protocol.txt records the settings: rerunning into OUT with other settings is refused. Each run's log:
+# OUT/NAME/train.log.
 # PARALLEL workers take the runs in JOBS order from one queue (a run is claimed with flock on OUT/NAME.lock, so two
 # workers, or two invocations, never train the same run).
 set -euo pipefail
@@ -109,9 +111,18 @@ bundle_one() {  # NAME: bundle as stored (int8 per output channel, dequantised o
         echo "keeping $target (bundled and evaluated from $OUT/$name/model)"; return 0
     fi
     $PY scripts/bundle_checkpoint.py --checkpoint "$OUT/$name/model" --out "$target" --storage "$STORAGE" \
-        --profile "$PROFILE" --note "$note, $BACKBONE from scratch, $ITERS iterations x $BATCH images at $SIZE px, seed $SEED ($PROFILE configuration of scripts/train_bundled.sh)" || return 1
+        --profile "$PROFILE" --protocol "$protocol" --note "$note, $BACKBONE from scratch, $ITERS iterations x $BATCH images at $SIZE px, seed $SEED ($PROFILE configuration of scripts/train_bundled.sh)" || return 1
     $PY scripts/evaluate.py --checkpoint "$target" --data "$DATA" --split val --json "$OUT/$name/eval_bundled.json" \
         --device "${EVAL_DEVICE:-auto}" --write-metadata --quiet
+}
+
+bundled_under_protocol() {  # NAME: is CKPTS/<NAME> bundled from a run of this protocol and evaluated as stored?
+    local target="$CKPTS/${1}_${BACKBONE}$SUFFIX"
+    [ -f "$target.json" ] && [ ! -f "$OUT/$1/resume.pt" ] && PROTOCOL="$protocol" $PY -c '
+import json, os, sys
+meta = json.load(open(sys.argv[1]))
+sys.exit(0 if meta.get("bundle", {}).get("protocol") == os.environ["PROTOCOL"] and meta.get("metrics") else 1)' \
+        "$target.json"
 }
 
 worker() {  # take the next unclaimed run of JOBS, train, bundle and evaluate it; repeat until none is left
@@ -120,6 +131,10 @@ worker() {  # take the next unclaimed run of JOBS, train, bundle and evaluate it
         mkdir -p "$OUT/$name"
         exec {lock}> "$OUT/$name.lock"
         if ! flock -n "$lock"; then exec {lock}>&-; continue; fi  # another worker has it
+        if [ ! -f "$OUT/$name/model.json" ] && bundled_under_protocol "$name"; then
+            echo "keeping $CKPTS/${name}_${BACKBONE}$SUFFIX (bundled under this protocol; its run folder is gone)"
+            exec {lock}>&-; continue
+        fi
         train_one "$name" && bundle_one "$name"
         local status=$?
         exec {lock}>&-

@@ -121,3 +121,43 @@ def test_train_bundled_refuses_a_folder_trained_with_other_settings(tmp_path):
     assert not (tmp_path / "out" / "fpn").exists()
     r = _train_bundled(tmp_path, ONLY="fpn resnet")  # a run name that is not one
     assert r.returncode == 2 and "ONLY: unknown run resnet" in r.stderr
+
+
+@pytest.mark.slow
+def test_train_bundled_keeps_a_model_bundled_under_its_protocol_on_a_fresh_machine(tmp_path):
+    """A model bundled by the script records the protocol in its JSON (bundle.protocol): rerun where its run folder
+    is gone (the next session on a fresh machine, with the committed checkpoints only), it is kept, not retrained."""
+    import json
+
+    r = _train_bundled(tmp_path, ONLY="fpn")
+    assert r.returncode == 0, r.stderr[-2000:]
+    target = tmp_path / "ck" / "fpn_resnet18_smoke.json"
+    meta = json.loads(target.read_text())
+    assert meta["bundle"]["protocol"] == (tmp_path / "out" / "protocol.txt").read_text().strip()
+    assert meta["metrics"]["checkpoint"].endswith("fpn_resnet18_smoke") and "plateau" in meta
+    before = target.stat().st_mtime_ns
+    subprocess.run(["rm", "-rf", str(tmp_path / "out" / "fpn")], check=True)  # the run folder is lost
+    r = _train_bundled(tmp_path, ONLY="fpn")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "keeping" in r.stdout and "bundled under this protocol" in r.stdout
+    assert not (tmp_path / "out" / "fpn" / "train.log").exists() and target.stat().st_mtime_ns == before
+    meta["bundle"]["protocol"] = "--iters 999 (another protocol)"  # one from another protocol is trained again
+    target.write_text(json.dumps(meta))
+    r = _train_bundled(tmp_path, ONLY="fpn")
+    assert r.returncode == 0 and (tmp_path / "out" / "fpn" / "train.log").exists(), r.stderr[-2000:]
+
+
+def test_the_retrained_models_share_one_protocol_and_show_their_plateau():
+    """checkpoints_next/: the bundle being retrained under issue 19's protocol, a model committed as soon as it is
+    done. All under one recorded protocol, each with its plateau evidence, evaluated as stored, files within budget."""
+    folder = ROOT / "checkpoints_next"
+    stems = fpn.find_checkpoints(str(folder), 1) if folder.is_dir() else []
+    if not stems:
+        pytest.skip("no retrained model committed yet")
+    metas = {os.path.basename(s): fpn.read_metadata(s) for s in stems}
+    assert len({m["bundle"]["protocol"] for m in metas.values()}) == 1
+    for name, meta in metas.items():
+        assert meta["weights_dtype"] == "int8" and meta["bundle"]["trained_on"] == "CPU", name
+        assert {"0.5", "0.75", "1.0", "done"} <= set(meta["plateau"]), name
+        assert meta["metrics"]["num_images"] >= 500 and meta["metrics"]["checkpoint"] == f"checkpoints/{name}", name
+    assert max(f.stat().st_size for f in _tracked(folder)) <= MAX_FILE

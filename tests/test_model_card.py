@@ -32,6 +32,21 @@ def test_the_card_says_what_the_model_was_trained_on_and_how_good_it_is():
     assert "__background__" not in text
 
 
+def test_the_card_says_whether_training_had_levelled_off():
+    """The JSON's plateau evidence (held-out metric at 50 / 75 / 100 % of the schedule) on the card: done, still
+    learning, or never measured; nothing of the kind for a published COCO model."""
+    meta = copy.deepcopy(META)
+    meta["plateau"] = {"metric": "AP", "0.5": 18.5, "0.75": 30.6, "1.0": 31.2, "rise_last_quarter": 0.6, "done": True}
+    text = card(shapes_entry(meta))
+    assert "Trained to its plateau: held-out AP 18.5 / 30.6 / 31.2 at 50 / 75 / 100 % of its schedule (+0.6" in text
+    meta["plateau"].update({"1.0": 33.2, "rise_last_quarter": 2.6, "done": False})
+    assert "**Still learning when training stopped**" in card(shapes_entry(meta)) and "(+2.6 over" in card(
+        shapes_entry(meta))
+    assert "not measured (no plateau evidence stored)" in card(shapes_entry())
+    coco = ModelRegistry(os.path.join(ROOT, "checkpoints"), "cpu").entry(TORCHVISION_COCO)
+    assert "plateau" not in card(coco) and "levelled" not in card(coco)
+
+
 def test_a_bundled_rpn_alone_is_listed_with_its_proposal_recall(tmp_path):
     """An RPN trained alone (Table 1; task "rpn" in its JSON): in the picker after the detectors, its card gives its
     proposal AR@1000, no classes and no box AP (old evaluations stored a meaningless box AP of 0)."""

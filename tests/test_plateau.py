@@ -30,3 +30,43 @@ def test_missing_steps_say_how_to_get_them(tmp_path):
         plateau(str(tmp_path), 1200)
     with pytest.raises(ValueError, match="evaluated steps: none"):
         plateau(str(tmp_path / "nowhere"), 1200)
+
+
+def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
+    """scripts/ablation.py --from-checkpoints on a bundle being retrained: the rows' different commands are each named
+    with their rows (never one protocol claimed for all), and the training table gives hours and plateau per model;
+    the RPNs trained alone give Table 1 under the paper's protocol, the joint detectors' Table 1 below it."""
+    import json
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    import ablation
+
+    base = "python scripts/train.py --data d --iters {} --batch-size 4 --out runs/x/{} --variant {}"
+    metrics = {"bbox": {"AP": 20.0}, "proposals": {"AR@1000": 50.0}, "data": "d", "split": "val", "num_images": 5}
+    bundle = {"trained_on": "CPU", "configuration": "PROFILE=cpu bash scripts/train_bundled.sh"}
+    models = {
+        "fpn_resnet18_cpu": ("detection", "fpn", 2400, {"metric": "AP", "0.5": 18.5, "0.75": 30.6, "1.0": 31.0,
+                                                         "rise_last_quarter": 0.4, "done": True}),
+        "c4_resnet18_cpu": ("detection", "c4", 1200, None),
+        "fpn_rpn_resnet18_cpu": ("rpn", "fpn", 2400, {"metric": "AR@1000", "0.5": 50.0, "0.75": 55.0, "1.0": 58.0,
+                                                       "rise_last_quarter": 3.0, "done": False}),
+    }
+    for stem, (task, variant, iters, plateau_) in models.items():
+        meta = {"task": task, "model": {"variant": variant}, "metrics": metrics, "bundle": bundle,
+                "training": {"command": base.format(iters, stem, variant) + (" --task rpn" if task == "rpn" else ""),
+                             "iters": iters, "batch_size": 4, "train_seconds": 3600 * iters / 1200}}
+        if plateau_:
+            meta["plateau"] = plateau_
+        (tmp_path / f"{stem}.json").write_text(json.dumps(meta))
+        (tmp_path / f"{stem}.safetensors").write_bytes(b"")
+    assert ablation.main(["--out", str(tmp_path / "tables"), "--from-checkpoints", str(tmp_path)]) == 0
+    md = (tmp_path / "tables" / "tables.md").read_text()
+    assert "**The rows were trained under different protocols**" in md
+    assert "--iters 2400 --batch-size 4` for `fpn`, `fpn` (RPN alone)" in md and "--iters 1200" in md
+    assert md.index("each RPN trained alone") < md.index("## Table 1 from the jointly trained detectors")
+    assert "| `fpn_resnet18_cpu` | 2400 x 4 | 2.0 | AP 18.5 / 30.6 / 31.0 | reached (+0.4) |" in md
+    assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | not measured | unknown |" in md
+    assert "| `fpn_rpn_resnet18_cpu` | 2400 x 4 | 2.0 | AR@1000 50.0 / 55.0 / 58.0 | **not reached** (+3.0) |" in md
+    assert "| all | | 5.0 | | |" in md

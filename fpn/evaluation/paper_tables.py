@@ -134,7 +134,7 @@ def mask_row_name(config: dict) -> str:
 
 
 def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | None = None,
-             mask: dict[str, dict] | None = None, figure: str | None = None) -> str:
+             mask: dict[str, dict] | None = None, figure: str | None = None, training: str | None = None) -> str:
     """The tables as one markdown document.
 
     Args:
@@ -143,15 +143,22 @@ def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | N
         rpn: variant -> report of the RPN trained alone (Table 1's own protocol), if any.
         mask: Table 6 row name -> report of a mask proposer.
         figure: file name of the bar chart to show under Table 3.
+        training: a markdown table of each model's training cost and plateau evidence, shown last.
     """
     parts = ["# FPN ablations", "", "Our numbers first, the paper's (COCO minival, ResNet-50, 800 px) in parentheses. "
              + protocol, ""]
+    if rpn:  # the paper's protocol first; the joint detectors' proposals below it, for comparison
+        parts += ["## Table 1: RPN (bounding-box proposals, AR in percent)", "", PROTOCOL_TABLE1["rpn"], "",
+                  table1(rpn), ""]
     if detection:
-        parts += ["## Table 1: RPN (bounding-box proposals, AR in percent)", "",
-                  PROTOCOL_TABLE1["rpn" if rpn else "joint"], "", table1(rpn or detection), "",
+        title = "Table 1 from the jointly trained detectors" if rpn else "Table 1: RPN"
+        parts += [f"## {title} (bounding-box proposals, AR in percent)", "", PROTOCOL_TABLE1["joint"], "",
+                  table1(detection), "",
                   "## Table 3: Faster R-CNN (box AP in percent)", "", PROTOCOL_TABLE3, "", table3(detection), ""]
         if figure:
             parts += [f"![ablation]({figure})", ""]
     if mask:
         parts += ["## Table 6: mask proposals (segment AR at 1000 proposals, percent)", "", table6(mask), ""]
+    if training:
+        parts += ["## Training: hours per model and plateau evidence", "", training, ""]
     return "\n".join(parts)

@@ -3,6 +3,7 @@
 
 A run is done when its headline metric rose by at most ``tolerance`` points over the last quarter of the schedule:
 box AP for detectors, proposal AR@1000 for the RPN alone, mask AR@1000 for the Sec. 6 mask proposer.
+``training_table`` states that evidence and each run's training hours for a bundle (scripts/ablation.py).
 """
 from __future__ import annotations
 
@@ -36,3 +37,25 @@ def plateau(run_dir: str, iters: int, task: str = "detection", tolerance: float 
     out["rise_last_quarter"] = round(out["1.0"] - out["0.75"], 1)
     out["done"] = out["rise_last_quarter"] <= tolerance
     return out
+
+
+def training_table(models: list[tuple[str, dict[str, Any]]]) -> str:
+    """Markdown: per bundled model (name, its checkpoint JSON), its schedule, training hours (wall time of its run,
+    across resumes) and plateau evidence ("plateau", written by scripts/bundle_checkpoint.py); a model without that
+    evidence says so, since it may be undertrained."""
+    lines = ["| model | iterations x images | training (wall h) | held-out metric at 50 / 75 / 100 % | plateau |",
+             "|---|---|---|---|---|"]
+    total = 0.0
+    for name, meta in models:
+        t, p = meta.get("training") or {}, meta.get("plateau")
+        hours = float(t.get("train_seconds") or 0) / 3600
+        total += hours
+        schedule = f"{t.get('iters', '?')} x {t.get('batch_size', '?')}"
+        if isinstance(p, dict) and all(k in p for k in ("0.5", "0.75", "1.0")):
+            curve = f"{p.get('metric', '?')} {p['0.5']:.1f} / {p['0.75']:.1f} / {p['1.0']:.1f}"
+            verdict = ("reached" if p.get("done") else "**not reached**") + f" ({p['rise_last_quarter']:+.1f})"
+        else:
+            curve, verdict = "not measured", "unknown"
+        lines.append(f"| `{name}` | {schedule} | {hours:.1f} | {curve} | {verdict} |")
+    lines.append(f"| all | | {total:.1f} | | |")
+    return "\n".join(lines)
