@@ -27,6 +27,10 @@ mask rows).  Row names matching the paper's get its numbers.
 --from-checkpoints DIR: the rows are the bundled checkpoints in DIR (scripts/bundle_checkpoint.py, evaluated with
 scripts/evaluate.py --write-metadata): detectors by variant, RPN-only models for Table 1, mask proposers by their MLPs;
 --profile keeps those bundled by that configuration of scripts/train_bundled.sh.
+
+--readme FILE writes the tables into FILE between the markers README_START and README_END (headings one level
+down; the bar chart copied to --readme-figure and linked, or left out): how scripts/train_bundled.sh keeps the
+README's bundle tables its own output.
 """
 from __future__ import annotations
 
@@ -37,6 +41,9 @@ import re
 import sys
 
 from fpn.evaluation.paper_tables import ORDER, PROTOCOL_TABLE1, PROTOCOL_TABLE3, document, mask_row_name
+
+README_START = "<!-- the bundle's tables: written by scripts/ablation.py --readme; edits here are overwritten -->"
+README_END = "<!-- end of the bundle's tables -->"
 
 
 def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, eval_max: int | None,
@@ -133,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-images", type=int, default=None, help="evaluate on the first N images")
     p.add_argument("--from-checkpoints", metavar="DIR",
                    help="no training: the rows are the evaluated bundled checkpoints in DIR")
+    p.add_argument("--readme", metavar="FILE",
+                   help="also write the tables into FILE between its markers (README_START / README_END)")
+    p.add_argument("--readme-figure", metavar="PNG", help="with --readme: copy the bar chart here and link it")
     p.add_argument("--profile", help="with --from-checkpoints: only checkpoints bundled by this configuration of "
                                      "scripts/train_bundled.sh (cpu, gpu)")
     args, train_args = p.parse_known_args(argv)
@@ -141,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         if train_args:
             p.error(f"--from-checkpoints trains nothing; unexpected flags {train_args}")
         results, rpn_results, mask_results, protocol, training = from_checkpoints(args.from_checkpoints, args.profile)
-        return write_tables(args.out, protocol, results, rpn_results, mask_results, training)
+        status = write_tables(args.out, protocol, results, rpn_results, mask_results, training)
+        if args.readme:
+            update_readme(args.readme, os.path.join(args.out, "tables.md"), args.readme_figure)
+        return status
     if "--variant" in train_args or "--out" in train_args:
         p.error("--variant/--out are set per row by ablation.py; use --variants and --out")
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -199,6 +212,37 @@ def write_tables(out: str, protocol: str, results: dict, rpn_results: dict, mask
                                  "table3": PROTOCOL_TABLE3}}, f, indent=2)
     print(md)
     return 0
+
+
+def update_readme(readme: str, tables_md: str, figure: str | None = None) -> None:
+    """Replace what lies between README_START and README_END in ``readme`` with ``tables_md`` (its title dropped,
+    headings one level down). The bar chart beside ``tables_md`` is copied to ``figure`` and linked relative to the
+    README, or its line dropped. A README without both markers is left as it is, with a warning (nothing is lost)."""
+    import shutil
+
+    with open(readme) as f:
+        text = f.read()
+    if text.count(README_START) != 1 or text.count(README_END) != 1 or text.index(README_START) > text.index(README_END):
+        print(f"warning: {readme} has no single {README_START!r} ... {README_END!r} pair: not updated", file=sys.stderr)
+        return
+    with open(tables_md) as f:
+        lines = f.read().splitlines()
+    body = []
+    for line in lines[1:] if lines and lines[0].startswith("# ") else lines:
+        if line.startswith("![ablation](") and line.endswith(")"):
+            if not figure:
+                continue
+            source = os.path.join(os.path.dirname(tables_md), line[len("![ablation]("):-1])
+            os.makedirs(os.path.dirname(os.path.abspath(figure)), exist_ok=True)
+            shutil.copyfile(source, figure)
+            link = os.path.relpath(os.path.abspath(figure), os.path.dirname(os.path.abspath(readme)))
+            line = f"![our Table 3 next to the paper's]({link})"
+        body.append("#" + line if line.startswith("## ") else line)
+    head, rest = text.split(README_START)
+    tail = rest.split(README_END, 1)[1]
+    with open(readme, "w") as f:
+        f.write(head + README_START + "\n" + "\n".join(body).strip("\n") + "\n" + README_END + tail)
+    print(f"wrote the tables into {readme}", file=sys.stderr)
 
 
 if __name__ == "__main__":

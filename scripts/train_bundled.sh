@@ -151,5 +151,10 @@ status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 [ $status -eq 0 ] || { echo "error: a run failed; rerun the same command to resume" >&2; exit 1; }
 
-$PY scripts/ablation.py --from-checkpoints "$CKPTS" --profile "$PROFILE" --out "$OUT"
+# The tables; written into README.md too when this is the bundle the README describes (checkpoints/, cpu or gpu).
+readme=()
+if [ "$CKPTS" = checkpoints ] && [ "$PROFILE" != smoke ]; then
+    readme=(--readme "${README:-README.md}" --readme-figure "docs/screenshots/ablation_$PROFILE.png")
+fi
+$PY scripts/ablation.py --from-checkpoints "$CKPTS" --profile "$PROFILE" --out "$OUT" "${readme[@]}"
 echo "tables: $OUT/tables.md"

@@ -61,8 +61,23 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
             meta["plateau"] = plateau_
         (tmp_path / f"{stem}.json").write_text(json.dumps(meta))
         (tmp_path / f"{stem}.safetensors").write_bytes(b"")
-    assert ablation.main(["--out", str(tmp_path / "tables"), "--from-checkpoints", str(tmp_path)]) == 0
+    readme = tmp_path / "doc" / "README.md"
+    readme.parent.mkdir()
+    readme.write_text(f"# Title\n\nkept\n\n{ablation.README_START}\nold tables\n{ablation.README_END}\n\nkept too\n")
+    no_markers = tmp_path / "OTHER.md"
+    no_markers.write_text("nothing to replace\n")
+    figure = tmp_path / "doc" / "pictures" / "ablation_cpu.png"
+    assert ablation.main(["--out", str(tmp_path / "tables"), "--from-checkpoints", str(tmp_path),
+                          "--readme", str(readme), "--readme-figure", str(figure)]) == 0
     md = (tmp_path / "tables" / "tables.md").read_text()
+    text = readme.read_text()  # the tables between the markers, headings one level down, the chart linked
+    assert text.startswith("# Title\n\nkept\n\n") and text.endswith(f"{ablation.README_END}\n\nkept too\n")
+    assert "old tables" not in text and "# FPN ablations" not in text and "\n### Table 3: Faster R-CNN" in text
+    assert "![our Table 3 next to the paper's](pictures/ablation_cpu.png)" in text and figure.is_file()
+    assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | not measured | unknown |" in text
+    assert ablation.main(["--out", str(tmp_path / "tables"), "--from-checkpoints", str(tmp_path),
+                          "--readme", str(no_markers)]) == 0
+    assert no_markers.read_text() == "nothing to replace\n"  # no markers: left as it is (a warning says so)
     assert "**The rows were trained under different protocols**" in md
     assert "--iters 2400 --batch-size 4` for `fpn`, `fpn` (RPN alone)" in md and "--iters 1200" in md
     assert md.index("each RPN trained alone") < md.index("## Table 1 from the jointly trained detectors")
