@@ -40,11 +40,11 @@ def plateau(run_dir: str, iters: int, task: str = "detection", tolerance: float 
 
 
 def training_table(models: list[tuple[str, dict[str, Any]]]) -> str:
-    """Markdown: per bundled model (name, its checkpoint JSON), its schedule, training hours (wall time of its run,
-    across resumes) and plateau evidence ("plateau", written by scripts/bundle_checkpoint.py); a model without that
-    evidence says so, since it may be undertrained."""
-    lines = ["| model | iterations x images | training (wall h) | held-out metric at 50 / 75 / 100 % | plateau |",
-             "|---|---|---|---|---|"]
+    """Markdown: per bundled model (name, its checkpoint JSON), its schedule, hours (wall time of its run, held-out
+    evaluations included, across resumes) and plateau evidence ("plateau", scripts/bundle_checkpoint.py); one
+    without that evidence says so, since it may be undertrained."""
+    lines = ["| model | iterations x images | hours (wall, with its evaluations) | held-out metric at 50 / 75 / 100 % "
+             "| plateau |", "|---|---|---|---|---|"]
     total = 0.0
     for name, meta in models:
         t, p = meta.get("training") or {}, meta.get("plateau")
