@@ -79,12 +79,13 @@ def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, e
 def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict, str, str]:
     """(detection, rpn, mask) rows, the protocol sentence and the training table (hours, plateau evidence:
     fpn.training.plateau.training_table) of the evaluated, bundled checkpoints in ``folder``."""
+    from fpn.training.metadata import protocol_of
     from fpn.training.plateau import training_table
     from fpn.weights.checkpoint import find_checkpoints, read_metadata
 
     rows: dict[str, dict[str, dict]] = {"detection": {}, "rpn": {}, "mask_proposals": {}}
     sources: dict[tuple[str, str], str] = {}
-    metas, stems = [], []
+    metas: list[tuple[str, str, dict, str]] = []  # (task, row name, metadata, checkpoint stem)
     for stem in find_checkpoints(folder, max_depth=1):
         meta = read_metadata(stem)
         bundle = meta.get("bundle") or {}
@@ -100,18 +101,17 @@ def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict
                              "or a folder holding one bundle")
         sources[(task, key)] = stem
         rows[task][key] = meta["metrics"]
-        metas.append((task, key, meta))
-        stems.append(stem)
+        metas.append((task, key, meta, stem))
     if not metas:
         raise SystemExit(f"error: no evaluated bundled checkpoint in {folder}" + (f" for --profile {profile}" if profile else ""))
-    task, key, meta = next((m for m in metas if m[1] == "fpn"), metas[0])
+    task, key, meta, _ = next((m for m in metas if m[1] == "fpn"), metas[0])
     m, bundle = meta["metrics"], meta.get("bundle") or {}
     # The rows' commands without what differs by design (variant, task, the detectors' --set, the run folder, whether
     # its last process resumed): one protocol, or several while a bundle is being retrained (each named with its
     # rows, never one claimed for all).
     commands: dict[str, list[str]] = {}
-    for task_, key_, meta_ in metas:
-        command = re.sub(r" --(variant|out|task|set) \S+| --resume", "", meta_.get("training", {}).get("command", "?"))
+    for task_, key_, meta_, _ in metas:
+        command = protocol_of(meta_.get("training", {}).get("command", "?"))
         commands.setdefault(command, []).append(f"`{key_}`" + (" (RPN alone)" if task_ == "rpn" else ""))
     if len(commands) == 1:
         said = f"Protocol (identical for every row but `--variant` / `--task` / `--set`): `{next(iter(commands))}`"
@@ -122,7 +122,7 @@ def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict
                         if bundle.get("trained_on") else "")
                 + f"; weights stored as {meta.get('weights_dtype', 'float32')} and evaluated as stored on "
                 f"`{m.get('data', '?')}` split `{m.get('split', '?')}` ({m.get('num_images', '?')} images).")
-    training = training_table([(os.path.basename(stem), meta_) for stem, (_, _, meta_) in zip(stems, metas)])
+    training = training_table([(os.path.basename(stem), meta_) for _, _, meta_, stem in metas])
     return rows["detection"], rows["rpn"], rows["mask_proposals"], protocol, training
 
 
@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", help="with --from-checkpoints: only checkpoints bundled by this configuration of "
                                      "scripts/train_bundled.sh (cpu, gpu)")
     args, train_args = p.parse_known_args(argv)
+    if (args.readme or args.readme_figure or args.profile) and not args.from_checkpoints:
+        p.error("--readme, --readme-figure and --profile read bundled checkpoints: add --from-checkpoints DIR")
+    if args.readme_figure and not args.readme:
+        p.error("--readme-figure goes with --readme FILE")
     os.makedirs(args.out, exist_ok=True)
     if args.from_checkpoints:
         if train_args:

@@ -3,7 +3,6 @@ within the size budget, evaluated as stored on a split never used for training, 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from PIL import Image
 import fpn
 from app.models import ModelRegistry
 from fpn.evaluation.paper_tables import mask_row_name
+from fpn.training.metadata import protocol_of
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT / "checkpoints"
@@ -52,7 +52,7 @@ def test_all_six_variants_and_the_mask_proposer_under_one_protocol(bundle):
         t = meta["training"]
         assert meta["weights_dtype"] == "int8" and meta["model"]["backbone"] == "resnet18", name
         assert t["backbone_weights"] is None and meta["model"]["norm"] == "bn", name  # from scratch, trainable BN
-        command = re.sub(r" --variant \S+| --task \S+| --out \S+| --set \S+| --resume", "", t["command"])
+        command = protocol_of(t["command"])
         protocol.add((command, t["data"], t["data_seed"], t["seed"], t["iters"], t["batch_size"], t["lr"],
                       str(t["schedule"]), t["amp"], meta["model"]["min_size"], meta["bundle"]["trained_on"]))
     assert len(protocol) == 1, protocol

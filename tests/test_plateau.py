@@ -5,6 +5,16 @@ import pytest
 from fpn.training.plateau import plateau
 
 
+def _ablation():
+    """scripts/ablation.py as a module (scripts/ is not a package)."""
+    import importlib
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+    return importlib.import_module("ablation")
+
+
 def _metrics(folder, rows):
     lines = ["step,AP,AR@1000,mask_AR@1000"] + [f"{s},{ap},{ar},{m}" for s, ap, ar, m in rows]
     (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
@@ -37,12 +47,8 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
     with their rows (never one protocol claimed for all), and the training table gives hours and plateau per model;
     the RPNs trained alone give Table 1 under the paper's protocol, the joint detectors' Table 1 below it."""
     import json
-    import os
-    import sys
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
-    import ablation
-
+    ablation = _ablation()
     base = "python scripts/train.py --data d --iters {} --batch-size 4 --out runs/x/{} --variant {}"
     metrics = {"bbox": {"AP": 20.0}, "proposals": {"AR@1000": 50.0}, "data": "d", "split": "val", "num_images": 5}
     bundle = {"trained_on": "CPU", "configuration": "PROFILE=cpu bash scripts/train_bundled.sh"}
@@ -85,3 +91,25 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
     assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | not measured | unknown |" in md
     assert "| `fpn_rpn_resnet18_cpu` | 2400 x 4 | 2.0 | AR@1000 50.0 / 55.0 / 58.0 | **not reached** (+3.0) |" in md
     assert "| all | | 5.0 | | |" in md
+
+
+def test_flags_that_read_bundled_checkpoints_need_from_checkpoints(tmp_path, capsys):
+    ablation = _ablation()
+    for flags in (["--readme", "README.md"], ["--profile", "cpu"]):
+        with pytest.raises(SystemExit):
+            ablation.main(["--out", str(tmp_path), *flags])
+        assert "add --from-checkpoints DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ablation.main(["--out", str(tmp_path), "--from-checkpoints", str(tmp_path), "--readme-figure", "x.png"])
+    assert "--readme-figure goes with --readme FILE" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before writing anything
+
+
+def test_one_protocol_whatever_the_variant_task_run_folder_or_resume():
+    from fpn.training.metadata import protocol_of
+
+    base = "python scripts/train.py --data d --iters 2400 --lr 0.04"
+    a = protocol_of(base + " --variant fpn --out runs/x/fpn --set pyramid_channels=128")
+    b = protocol_of(base + " --variant c4 --task rpn --out runs/x/c4_rpn --resume")
+    assert a == b == base
+    assert protocol_of(base.replace("2400", "1200") + " --variant fpn") != a

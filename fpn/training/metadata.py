@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from dataclasses import asdict
@@ -25,6 +26,13 @@ def command_line(argv: list[str]) -> str:
         return portable_path(arg) or arg
 
     return shlex.join(["python", *(portable(a) for a in argv)])
+
+
+def protocol_of(command: str) -> str:
+    """``command`` (a :func:`command_line`) without what differs between the rows of one bundle by design: the
+    variant, the task, the detectors' ``--set`` overrides, the run folder and whether its last process resumed. Two
+    runs trained under one protocol give the same string."""
+    return re.sub(r" --(variant|task|out|set) \S+| --resume", "", command)
 
 
 def training_record(run: Run, elapsed: float, last_losses: dict[str, float]) -> dict[str, Any]:
