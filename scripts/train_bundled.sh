@@ -11,6 +11,7 @@
 #   SMOKE=1 bash scripts/train_bundled.sh          # a few iterations on tiny data: the pipeline end to end
 #   ITERS=20000 BATCH=16 bash scripts/train_bundled.sh   # any setting below can be overridden
 #   ONLY="fpn c4" PROFILE=cpu bash scripts/train_bundled.sh   # a subset of the runs (names as in JOBS below)
+#   STATUS=1 PROFILE=cpu bash scripts/train_bundled.sh   # where it stands: state, step, hours spent and left per run
 #
 # Rerunning continues: a finished run (OUT/NAME/model.json) is reused, an interrupted one resumes bit-exactly from
 # its OUT/NAME/resume.pt, a model already bundled and evaluated from that run is kept, and so is a bundled model whose
@@ -58,13 +59,6 @@ if [ -n "${ONLY:-}" ]; then
     read -r -a JOBS <<< "$ONLY"
 fi
 
-if [ ! -f "$DATA/annotations/instances_val.json" ]; then
-    $PY scripts/make_dataset.py --out "$DATA" --train 0 --val "$NVAL" --seed "$VAL_SEED" --quiet
-fi
-if [ ! -f "$DATA/annotations/instances_train.json" ]; then
-    $PY scripts/make_dataset.py --out "$DATA" --train "$NTRAIN" --val 0 --seed "$SEED" --quiet
-fi
-
 COMMON=(--data "$DATA" --backbone "$BACKBONE" --iters "$ITERS" --batch-size "$BATCH" --lr "$LR" --seed "$SEED"
         --warmup-iters "$WARMUP" --steps "$STEPS" --min-size "$SIZE" --max-size "$MAXSIZE" --amp "$AMP"
         --workers "$WORKERS" --checkpoint-every 100 --eval-every $((ITERS / 4)))
@@ -73,8 +67,12 @@ COMMON=(--data "$DATA" --backbone "$BACKBONE" --iters "$ITERS" --batch-size "$BA
 if [ -n "${PLATEAU_IMAGES:-}" ]; then COMMON+=(--eval-max-images "$PLATEAU_IMAGES"); fi
 DETECTOR_SET=(--set pyramid_channels=128 --set representation_size=512 --set "box_batch_size_per_image=$ROIS")
 
-mkdir -p "$OUT" "$CKPTS"
 protocol="${COMMON[*]} ${DETECTOR_SET[*]} storage=$STORAGE"
+if [ "${STATUS:-0}" = 1 ]; then  # where a run of these settings stands; trains nothing, writes nothing
+    exec $PY scripts/bundle_progress.py --out "$OUT" --checkpoints "$CKPTS" --suffix "_${BACKBONE}$SUFFIX" \
+        --iters "$ITERS" --protocol "$protocol" --parallel "$PARALLEL" "${JOBS[@]}"
+fi
+mkdir -p "$OUT" "$CKPTS"
 if [ -f "$OUT/protocol.txt" ] && [ "$(cat "$OUT/protocol.txt")" != "$protocol" ]; then
     echo "error: $OUT was trained with other settings:" >&2
     echo "  then: $(cat "$OUT/protocol.txt")" >&2
@@ -83,6 +81,12 @@ if [ -f "$OUT/protocol.txt" ] && [ "$(cat "$OUT/protocol.txt")" != "$protocol" ]
     exit 2
 fi
 echo "$protocol" > "$OUT/protocol.txt"
+if [ ! -f "$DATA/annotations/instances_val.json" ]; then
+    $PY scripts/make_dataset.py --out "$DATA" --train 0 --val "$NVAL" --seed "$VAL_SEED" --quiet
+fi
+if [ ! -f "$DATA/annotations/instances_train.json" ]; then
+    $PY scripts/make_dataset.py --out "$DATA" --train "$NTRAIN" --val 0 --seed "$SEED" --quiet
+fi
 
 train_one() {  # NAME: train (or reuse, or resume) OUT/NAME
     local name=$1 dir="$OUT/$1" args
