@@ -122,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{section:15s} " + "  ".join(f"{k} {v}" for k, v in out[section].items()))
     for name, values in out.get("per_level", {}).items():
         print(f"{name:15s} " + "  ".join(f"{k} {v}" for k, v in values.items()))
+    if out.get("errors"):
+        e = out["errors"]
+        print(f"boxes shown at score >= {e['score_threshold']}, by kind (and objects found / missed):")
+        for size, kinds in e["detections"].items():
+            objects = e["objects"][size]
+            print(f"  {size:7s} " + "  ".join(f"{k} {n}" for k, n in kinds.items() if n)
+                  + f"  | found {objects['found']} missed {objects['missed']}")
     t = out["inference_ms"]
     print(f"inference: {t['mean']} ms/image mean, {t['median']} median on {t['device']} ({out['num_images']} images)")
     print(f"wrote {args.json} (+ {', '.join(out['pictures'].values())})")

@@ -109,7 +109,12 @@ def test_evaluation_path_with_ground_truth_model(shapes, tmp_path):
     assert data["proposals"] == {k: 100.0 for k in PROPOSAL_KEYS}
     assert data["num_images"] == 3 and data["inference_ms"]["device"] == "cpu"
     assert 0 <= data["inference_ms"]["mean"] < 1000 and 0 <= data["inference_ms"]["median"] < 1000
-    assert out["pictures"] == {"sizes": "eval_sizes.png", "pr_curves": "eval_pr.png"}
+    assert out["pictures"] == {"sizes": "eval_sizes.png", "pr_curves": "eval_pr.png", "errors": "eval_errors.png"}
+    # the ground truth as detections: every box shown correct, no object missed
+    errors = data["errors"]
+    assert sum(o["missed"] for o in errors["objects"].values()) == 0
+    assert sum(o["found"] for o in errors["objects"].values()) == sum(len(shapes[i][1]["boxes"]) for i in range(3))
+    assert all(n == 0 for kinds in errors["detections"].values() for k, n in kinds.items() if k != "correct")
     for name in out["pictures"].values():
         assert os.path.getsize(tmp_path / name) > 1000
 

@@ -3,6 +3,7 @@
     metrics   box AP, box-proposal AR (Table 1) and mask-proposal AR (Table 6) of per-image predictions
     predict   predict_dataset: ``model.predict`` over a dataset (the output keys both models share);
               evaluate_model: predict + metrics + inference times
+    error_types what each box shown at the F1-best threshold is (correct, wrong class, a part, ...) by size
     per_level proposal AR@1000 per RPN map and box AP per Eq. (1) level (``metrics["per_level"]``)
     report    write_report: the metrics JSON plus its pictures (drawn by fpn.viz.evaluation);
               store_in_metadata: the report merged into a checkpoint's JSON "metrics"
@@ -21,6 +22,7 @@ from .metrics import (
     predictions_to_results,
     proposal_metrics,
 )
+from .error_types import KINDS, detection_kinds, error_breakdown
 from .per_level import PER_LEVEL_KEYS, bbox_ap_per_level, eq1_area_ranges, per_level_metrics, proposal_ar_per_level
 from .predict import evaluate_model, predict_dataset, prediction_of
 from .report import precision_arrays, size_groups, store_in_metadata, write_report
@@ -30,5 +32,5 @@ __all__ = [
     "average_recall", "bbox_metrics", "coco_ground_truth", "compute_metrics", "evaluate_model", "precision_arrays",
     "predict_dataset", "prediction_of", "predictions_to_results", "proposal_metrics", "size_groups", "write_report",
     "PER_LEVEL_KEYS", "bbox_ap_per_level", "eq1_area_ranges", "per_level_metrics", "proposal_ar_per_level",
-    "store_in_metadata",
+    "store_in_metadata", "KINDS", "detection_kinds", "error_breakdown",
 ]

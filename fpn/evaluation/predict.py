@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..modeling.mask_proposals.paste import encode_proposals
+from .error_types import error_breakdown
 from .metrics import compute_metrics
 from .per_level import per_level_metrics
 from .threshold import best_score_threshold
@@ -120,7 +121,8 @@ def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device =
                    max_images: int | None = None, progress: bool = True, shard: tuple[int, int] = (0, 1)
                    ) -> tuple[dict[str, Any] | None, dict | None]:
     """Predict and score: metrics dict (JSON-ready; percent, plus "per_level" (:mod:`fpn.evaluation.per_level`) and
-    "score_threshold" (the F1-best one, :mod:`fpn.evaluation.threshold`) for a detector, "num_images" and
+    "score_threshold" (the F1-best one, :mod:`fpn.evaluation.threshold`) and "errors" (what the boxes shown at it are,
+    :mod:`fpn.evaluation.error_types`) for a detector, "num_images" and
     "inference_ms" {"mean", "median", "device"}) + the COCOeval objects by section.
     shard: (rank, world size) under torchrun: each process predicts its share, rank 0 scores them all (the same
     metrics as one process) and the other ranks get (None, None)."""
@@ -132,6 +134,7 @@ def evaluate_model(model: torch.nn.Module, dataset, device: str | torch.device =
     metrics, evals = compute_metrics(dataset, predictions)
     if evals.get("bbox") is not None and (threshold := best_score_threshold(evals["bbox"])) is not None:
         metrics["score_threshold"] = threshold
+        metrics["errors"] = error_breakdown(dataset, predictions, threshold["value"])  # what the boxes shown are
     rpn_maps = (getattr(model, "config", None) or {}).get("anchor_sizes")
     per_level = per_level_metrics(dataset, predictions, [int(m[1:]) for m in rpn_maps] if rpn_maps else None)
     if per_level:

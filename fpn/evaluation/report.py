@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..weights.checkpoint import checkpoint_paths, read_metadata
-from ..viz.evaluation import plot_pr_curves, plot_size_bars
+from ..viz.evaluation import plot_error_breakdown, plot_pr_curves, plot_size_bars
 
 # (metrics section, bar series name, keys of the small / medium / large / all values)
 SIZE_SERIES = (
@@ -35,8 +35,9 @@ def precision_arrays(ev, max_det: int = 100) -> dict[str, Any]:
 
 
 def write_report(metrics: dict[str, Any], evals: dict, json_path: str, extra: dict[str, Any] | None = None) -> dict:
-    """Write the metrics JSON (``extra`` keys first) plus ``<stem>_sizes.png`` and, with a box COCOeval in
-    ``evals["bbox"]``, ``<stem>_pr.png`` beside it. Returns the JSON's content; "pictures" names the PNG files."""
+    """Write the metrics JSON (``extra`` keys first) plus ``<stem>_sizes.png``, with a box COCOeval in
+    ``evals["bbox"]`` ``<stem>_pr.png`` and with ``metrics["errors"]`` ``<stem>_errors.png`` beside it. Returns the
+    JSON's content; "pictures" names the PNG files."""
     out = dict(extra or {})
     out.update(metrics)
     os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
@@ -45,6 +46,10 @@ def write_report(metrics: dict[str, Any], evals: dict, json_path: str, extra: di
     if evals.get("bbox") is not None:
         pictures["pr_curves"] = plot_pr_curves(**precision_arrays(evals["bbox"]), path=stem + "_pr.png",
                                                title="box AP precision-recall")
+    if metrics.get("errors"):
+        e = metrics["errors"]
+        pictures["errors"] = plot_error_breakdown(e["detections"], e["objects"], stem + "_errors.png",
+                                                  f"errors by object size at score >= {e['score_threshold']}")
     out["pictures"] = {k: os.path.basename(v) for k, v in pictures.items()}
     _write_json_atomically(json_path, out)
     return out

@@ -111,3 +111,44 @@ def plot_ablation(results: Mapping[str, Mapping], path: str, proposals: Mapping[
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+ERROR_COLORS = {"correct": "#2ca02c", "duplicate": "#9edae5", "wrong class": "#ff7f0e", "several objects": "#9467bd",
+                "part of an object": "#e377c2", "poorly localised": "#d62728", "background": "#7f7f7f",
+                "found": "#2ca02c", "missed": "#c7c7c7"}
+
+
+def plot_error_breakdown(detections: Mapping[str, Mapping[str, int]], objects: Mapping[str, Mapping[str, int]],
+                         path: str, title: str = "") -> str:
+    """Two panels of horizontal stacked bars, one bar per object size, saved as PNG at ``path``; returns ``path``.
+
+    detections: size -> {kind: count} of the boxes shown (kinds of fpn.evaluation.error_types, coloured by
+        ERROR_COLORS); objects: size -> {"found": n, "missed": n}. Bars are percent of their row; counts labelled.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), gridspec_kw={"width_ratios": [2.2, 1]})
+    for ax, rows, what in ((axes[0], detections, "boxes shown"), (axes[1], objects, "objects")):
+        sizes = list(rows)
+        for y, size in enumerate(sizes):
+            total, left = sum(rows[size].values()), 0.0
+            for kind, n in rows[size].items():
+                width = 100.0 * n / total if total else 0.0
+                ax.barh(y, width, left=left, color=ERROR_COLORS.get(kind), label=kind if y == 0 else None)
+                if width >= 6:
+                    ax.text(left + width / 2, y, str(n), ha="center", va="center", fontsize=8)
+                left += width
+            ax.text(101, y, f"{total}", va="center", fontsize=8)
+        ax.set_yticks(range(len(sizes)), sizes)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 108)
+        ax.set_xlabel("% of the boxes shown of each size (count at the right)" if what == "boxes shown"
+                      else "% of each size (count at the right)")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=4 if what == "boxes shown" else 2,
+                  fontsize=8, frameon=False)
+    axes[0].set_title("what each box shown is")
+    axes[1].set_title("which objects are found")
+    fig.suptitle(title or "errors by object size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
