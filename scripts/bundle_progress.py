@@ -35,14 +35,19 @@ def _rows(path: str) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def _running(fragment: str) -> bool:
-    """Does a process on this machine have ``fragment`` in its command line (Linux /proc; False elsewhere)?"""
-    for cmdline in glob.glob("/proc/[0-9]*/cmdline"):
+def _running(flag: str, path: str) -> bool:
+    """Does a process on this machine have ``flag path`` among its arguments, ``path`` resolved against the process's
+    working folder (Linux /proc; False elsewhere)?"""
+    target = os.path.realpath(path)
+    for proc in glob.glob("/proc/[0-9]*"):
         try:
-            with open(cmdline, "rb") as f:
-                if fragment in f.read().replace(b"\0", b" ").decode(errors="replace"):
+            with open(os.path.join(proc, "cmdline"), "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            for i, arg in enumerate(args[:-1]):
+                if arg == flag and os.path.realpath(os.path.join(os.readlink(os.path.join(proc, "cwd")),
+                                                                 args[i + 1])) == target:
                     return True
-        except OSError:  # the process ended while we looked
+        except OSError:  # the process ended while we looked, or is not ours to read
             continue
     return False
 
@@ -67,7 +72,7 @@ def run_state(name: str, out: str, target: str, iters: int, protocol: str) -> di
     if os.path.isfile(final):
         row.update(step=iters, spent_h=_json(final).get("training", {}).get("train_seconds", 0) / 3600, left_h=0.0)
         done = os.path.isfile(evaluated) and os.path.getmtime(evaluated) > os.path.getmtime(final) and meta
-        row["state"] = ("bundled" if done else "trained, evaluating as stored" if _running(f"--checkpoint {target} ")
+        row["state"] = ("bundled" if done else "trained, evaluating as stored" if _running("--checkpoint", target)
                         else "trained")
         return row
     if meta.get("bundle", {}).get("protocol") == protocol and meta.get("metrics"):
@@ -86,7 +91,7 @@ def run_state(name: str, out: str, target: str, iters: int, protocol: str) -> di
             return row
         logged = [int(r["step"]) for r in _rows(os.path.join(d, "log.csv"))]
         step, seconds = max([int(state["step"]), *logged]), float(state.get("train_seconds", 0.0))
-        running = _running(f"--out {d} ")  # the space: c4 is not c4_rpn
+        running = _running("--out", d)
         row.update(state="training" if running else f"stopped at step {int(state['step'])}", step=step,
                    spent_h=seconds / 3600, left_h=seconds / 3600 / max(int(state["step"]), 1) * (iters - step))
         return row

@@ -85,3 +85,17 @@ def test_status_through_the_script_writes_nothing(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "| mask_proposals_dual | queued | 0/4 |" in done.stdout and "0 of 13 runs bundled" in done.stdout
     assert [p.name for p in tmp_path.iterdir()] == ["runs"] and not list((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads Linux /proc")
+def test_a_running_process_is_found_by_its_folder_whatever_the_working_folder(tmp_path):
+    progress = _progress()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", "runs/c4"], cwd=tmp_path)
+    try:
+        assert progress._running("--out", str(tmp_path / "runs" / "c4"))
+        assert not progress._running("--out", str(tmp_path / "runs" / "c4_rpn"))  # c4 is not c4_rpn
+        assert not progress._running("--checkpoint", str(tmp_path / "runs" / "c4"))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not progress._running("--out", str(tmp_path / "runs" / "c4"))
