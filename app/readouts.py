@@ -85,3 +85,20 @@ def roi_data(ex: Any, source: str, boxes: torch.Tensor, levels: torch.Tensor, na
             "selected": {"index": index, "name": names[index], "box": _box(b), "w": round(float(b[2] - b[0]), 1),
                          "h": round(float(b[3] - b[1]), 1), "level": k, "map": map_of(ex.roi_maps, k),
                          "formula": formula}}
+
+
+KIND_WORDS = {  # kind -> (one box, several boxes)
+    "correct": ("correct", "correct"), "duplicate": ("repeats a found box", "repeat found boxes"),
+    "wrong class": ("names the wrong class", "name the wrong class"),
+    "several objects": ("boxes a group of objects", "box groups of objects"),
+    "part of an object": ("boxes part of a larger object", "box parts of larger objects"),
+    "poorly localised": ("is poorly placed (IoU 0.1-0.5)", "are poorly placed (IoU 0.1-0.5)"),
+    "background": ("is on background", "are on background")}
+
+
+def kinds_note(kinds: Sequence[str]) -> str:
+    """' Of the N boxes shown: a correct, b name the wrong class, ...' (Markdown), most first, from the kinds of
+    fpn.detection_kinds."""
+    counts = {k: sum(1 for x in kinds if x == k) for k in KIND_WORDS}
+    parts = [f"{n} {KIND_WORDS[k][n > 1]}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
+    return f" Of the {len(kinds)} boxes shown: " + ", ".join(parts) + "."

@@ -15,6 +15,8 @@ Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `f
     why(exploration, detection) -> Provenance       (a detection's anchor, proposal, Eq. (1) level, class scores)
     lost_where(exploration, gt_box) -> LostGT       (the stage that lost a ground-truth box; STAGES)
     recall_per_level(exploration, gt_boxes)         (one image's recall per RPN level / Eq. (1) level)
+    detection_kinds(boxes, scores, labels, gt_boxes, gt_labels)   (each box correct, a duplicate, the wrong class,
+                                                     a group, a part, poorly localised or background; ERROR_KINDS)
     scale_sweep(model, image, box, scales) -> ScaleSweep      (an object's level as the image is rescaled)
     receptive_field(model, image, level, cell) -> ReceptiveField   (theoretical + effective receptive field of a cell)
     download_weights(url, folder) / coco_weights() / imagenet_weights("resnet50")   (hash-checked, torch hub cache)
@@ -37,6 +39,7 @@ from .weights.detectron2 import from_detectron2
 from .weights.detectron2_zoo import COCO_THING_CLASSES as DETECTRON2_CLASSES, ZOO as DETECTRON2_ZOO, \
     zoo_weights as detectron2_weights
 from .modeling.variants import VARIANTS
+from .evaluation.error_types import KINDS as ERROR_KINDS, detection_kinds
 
 __all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision", "from_detectron2", "DETECTRON2_ZOO",
            "DETECTRON2_CLASSES", "detectron2_weights",
@@ -46,4 +49,4 @@ __all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "
            "scale_sweep", "ScaleSweep", "SweepRow", "DEFAULT_SCALES",
            "receptive_field", "receptive_field_levels", "ReceptiveField", "RF_LEVELS",
            "download_weights", "coco_weights", "imagenet_weights", "hub_dir", "WeightsDownloadError",
-           "why", "lost_where", "Provenance", "LostGT", "STAGES", "recall_per_level"]
+           "why", "lost_where", "Provenance", "LostGT", "STAGES", "recall_per_level", "detection_kinds", "ERROR_KINDS"]

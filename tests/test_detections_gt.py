@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+import fpn
 import fpn.viz as V
 from fpn.viz.draw import GT_COLOR, NEGATIVE_COLOR
 
@@ -44,6 +45,11 @@ def test_detect_on_a_dataset_image_counts_found_and_missed():
     gt = result.data["ground_truth"]
     assert gt["boxes"] == 17 and gt["found"] + gt["missed"] == 17 and gt["missed"] > 0
     assert f"{gt['found']} of 17 found" in result.text
+    # the same classes as the dataset: each box shown says what it is (fpn.detection_kinds)
+    kinds = [d["kind"] for d in result.data["detections"]]
+    assert len(kinds) > 0 and set(kinds) <= set(fpn.ERROR_KINDS)
+    assert kinds.count("correct") <= gt["found"]  # a correct box finds an object; a wrong-class one finds it too
+    assert f"Of the {len(kinds)} boxes shown: " in result.text and f"{kinds.count('correct')} correct" in result.text
     assert "gt_boxes=targets['boxes']" in result.code
     scope: dict = {}
     cwd = os.getcwd()
