@@ -9,6 +9,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
+import fpn
 import fpn.viz as V
 
 LABEL_NAMES = {1: "positive", 0: "negative", -1: "ignored"}
@@ -96,9 +97,23 @@ KIND_WORDS = {  # kind -> (one box, several boxes)
     "background": ("is on background", "are on background")}
 
 
-def kinds_note(kinds: Sequence[str]) -> str:
-    """' Of the N boxes shown: a correct, b name the wrong class, ...' (Markdown), most first, from the kinds of
-    fpn.detection_kinds."""
-    counts = {k: sum(1 for x in kinds if x == k) for k in KIND_WORDS}
-    parts = [f"{n} {KIND_WORDS[k][n > 1]}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
-    return f" Of the {len(kinds)} boxes shown: " + ", ".join(parts) + "."
+def box_kinds(det: dict[str, torch.Tensor], keep: torch.Tensor, gt_boxes: Any,
+              gt_labels: Optional[torch.Tensor]) -> Optional[list[str]]:
+    """What each shown detection (``det`` boxes / scores / labels where ``keep``) is against the ground truth
+    (gt_boxes [G, 4] original px): fpn.detection_kinds; None without labels of the model's classes."""
+    if gt_labels is None:
+        return None
+    gt = torch.as_tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)
+    return fpn.detection_kinds(det["boxes"][keep], det["scores"][keep], det["labels"][keep], gt, gt_labels)[0]
+
+
+def ground_truth_note(g: dict[str, Any], kinds: Optional[Sequence[str]]) -> str:
+    """The Detections view's note on a dataset image (Markdown): found / missed (``g``: its data's "ground_truth"),
+    then what the boxes shown are, most first ("Of the N boxes shown: a correct, b name the wrong class, ...")."""
+    text = (f"Ground truth (dashed): **{g['found']} of {g['boxes']} found** (yellow: a shown detection overlaps it "
+            f"with IoU >= 0.5), **{g['missed']} missed** (vermillion).")
+    if kinds:
+        counts = {k: sum(1 for x in kinds if x == k) for k in KIND_WORDS}
+        parts = [f"{n} {KIND_WORDS[k][n > 1]}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
+        text += f" Of the {len(kinds)} boxes shown: " + ", ".join(parts) + "."
+    return text

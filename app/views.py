@@ -13,7 +13,6 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-import fpn
 import fpn.viz as V
 
 from . import snippets as S
@@ -29,7 +28,7 @@ from .images import LoadedImage, load_image_file
 from .layout import MERGE_PANEL_PX, PYRAMID_PX
 from .model_card import coco_detectors, photo_notice, zero_hint
 from .models import TORCHVISION_COCO, ModelRegistry
-from .readouts import anchors_data, cell_markdown, kinds_note, map_of, mask_data, roi_data
+from .readouts import anchors_data, box_kinds, cell_markdown, ground_truth_note, map_of, mask_data, roi_data
 from .view_cache import cache_views
 
 Progress = Optional[Callable[[float, str], None]]
@@ -120,23 +119,16 @@ class Explorer(WhyViews, InsightViews, CompareViews):
             text = (f"An RPN-only model makes no detections: its best {RPN_ONLY_PROPOSALS} proposals, coloured by RPN "
                     "level.")
             return ViewResult("detections", {"detections": img}, info, code, text)
-        kinds = None
+        text = self.knowledge_note(path, a, score_thresh)
         if gt is not None:
             found = V.match_ground_truth(gt, det["boxes"][keep])
             info["ground_truth"] = {"boxes": len(found), "found": int(found.sum()), "missed": int((~found).sum()),
                                     "found_iou": 0.5}
-            if (gt_labels := self.gt_labels(path, a)) is not None:  # the same classes: what each box shown is
-                kinds = fpn.detection_kinds(det["boxes"][keep], det["scores"][keep], det["labels"][keep],
-                                            torch.as_tensor(gt, dtype=torch.float32).reshape(-1, 4), gt_labels)[0]
-                for d, kind in zip(dets, kinds):
-                    d["kind"] = kind
+            kinds = box_kinds(det, keep, gt, self.gt_labels(path, a))  # None unless the dataset's classes
+            for d, kind in zip(dets, kinds or []):
+                d["kind"] = kind
+            text = ground_truth_note(info["ground_truth"], kinds) + ("\n\n" + text if text else "")
         code = S.join(self.setup_code(a, path), S.detect(score_thresh, gt is not None), S.save(["detections"]))
-        text = self.knowledge_note(path, a, score_thresh)
-        if gt is not None:
-            g = info["ground_truth"]
-            text = (f"Ground truth (dashed): **{g['found']} of {g['boxes']} found** (yellow: a shown detection overlaps "
-                    f"it with IoU >= 0.5), **{g['missed']} missed** (vermillion)." + (kinds_note(kinds) if kinds else "")
-                    + ("\n\n" + text if text else ""))
         return ViewResult("detections", {"detections": img}, info, code, text)
 
     def knowledge_note(self, path: str, a: Analysis, score_thresh: float) -> str:

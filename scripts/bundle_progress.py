@@ -19,11 +19,10 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fpn.training.config import METRICS_FILE, RESUME_FILE  # noqa: E402
-from fpn.training.state import load_training_state  # noqa: E402
-from fpn.weights.checkpoint import CheckpointError  # noqa: E402
+from fpn.training.config import METRICS_FILE, RESUME_FILE
+from fpn.training.state import load_training_state
+from fpn.weights.checkpoint import CheckpointError
 
 METRIC = {"rpn": "AR@1000", "mask_proposals": "mask_AR@1000"}  # the plateau metric per task; "AP" otherwise
 
