@@ -90,8 +90,10 @@ def test_status_through_the_script_writes_nothing(tmp_path):
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads Linux /proc")
 def test_a_running_process_is_found_by_its_folder_whatever_the_working_folder(tmp_path):
     progress = _progress()
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "--out", "runs/c4"], cwd=tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "print(flush=True); import time; time.sleep(60)", "--out",
+                             "runs/c4"], cwd=tmp_path, stdout=subprocess.PIPE)
     try:
+        proc.stdout.readline()  # started: its command line is in /proc
         assert progress._running("--out", str(tmp_path / "runs" / "c4"))
         assert not progress._running("--out", str(tmp_path / "runs" / "c4_rpn"))  # c4 is not c4_rpn
         assert not progress._running("--checkpoint", str(tmp_path / "runs" / "c4"))
