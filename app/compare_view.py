@@ -19,6 +19,8 @@ from .choices import MAX_COMPARE, MIN_COMPARE
 from .errors import AppError
 from .export import ViewResult
 from .layout import VIEW_PX
+from .model_card import score_threshold
+from .readouts import box_kinds, kinds_cell
 
 
 def shown_side(shape: Sequence[int]) -> int:
@@ -53,27 +55,31 @@ class CompareViews:
     (they use its analysis, registry and gt_labels)."""
 
     def compare(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
-                top_proposals: int = 50, progress: Progress = None) -> ViewResult:
+                top_proposals: int = 50, progress: Progress = None, own_thresholds: bool = False) -> ViewResult:
         """MIN_COMPARE to MAX_COMPARE (2-6) detection models side by side (detections, proposals, per-level
         objectness) + each checkpoint's evaluation numbers from its JSON metadata (data {"headers", "rows"}), drawn per
         level too (`level_metrics`' images and data). With no pick, the first MAX_COMPARE available models; when only
         one detection model is installed, that one alone (its title says how to add more). The last of
         `compare_steps`."""
         result = None
-        for result in self.compare_steps(path, models, score_thresh, top_proposals, progress):
+        for result in self.compare_steps(path, models, score_thresh, top_proposals, progress, own_thresholds):
             pass
         return result
 
     def compare_steps(self, path: Optional[str], models: Sequence[str], score_thresh: float = 0.5,
-                      top_proposals: int = 50, progress: Progress = None) -> Iterator[ViewResult]:
+                      top_proposals: int = 50, progress: Progress = None,
+                      own_thresholds: bool = False) -> Iterator[ViewResult]:
         """`compare` as each model is ready: a partial result per model (its "compare" image holds the models run so
         far and a note column for each still running; data["pending"] names those), then the full result (no
-        "pending"), so the page shows the first model while the slower ones run."""
+        "pending"), so the page shows the first model while the slower ones run. own_thresholds: each model shows its
+        detections at its own score threshold (its checkpoint's F1-best, app.model_card.score_threshold) instead of
+        ``score_thresh`` for all: a model trained briefly is under-confident, and one threshold hides what it finds."""
         available = self.registry.names("detection")
         models = [m for m in (models or []) if m] or available[:MAX_COMPARE]
         fewest = min(MIN_COMPARE, len(available))
         if not fewest <= len(models) <= MAX_COMPARE:
             raise AppError(f"Pick {MIN_COMPARE} to {MAX_COMPARE} models to compare (got {len(models)}).")
+        thresholds = self.thresholds(models, score_thresh, own_thresholds)
         columns, titles, rows, listed = [], [], [], []
         gt = None  # a dataset image's ground truth (original px), drawn dashed in every column: found / missed
         metric_keys: list[str] = []
@@ -88,7 +94,7 @@ class CompareViews:
             det = ex.detections
             gt = a.gt if a.gt is not None else gt
             dimg = V.draw_detections(ex.image, det["boxes"], det["scores"], det["labels"], a.class_names,
-                                     float(score_thresh), box_scale=ex.scale,
+                                     thresholds[name], box_scale=ex.scale,
                                      gt_boxes=a.gt["boxes"] if a.gt is not None else None,
                                      shown_side=shown_side(ex.image.shape))
             pimg = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, int(top_proposals), ex.proposal_rpn_level)
@@ -96,25 +102,32 @@ class CompareViews:
             entry = self.registry.entry(name)
             titles.append(f"{name} ({ex.variant})" + ("" if len(available) > 1 else
                           " - the only detection model installed: add checkpoints to checkpoints/ to compare"))
-            listed.append((titles[-1], entry.kind, entry.path, entry.options))
+            listed.append((titles[-1], entry.kind, entry.path, entry.options, thresholds[name]))
             metrics = entry.metrics()
             metric_keys += [k for k in metrics if k not in metric_keys]
-            rows.append((name, entry.description, round(a.seconds, 3), int((det["scores"] >= score_thresh).sum()), metrics))
-            headers = ["model", "architecture", "model seconds", f"detections >= {score_thresh:.2f}"] + metric_keys
-            table = [[r[0], r[1], r[2], r[3]] + [r[4].get(k, "") for k in metric_keys] for r in rows]
+            keep = det["scores"] >= thresholds[name]
+            kinds = box_kinds(det, keep, a.gt["boxes"], self.gt_labels(path, a)) if a.gt is not None else None
+            rows.append((name, entry.description, round(a.seconds, 3), thresholds[name], int(keep.sum()),
+                         kinds_cell(kinds), metrics))
+            on_image = ["the boxes shown on this image"] if gt is not None else []  # a dataset image: what they are
+            headers = ["model", "architecture", "model seconds", "score threshold", "detections shown", *on_image,
+                       *metric_keys]
+            table = [[*r[:5], *r[5:6] * len(on_image)] + [r[6].get(k, "") for k in metric_keys] for r in rows]
             pending = list(models[i + 1:])
             if pending:
                 waiting = [V.note_image(f"{n}: running...", V.COLUMN_WIDTH, 60) for n in pending]
                 shown = V.side_by_side(columns + waiting, titles + pending, max_width=VIEW_PX)  # as the full one
                 yield ViewResult("compare", {"compare": shown},
-                                 {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals),
+                                 {"score_thresh": float(score_thresh), "thresholds": thresholds,
+                                  "top_proposals": int(top_proposals),
                                   "headers": headers, "rows": table, "pending": pending})
-        levels = self.per_level(path, models, score_thresh)  # the analyses above are cached: no model runs again
+        levels = self.per_level(path, models, thresholds)  # the analyses above are cached: no model runs again
         images = {"compare": V.side_by_side(columns, titles, max_width=VIEW_PX), **levels.images}
-        code = S.join(S.compare(listed, path, S.working_size(image), score_thresh, top_proposals, gt, VIEW_PX),
+        code = S.join(S.compare(listed, path, S.working_size(image), top_proposals, gt, VIEW_PX),
                       levels.code,
                       S.save(list(images)))
-        data = {"score_thresh": float(score_thresh), "top_proposals": int(top_proposals), "headers": headers,
+        data = {"score_thresh": float(score_thresh), "thresholds": thresholds, "top_proposals": int(top_proposals),
+                "headers": headers,
                 "rows": table, **levels.data}
         yield ViewResult("compare", images, data, code, levels.text)
 
@@ -126,16 +139,21 @@ class CompareViews:
         models = [m for m in dict.fromkeys(models or []) if m] or self.registry.names("detection")[:MAX_COMPARE]
         if len(models) > MAX_COMPARE:
             raise AppError(f"Pick at most {MAX_COMPARE} models (got {len(models)}).")
-        levels = self.per_level(path, models, score_thresh, progress)
+        levels = self.per_level(path, models, dict.fromkeys(models, float(score_thresh)), progress)
         setup = S.IMPORTS
         if levels.recall:  # the snippet runs the models on the image, read as the app read it
             setup += "\n" + S.load_image(path, S.working_size(self.analysis(path, models[0]).image))
         code = S.join(setup, levels.code, S.save(list(levels.images)))
         return ViewResult("level_metrics", levels.images, levels.data, code, levels.text)
 
-    def per_level(self, path: Optional[str], models: Sequence[str], score_thresh: float,
+    def thresholds(self, models: Sequence[str], score_thresh: float, own: bool) -> dict[str, float]:
+        """Each model's score threshold in Compare: its own (its checkpoint's F1-best) or ``score_thresh`` for all."""
+        return {m: score_threshold(self.registry.entry(m)) if own else float(score_thresh) for m in models}
+
+    def per_level(self, path: Optional[str], models: Sequence[str], thresholds: dict[str, float],
                   progress: Progress = None) -> PerLevel:
-        """`models`' checkpoint numbers per level and, on an image with ground truth, their recall per level on it."""
+        """`models`' checkpoint numbers per level and, on an image with ground truth, their recall per level on it
+        (detections at ``thresholds[model]``)."""
         metrics = {}
         for name in models:
             entry = self.registry.entry(name)
@@ -152,16 +170,16 @@ class CompareViews:
                                 "metrics": {m: {k: v.get(k) for k in CHART_SECTIONS} for m, v in metrics.items()}}
         code = (f"metrics = {metrics!r}  # each checkpoint's JSON 'metrics' (the charts' part)\n"
                 "level_metrics = V.level_metrics_view(metrics, columns=1)\n")
-        recall = self._image_recall(path, models, score_thresh, progress) if path else None
+        recall = self._image_recall(path, models, thresholds, progress) if path else None
         if recall is None:
             images["image_recall"] = V.note_image(NO_GT, 520, 50)
             return PerLevel(images, data, f"{text}\n\n{NO_GT}", code + f"image_recall = V.note_image({NO_GT!r}, 520, 50)\n",
                             False)
         images["image_recall"] = V.image_recall_view(recall, columns=1)
         data["image_recall"] = recall
-        return PerLevel(images, data, text, code + self._recall_code(path, models, score_thresh), True)
+        return PerLevel(images, data, text, code + self._recall_code(path, models, thresholds), True)
 
-    def _image_recall(self, path: str, models: Sequence[str], score_thresh: float,
+    def _image_recall(self, path: str, models: Sequence[str], thresholds: dict[str, float],
                       progress: Progress) -> Optional[dict[str, Any]]:
         """model -> `fpn.recall_per_level` on the image; None when it has no ground truth."""
         if self.examples.match(path) is None:  # no ground truth to recall: no model needs to run for it
@@ -173,20 +191,21 @@ class CompareViews:
             if a.gt is None:
                 return None
             out[name] = fpn.recall_per_level(a.exploration, a.gt["boxes"], self.gt_labels(path, a),
-                                             min_score=float(score_thresh))
+                                             min_score=thresholds[name])
         return out
 
-    def _recall_code(self, path: str, models: Sequence[str], score_thresh: float) -> str:
+    def _recall_code(self, path: str, models: Sequence[str], thresholds: dict[str, float]) -> str:
         """Each model run on `image` again and its recall per level against the image's ground truth."""
         rows = ""
         for name in models:
             a = self.analysis(path, name)
             entry = self.registry.entry(name)
             labels = "None" if self.gt_labels(path, a) is None else "targets['labels']"
-            rows += f"    ({name!r}, {S.load_model(entry.kind, entry.path, entry.options)}, {labels}),\n"
+            rows += (f"    ({name!r}, {S.load_model(entry.kind, entry.path, entry.options)}, {labels}, "
+                     f"{thresholds[name]!r}),\n")
         return (S.targets_code(self.analysis(path, models[0]).gt) + "recall = {}  # None: detections of any class "
                 "count (the model's classes are not the dataset's)\n"
-                f"for name, model, labels in [\n{rows}]:\n"
+                f"for name, model, labels, score_thresh in [\n{rows}]:\n"
                 "    recall[name] = fpn.recall_per_level(fpn.explore(model, image), targets['boxes'], labels, "
-                f"min_score={float(score_thresh)!r})\n"
+                "min_score=score_thresh)\n"
                 "image_recall = V.image_recall_view(recall, columns=1)\n")

@@ -113,7 +113,21 @@ def ground_truth_note(g: dict[str, Any], kinds: Optional[Sequence[str]]) -> str:
     text = (f"Ground truth (dashed): **{g['found']} of {g['boxes']} found** (yellow: a shown detection overlaps it "
             f"with IoU >= 0.5), **{g['missed']} missed** (vermillion).")
     if kinds:
-        counts = {k: sum(1 for x in kinds if x == k) for k in KIND_WORDS}
-        parts = [f"{n} {KIND_WORDS[k][n > 1]}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
+        parts = [f"{n} {KIND_WORDS[k][n > 1]}" for k, n in kind_counts(kinds)]
         text += f" Of the {len(kinds)} boxes shown: " + ", ".join(parts) + "."
     return text
+
+
+def kind_counts(kinds: Sequence[str]) -> list[tuple[str, int]]:
+    """(kind, count) of the kinds present, most first (ties in fpn.ERROR_KINDS' order)."""
+    counts = {k: sum(1 for x in kinds if x == k) for k in KIND_WORDS}
+    return [(k, n) for k, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n]
+
+
+def kinds_cell(kinds: Optional[Sequence[str]]) -> str:
+    """Compare's table cell: "11 of 19 correct; 4 part of an object, 2 several objects, ..." ("" without kinds)."""
+    if kinds is None:
+        return ""
+    errors = [f"{n} {k}" for k, n in kind_counts(kinds) if k != "correct"]
+    correct = f"{sum(1 for k in kinds if k == 'correct')} of {len(kinds)} correct"
+    return correct + ("; " + ", ".join(errors) if errors else "")

@@ -135,19 +135,20 @@ def roi_levels(from_detections: bool, top_n: int, score_thresh: float, index: in
             "print(V.eq1_text(w, h, *ex.roi_level_range))\n")
 
 
-def compare(models: Sequence[tuple[str, str, str, dict]], image_path: str, size: Optional[tuple[int, int]],
-            score_thresh: float, top_proposals: int, gt: Optional[dict] = None, max_width: int = 0) -> str:
-    """models: (title, kind, path, the app's build options) per column; gt: a dataset image's ground truth (drawn dashed in every column);
-    max_width: the figure's width (px): as many columns per row as fit."""
-    listed = "".join(f"    ({title!r}, {load_model(kind, path, options)}),\n" for title, kind, path, options in models)
+def compare(models: Sequence[tuple[str, str, str, dict, float]], image_path: str, size: Optional[tuple[int, int]],
+            top_proposals: int, gt: Optional[dict] = None, max_width: int = 0) -> str:
+    """models: (title, kind, path, the app's build options, score threshold) per column; gt: a dataset image's ground
+    truth (drawn dashed in every column); max_width: the figure's width (px): as many columns per row as fit."""
+    listed = "".join(f"    ({title!r}, {load_model(kind, path, options)}, {float(threshold)!r}),\n"
+                     for title, kind, path, options, threshold in models)
     explore = "fpn.explore(model, image, targets)" if gt is not None else "fpn.explore(model, image)"
     gt_arg = ", gt_boxes=targets['boxes']" if gt is not None else ""
     return (f"{IMPORTS}\n{load_image(image_path, size)}{targets_code(gt)}columns, titles = [], []\n"
-            f"for title, model in [\n{listed}]:\n"
+            f"for title, model, score_thresh in [\n{listed}]:\n"
             f"    ex = {explore}\n"
             "    det = ex.detections\n"
             "    detections = V.draw_detections(ex.image, det['boxes'], det['scores'], det['labels'], ex.class_names, "
-            f"{float(score_thresh)!r}, box_scale=ex.scale{gt_arg},\n"
+            f"score_thresh, box_scale=ex.scale{gt_arg},\n"
             "                                  shown_side=V.COLUMN_WIDTH * max(ex.image.shape[-2:])"
             " // ex.image.shape[-1])\n"
             f"    proposals = V.draw_proposals(ex.image, ex.proposals, ex.proposal_scores, {int(top_proposals)}, "

@@ -118,3 +118,28 @@ def test_compare_opens_with_fpn_c4_c5_and_labels_how_a_model_was_trained(tmp_pat
                 os.remove(tmp_path / f)
     registry.scan()
     assert registry.compare_defaults() == ["a_fpn", "a_bottom_up", "a_no_lateral"]
+
+
+def test_each_model_at_its_own_threshold(ckdir, gt_photo, tmp_path, monkeypatch):  # noqa: F811 - test_app's fixture
+    """own_thresholds: each column and its row at its checkpoint's F1-best threshold (the app's default), and the
+    Python redraws it; otherwise the slider's threshold for all."""
+    for f in os.listdir(ckdir):
+        if f.startswith(("fpn_tiny", "c5_tiny")):
+            shutil.copyfile(os.path.join(ckdir, f), tmp_path / f)
+    for name, value in (("fpn_tiny", 0.999), ("c5_tiny", 0.0)):
+        meta = json.loads((tmp_path / f"{name}.json").read_text())
+        meta["metrics"] = {"score_threshold": {"value": value, "f1": 1.0, "precision": 1.0, "recall": 1.0}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(meta))
+    registry = ModelRegistry(str(tmp_path), "cpu")
+    explorer = Explorer(registry, Analyzer(registry), ExampleLibrary(dataset_dirs=[str(DATASET)]))
+    own = explorer.compare(gt_photo, ["fpn_tiny", "c5_tiny"], 0.5, 20, own_thresholds=True)
+    same = explorer.compare(gt_photo, ["fpn_tiny", "c5_tiny"], 0.5, 20)
+    assert own.data["thresholds"] == {"fpn_tiny": 1.0, "c5_tiny": 0.0}
+    assert same.data["thresholds"] == {"fpn_tiny": 0.5, "c5_tiny": 0.5}
+    column = own.data["headers"].index("detections shown")
+    shown = {row[0]: row[column] for row in own.data["rows"]}
+    everything = {name: len(explorer.detect(gt_photo, name, 0.0).data["detections"]) for name in shown}
+    assert shown == {"fpn_tiny": 0, "c5_tiny": everything["c5_tiny"]} and everything["c5_tiny"] > 0
+    assert [row[own.data["headers"].index("score threshold")] for row in own.data["rows"]] == [1.0, 0.0]
+    assert not np.array_equal(own.images["compare"], same.images["compare"])
+    assert all(_redraws(own, os.path.dirname(gt_photo), monkeypatch).values())

@@ -95,7 +95,7 @@ def test_compare(explorer, photo):
     result = explorer.compare(photo, ["fpn_tiny", "c5_tiny"], 0.0)
     table, headers = result.data["rows"], result.data["headers"]
     assert result.image.ndim == 3 and [row[0] for row in table] == ["fpn_tiny", "c5_tiny"]
-    assert headers[4:] == ["bbox AP"] and [row[4] for row in table] == [1.5, 1.5]
+    assert headers[3:] == ["score threshold", "detections shown", "bbox AP"] and [row[5] for row in table] == [1.5, 1.5]
     with pytest.raises(AppError, match="2 to 6"):
         explorer.compare(photo, ["fpn_tiny"], 0.5)
 

@@ -73,6 +73,10 @@ def test_compare_draws_the_ground_truth_in_every_column():
     name = next(n for n in explorer.examples.names("dataset") if "17 objects" in explorer.examples.examples[n].caption)
     path = explorer.examples.path(name)
     result = explorer.compare(path, ["fpn_resnet18_cpu", "c5_resnet18_cpu"], 0.5, 20)
+    column = result.data["headers"].index("the boxes shown on this image")  # what each model's boxes are
+    for row in result.data["rows"]:  # the same boxes as the Detections view's, the same kinds
+        kinds = [d["kind"] for d in explorer.detect(path, row[0], 0.5).data["detections"]]
+        assert row[column].startswith(f"{kinds.count('correct')} of {len(kinds)} correct")
     assert "gt_boxes=targets['boxes']" in result.code and "fpn.explore(model, image, targets)" in result.code
     picture = result.images["compare"]
     half = picture.shape[1] // 2

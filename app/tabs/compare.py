@@ -20,6 +20,9 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
             picked = gr.CheckboxGroup(models, value=explorer.registry.compare_defaults(), elem_id="compare-models",
                                       label=f"Models ({MIN_COMPARE} to {MAX_COMPARE})")
             top_proposals = gr.Slider(1, 300, 50, step=1, label="Top-N proposals")
+            own = gr.Checkbox(True, label="Each model at its own score threshold",
+                              info="its F1-best on held-out images; off: the score slider's for all",
+                              elem_id="compare-own-thresholds")
         image = analytic_image("Side by side: detections / proposals / objectness per level", "out-compare",
                                show_label=False)
         table = gr.Dataframe(label="Evaluation numbers (checkpoint metadata)", interactive=False,
@@ -35,22 +38,23 @@ def build(explorer: Explorer, inputs: Inputs) -> None:
         return {"headers": result.data["headers"], "data": result.data["rows"]}
 
     @guard
-    def compare(path, models, score_thresh, top_proposals, progress=gr.Progress()):
-        result = explorer.compare(path, models, score_thresh, top_proposals, report(progress))
+    def compare(path, models, score_thresh, top_proposals, own_thresholds=True, progress=gr.Progress()):
+        result = explorer.compare(path, models, score_thresh, top_proposals, report(progress), bool(own_thresholds))
         return result.image, table_of(result)
 
     @guard
-    def show_compare(path, models, score_thresh, top_proposals, progress=gr.Progress()):
+    def show_compare(path, models, score_thresh, top_proposals, own_thresholds, progress=gr.Progress()):
         # each model's column as soon as it is ready (compare_steps); the per-level part and the export at the end
-        for result in explorer.compare_steps(path, models, score_thresh, top_proposals, report(progress)):
+        for result in explorer.compare_steps(path, models, score_thresh, top_proposals, report(progress),
+                                             bool(own_thresholds)):
             if result.data.get("pending"):
                 yield (result.image, table_of(result), *[gr.skip()] * 5)
             else:
                 yield (result.image, table_of(result), result.images["level_metrics"], result.images["image_recall"],
                        result.text, *exported(result))
 
-    args = [inputs.image, picked, inputs.score, top_proposals]
+    args = [inputs.image, picked, inputs.score, top_proposals, own]
     api_endpoint(compare, args, [image, table], "compare")
     track(tab, ID)
     live(inputs, tab, ID, show_compare, args, [image, table, levels, recall, levels_text, *export.outputs],
-         controls=[picked], sliders=[top_proposals], row=["image", "score"])
+         controls=[picked, own], sliders=[top_proposals], row=["image", "score"])
