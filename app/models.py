@@ -80,7 +80,8 @@ class ModelEntry:
         return f", head on {rois} proposals per image (evaluated on {test_rois(self.config)})" if rois else ""
 
     def metrics(self) -> dict[str, Any]:
-        """Flat evaluation numbers of the JSON metadata's "metrics" ({"bbox": {"AP": ..}} -> {"bbox AP": ..})."""
+        """Flat evaluation numbers of the JSON metadata's "metrics" ({"bbox": {"AP": ..}} -> {"bbox AP": ..}); its
+        "errors" (fpn.evaluation.error_types) as one share: "boxes shown correct %" at its threshold."""
         out: dict[str, Any] = {}
 
         def walk(prefix: str, value: Any) -> None:
@@ -90,7 +91,14 @@ class ModelEntry:
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[prefix] = round(float(value), 4)
 
-        walk("", self.metadata.get("metrics") or {})
+        metrics = dict(self.metadata.get("metrics") or {})
+        errors = metrics.pop("errors", None)  # 27 counts by size and kind: one share in the table
+        walk("", metrics)
+        if isinstance(errors, dict) and isinstance(errors.get("detections"), dict):
+            counts = [kinds for kinds in errors["detections"].values() if isinstance(kinds, dict)]
+            shown = sum(sum(kinds.values()) for kinds in counts)
+            if shown:
+                out["boxes shown correct %"] = round(100.0 * sum(k.get("correct", 0) for k in counts) / shown, 1)
         return out
 
 

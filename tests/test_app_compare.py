@@ -143,3 +143,17 @@ def test_each_model_at_its_own_threshold(ckdir, gt_photo, tmp_path, monkeypatch)
     assert [row[own.data["headers"].index("score threshold")] for row in own.data["rows"]] == [1.0, 0.0]
     assert not np.array_equal(own.images["compare"], same.images["compare"])
     assert all(_redraws(own, os.path.dirname(gt_photo), monkeypatch).values())
+
+
+def test_an_evaluations_error_counts_are_one_share_in_the_table(ckdir, tmp_path):  # noqa: F811
+    """The 27 counts of metrics["errors"] (by size and kind) become one column: the share of boxes shown correct."""
+    for f in os.listdir(ckdir):
+        if f.startswith("fpn_tiny"):
+            shutil.copyfile(os.path.join(ckdir, f), tmp_path / f)
+    meta = json.loads((tmp_path / "fpn_tiny.json").read_text())
+    meta["metrics"] = {"bbox": {"AP": 30.0}, "errors": {"score_threshold": 0.4, "detections": {
+        "small": {"correct": 3, "wrong class": 1}, "large": {"correct": 1, "part of an object": 3}},
+        "objects": {"small": {"found": 3, "missed": 1}}}}
+    (tmp_path / "fpn_tiny.json").write_text(json.dumps(meta))
+    assert ModelRegistry(str(tmp_path), "cpu").entry("fpn_tiny").metrics() == {"bbox AP": 30.0,
+                                                                               "boxes shown correct %": 50.0}
