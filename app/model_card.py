@@ -164,3 +164,26 @@ def zero_hint(entry: Any, threshold: float, scores: Sequence[float], labels: Seq
     second = (f" Or the image holds objects this model does not know (it knows {knows})"
               + (f": for photos pick {coco_choice(coco_names)}." if knows_shapes_only(entry) else "."))
     return first + second
+
+
+def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Evaluation numbers flat, for Compare's table ({"bbox": {"AP": ..}} -> {"bbox AP": ..}); "errors"
+    (fpn.evaluation.error_types, 27 counts by size and kind) as one share: "boxes shown correct %" at its threshold."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix} {k}".strip(), v)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[prefix] = round(float(value), 4)
+
+    metrics = dict(metrics)
+    errors = metrics.pop("errors", None)
+    walk("", metrics)
+    if isinstance(errors, dict) and isinstance(errors.get("detections"), dict):
+        counts = [kinds for kinds in errors["detections"].values() if isinstance(kinds, dict)]
+        shown = sum(sum(kinds.values()) for kinds in counts)
+        if shown:
+            out["boxes shown correct %"] = round(100.0 * sum(k.get("correct", 0) for k in counts) / shown, 1)
+    return out

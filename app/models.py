@@ -15,6 +15,7 @@ import torch
 import fpn
 
 from .errors import AppError
+from .model_card import flat_metrics
 
 TORCHVISION_COCO = "torchvision COCO R50-FPN (91 classes)"
 COCO_MEGABYTES = 160  # size of torchvision's COCO_V1 file, for the notes
@@ -80,26 +81,8 @@ class ModelEntry:
         return f", head on {rois} proposals per image (evaluated on {test_rois(self.config)})" if rois else ""
 
     def metrics(self) -> dict[str, Any]:
-        """Flat evaluation numbers of the JSON metadata's "metrics" ({"bbox": {"AP": ..}} -> {"bbox AP": ..}); its
-        "errors" (fpn.evaluation.error_types) as one share: "boxes shown correct %" at its threshold."""
-        out: dict[str, Any] = {}
-
-        def walk(prefix: str, value: Any) -> None:
-            if isinstance(value, dict):
-                for k, v in value.items():
-                    walk(f"{prefix} {k}".strip(), v)
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[prefix] = round(float(value), 4)
-
-        metrics = dict(self.metadata.get("metrics") or {})
-        errors = metrics.pop("errors", None)  # 27 counts by size and kind: one share in the table
-        walk("", metrics)
-        if isinstance(errors, dict) and isinstance(errors.get("detections"), dict):
-            counts = [kinds for kinds in errors["detections"].values() if isinstance(kinds, dict)]
-            shown = sum(sum(kinds.values()) for kinds in counts)
-            if shown:
-                out["boxes shown correct %"] = round(100.0 * sum(k.get("correct", 0) for k in counts) / shown, 1)
-        return out
+        """Flat evaluation numbers of the JSON metadata's "metrics" (app.model_card.flat_metrics)."""
+        return flat_metrics(self.metadata.get("metrics") or {})
 
 
 class ModelRegistry:
