@@ -19,6 +19,7 @@ import fpn.viz as V
 
 from . import snippets as S
 from .export import ViewResult
+from .readouts import KIND_WORDS, box_kinds
 
 Progress = Optional[Callable[[float, str], None]]
 
@@ -119,7 +120,13 @@ class WhyViews:
                       "w, h = (prov.proposal_box[2:] - prov.proposal_box[:2]).tolist()\n"
                       "print(V.eq1_text(w, h, *ex.roi_level_range))\n",
                       S.save(list(images)))
-        return ViewResult("why", images, why_data(a.model_name, prov, formula), code, why_markdown(prov, formula, note))
+        data, text = why_data(a.model_name, prov, formula), why_markdown(prov, formula, note)
+        labels = self.gt_labels(path, a) if a.gt is not None else None
+        kinds = box_kinds(det, shown, a.gt["boxes"], labels) if labels is not None else None
+        if kinds:  # a dataset image, the model's classes: what this box is against its ground truth
+            data["kind"] = kinds[shown.tolist().index(d)]
+            text += f"\n\nAgainst this image's ground truth, this box **{KIND_WORDS[data['kind']][0]}**."
+        return ViewResult("why", images, data, code, text)
 
     def lost(self, path: Optional[str], model: Optional[str], gt_index: int = -1, score_thresh: float = 0.5,
              progress: Progress = None) -> ViewResult:

@@ -50,6 +50,10 @@ def test_detect_on_a_dataset_image_counts_found_and_missed():
     assert len(kinds) > 0 and set(kinds) <= set(fpn.ERROR_KINDS)
     assert kinds.count("correct") <= gt["found"]  # a correct box finds an object; a wrong-class one finds it too
     assert f"Of the {len(kinds)} boxes shown: " in result.text and f"{kinds.count('correct')} correct" in result.text
+    # Why this box says the same of the box it explains (the best one: -1, -1)
+    best = max(range(len(kinds)), key=lambda i: result.data["detections"][i]["score"])
+    why = explorer.why(path, "fpn_resnet18_cpu", -1, -1, 0.5)
+    assert why.data["kind"] == kinds[best] and "Against this image's ground truth, this box **" in why.text
     assert "gt_boxes=targets['boxes']" in result.code
     scope: dict = {}
     cwd = os.getcwd()
