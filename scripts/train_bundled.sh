@@ -22,6 +22,9 @@
 # workers, or two invocations, never train the same run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# This checkout's fpn, not the one an editable install in the venv points at (a worktree sharing another's venv):
+# a run that lasts sessions must not pick up edits made elsewhere while it trains.
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PY:-.venv/bin/python}
 PROFILE=${PROFILE:-gpu}
 if [ "${SMOKE:-0}" = 1 ]; then PROFILE=smoke; fi
