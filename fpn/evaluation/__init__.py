@@ -3,7 +3,8 @@
     metrics   box AP, box-proposal AR (Table 1) and mask-proposal AR (Table 6) of per-image predictions
     predict   predict_dataset: ``model.predict`` over a dataset (the output keys both models share);
               evaluate_model: predict + metrics + inference times
-    error_types what each box shown at the F1-best threshold is (correct, wrong class, a part, ...) by size
+    error_types what each box shown at the F1-best threshold is (correct, wrong class, a part, ...) and which objects
+              a box of their class finds, by size
     per_level proposal AR@1000 per RPN map and box AP per Eq. (1) level (``metrics["per_level"]``)
     report    write_report: the metrics JSON plus its pictures (drawn by fpn.viz.evaluation);
               store_in_metadata: the report merged into a checkpoint's JSON "metrics"

@@ -146,7 +146,7 @@ def plot_error_breakdown(detections: Mapping[str, Mapping[str, int]], objects: M
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=4 if what == "boxes shown" else 2,
                   fontsize=8, frameon=False)
     axes[0].set_title("what each box shown is")
-    axes[1].set_title("which objects are found")
+    axes[1].set_title("which objects are found (by a box of their class)")
     fig.suptitle(title or "errors by object size")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
