@@ -149,6 +149,6 @@ def plot_error_breakdown(detections: Mapping[str, Mapping[str, int]], objects: M
     axes[1].set_title("which objects are found (by a box of their class)")
     fig.suptitle(title or "errors by object size")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.1)  # the legends below the axes, no margin below
     plt.close(fig)
     return path
