@@ -73,7 +73,7 @@ def input_row(explorer: Explorer) -> tuple[Inputs, gr.Checkbox, Callable[[Messag
     with gr.Column(elem_classes=["presenter-hide"]):
         galleries = {kind: example_gallery(explorer, kind, label) for kind, label in GALLERIES}
     score = gr.Slider(0.0, 1.0, score_threshold(first) if first else 0.5, step=0.01, label="Score threshold",
-                      elem_id="score", info="applies to every view")
+                      elem_id="score", info="applies to every view (Compare: unless each model at its own)")
     message = gr.Markdown("", elem_id="load-msg")
     # the photo itself, downscaled for display: the default (lossy WebP) is fine here, unlike the views' maps
     preview = gr.Image(label="Input", interactive=False, height=150, elem_id="preview")
