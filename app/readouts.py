@@ -128,6 +128,6 @@ def kinds_cell(kinds: Optional[Sequence[str]]) -> str:
     """Compare's table cell: "11 of 19 correct; 4 part of an object, 2 several objects, ..." ("" without kinds)."""
     if kinds is None:
         return ""
-    errors = [f"{n} {k}" for k, n in kind_counts(kinds) if k != "correct"]
-    correct = f"{sum(1 for k in kinds if k == 'correct')} of {len(kinds)} correct"
-    return correct + ("; " + ", ".join(errors) if errors else "")
+    counts = kind_counts(kinds)
+    errors = [f"{n} {k}" for k, n in counts if k != "correct"]
+    return f"{dict(counts).get('correct', 0)} of {len(kinds)} correct" + ("; " + ", ".join(errors) if errors else "")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torchvision.ops import box_iou
+from torchvision.ops import box_area
 
 KINDS = ("correct", "duplicate", "wrong class", "several objects", "part of an object", "poorly localised",
          "background")
@@ -47,13 +47,14 @@ def detection_kinds(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Ten
     match = torch.full((len(boxes),), -1, dtype=torch.int64)
     if len(boxes) == 0 or len(gt_boxes) == 0:
         return kinds, found, match
-    iou = box_iou(boxes.float(), gt_boxes.float())  # [D, G]
+    boxes, gt_boxes = boxes.float(), gt_boxes.float()
     lt = torch.max(boxes[:, None, :2], gt_boxes[None, :, :2])
     rb = torch.min(boxes[:, None, 2:], gt_boxes[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)  # [D, G]
-    area = lambda b: (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)  # noqa: E731
-    gt_inside = inter >= INSIDE * area(gt_boxes)[None, :]  # object j lies inside detection i
-    det_inside = inter >= INSIDE * area(boxes)[:, None]  # detection i lies inside object j
+    inter = (rb - lt).clamp(min=0).prod(-1)  # [D, G], once: IoU and the "inside" tests both read it
+    det_area, gt_area = box_area(boxes), box_area(gt_boxes)
+    iou = inter / (det_area[:, None] + gt_area[None, :] - inter)  # [D, G], as torchvision's box_iou
+    gt_inside = inter >= INSIDE * gt_area[None, :]  # object j lies inside detection i
+    det_inside = inter >= INSIDE * det_area[:, None]  # detection i lies inside object j
     same = labels[:, None] == gt_labels[None, :]
     for i in torch.argsort(scores, descending=True, stable=True).tolist():
         hit = (iou[i] >= iou_threshold) & same[i]
