@@ -25,8 +25,10 @@ Table 6: --mask-variants rows.yaml maps a row name to mask-proposer config overr
 mask rows).  Row names matching the paper's get its numbers.
 
 --from-checkpoints DIR: the rows are the bundled checkpoints in DIR (scripts/bundle_checkpoint.py, evaluated with
-scripts/evaluate.py --write-metadata): detectors by variant, RPN-only models for Table 1, mask proposers by their MLPs;
---profile keeps those bundled by that configuration of scripts/train_bundled.sh.
+scripts/evaluate.py --write-metadata): detectors by variant, RPN-only models for Table 1, mask proposers by their MLPs,
+and Table 2 from the detectors evaluated on fixed proposals (scripts/evaluate.py --proposals-from CK
+--write-metadata, stored under "fixed_proposals"); --profile keeps those bundled by that configuration of
+scripts/train_bundled.sh.
 
 --readme FILE writes the tables into FILE between the markers README_START and README_END (headings one level
 down; the bar chart copied to --readme-figure and linked, or left out): how scripts/train_bundled.sh keeps the
@@ -40,7 +42,8 @@ import os
 import re
 import sys
 
-from fpn.evaluation.paper_tables import ORDER, PROTOCOL_TABLE1, PROTOCOL_TABLE3, document, mask_row_name
+from fpn.evaluation.paper_tables import (ORDER, PROTOCOL_TABLE1, PROTOCOL_TABLE2, PROTOCOL_TABLE3, document,
+                                        mask_row_name, proposers_of)
 
 README_START = "<!-- the bundle's tables: written by scripts/ablation.py --readme; edits here are overwritten -->"
 README_END = "<!-- end of the bundle's tables -->"
@@ -76,15 +79,17 @@ def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, e
     return write_report(metrics, evals, eval_json, {"checkpoint": ck, "variant": cfg.variant, "task": task})
 
 
-def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict, str, str]:
-    """(detection, rpn, mask) rows, the protocol sentence and the training table (hours, plateau evidence:
-    fpn.training.plateau.training_table) of the evaluated, bundled checkpoints in ``folder``."""
+def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict, str, str, dict]:
+    """(detection, rpn, mask) rows, the protocol sentence, the training table (hours, plateau evidence:
+    fpn.training.plateau.training_table) and the Table 2 rows (detectors' "fixed_proposals" reports) of the
+    evaluated, bundled checkpoints in ``folder``."""
     from fpn.training.metadata import protocol_of
     from fpn.training.plateau import training_table
     from fpn.weights.checkpoint import find_checkpoints, read_metadata
 
     rows: dict[str, dict[str, dict]] = {"detection": {}, "rpn": {}, "mask_proposals": {}}
     sources: dict[tuple[str, str], str] = {}
+    fixed: dict[str, dict] = {}  # variant -> its Fast R-CNN on another model's proposals (Table 2's protocol)
     metas: list[tuple[str, str, dict, str]] = []  # (task, row name, metadata, checkpoint stem)
     for stem in find_checkpoints(folder, max_depth=1):
         meta = read_metadata(stem)
@@ -101,6 +106,8 @@ def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict
                              "or a folder holding one bundle")
         sources[(task, key)] = stem
         rows[task][key] = meta["metrics"]
+        if task == "detection" and meta.get("fixed_proposals"):
+            fixed[key] = meta["fixed_proposals"]
         metas.append((task, key, meta, stem))
     if not metas:
         raise SystemExit(f"error: no evaluated bundled checkpoint in {folder}" + (f" for --profile {profile}" if profile else ""))
@@ -123,7 +130,7 @@ def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict
                 + f"; weights stored as {meta.get('weights_dtype', 'float32')} and evaluated as stored on "
                 f"`{m.get('data', '?')}` split `{m.get('split', '?')}` ({m.get('num_images', '?')} images).")
     training = training_table([(os.path.basename(stem), meta_) for _, _, meta_, stem in metas])
-    return rows["detection"], rows["rpn"], rows["mask_proposals"], protocol, training
+    return rows["detection"], rows["rpn"], rows["mask_proposals"], protocol, training, fixed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_checkpoints:
         if train_args:
             p.error(f"--from-checkpoints trains nothing; unexpected flags {train_args}")
-        results, rpn_results, mask_results, protocol, training = from_checkpoints(args.from_checkpoints, args.profile)
-        status = write_tables(args.out, protocol, results, rpn_results, mask_results, training)
+        results, rpn_results, mask_results, protocol, training, fixed = from_checkpoints(args.from_checkpoints,
+                                                                                         args.profile)
+        status = write_tables(args.out, protocol, results, rpn_results, mask_results, training, fixed)
         if args.readme:
             update_readme(args.readme, os.path.join(args.out, "tables.md"), args.readme_figure)
         return status
@@ -199,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_tables(out: str, protocol: str, results: dict, rpn_results: dict, mask_results: dict,
-                 training: str | None = None) -> int:
+                 training: str | None = None, fixed: dict | None = None) -> int:
     """OUT/tables.md (+ OUT/ablation.png) and OUT/results.json; prints the markdown."""
     from fpn.viz import plot_ablation
 
@@ -207,12 +215,13 @@ def write_tables(out: str, protocol: str, results: dict, rpn_results: dict, mask
     if results:
         figure = "ablation.png"
         plot_ablation(results, os.path.join(out, figure), rpn_results or None)
-    md = document(protocol, results, rpn_results or None, mask_results, figure, training)
+    md = document(protocol, results, rpn_results or None, mask_results, figure, training, fixed or None)
     with open(os.path.join(out, "tables.md"), "w") as f:
         f.write(md)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"detection": results, "rpn": rpn_results, "mask_proposals": mask_results,
-                   "protocols": {"rows": protocol, "table1": PROTOCOL_TABLE1["rpn" if rpn_results else "joint"],
+                   "fixed_proposals": fixed or {}, "protocols": {"rows": protocol, "table1": PROTOCOL_TABLE1["rpn" if rpn_results else "joint"],
+                                 "table2": PROTOCOL_TABLE2.format(proposer=proposers_of(fixed)) if fixed else None,
                                  "table3": PROTOCOL_TABLE3}}, f, indent=2)
     print(md)
     return 0

@@ -12,8 +12,11 @@ Detection checkpoints: box AP (AP, AP50, AP75, AP_s, AP_m, AP_l) and the RPN's p
 (per-size AP/AR bars) and OUT_pr.png (precision-recall curves).
 
 Per level (detection checkpoints, under "per_level"): proposal AR@1000 of each RPN map's proposals and box AP per
-Eq. (1) level (fpn.evaluation.per_level).  --write-metadata also merges the report into the checkpoint's JSON
-"metrics" (the app's Compare view reads them there); the weights are not touched.
+Eq. (1) level (fpn.evaluation.per_level).  --proposals-from CK runs the checkpoint's Fast R-CNN on CK's proposals
+(fpn.modeling.fixed_proposals: the paper's Table 2 protocol at test time; CK an RPN trained alone or a detector),
+so that detectors compare on one set of proposals.  --write-metadata also merges the report into the checkpoint's JSON
+"metrics" (the app's Compare view reads them there), or "fixed_proposals" with --proposals-from (scripts/ablation.py's
+Table 2 reads them there); the weights are not touched.
 """
 from __future__ import annotations
 
@@ -61,9 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", choices=["exact", "fp32", "bf16", "auto"], default=None,
                    help="inference path: model.exact() or model.precision(...) (default: as loaded, the fp32 fast "
                         "path; scripts/precision_accuracy.py compares fp32 and bf16)")
+    p.add_argument("--proposals-from", metavar="CK",
+                   help="run the checkpoint's Fast R-CNN on the proposals of CK (an RPN trained alone, or a detector) "
+                        "instead of its own RPN's: Fast R-CNN on fixed proposals, the paper's Table 2 at test time")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--write-metadata", action="store_true",
-                   help="merge the report into the checkpoint's JSON metadata ('metrics'), atomically")
+                   help="merge the report into the checkpoint's JSON metadata, atomically: under 'metrics', or "
+                        "under 'fixed_proposals' with --proposals-from")
     args = p.parse_args(argv)
 
     import torch
@@ -93,14 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             model = load_checkpoint(args.checkpoint, map_location=device, **options)
             meta = read_metadata(args.checkpoint)
+        if args.proposals_from:
+            from fpn.modeling.fixed_proposals import FixedProposals
+
+            proposer = load_checkpoint(args.proposals_from, map_location=device, **options)
+            model = FixedProposals(model, proposer)
     except (FileNotFoundError, ValueError, TypeError, CheckpointError, fpn.WeightsDownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.precision == "exact":
-        if hasattr(model, "exact"):  # a mask proposer loads on its plain modules already
-            model.exact()
-    elif args.precision:
-        model.precision(args.precision)
+    for m in (model.detector, model.proposer) if args.proposals_from else (model,):
+        if args.precision == "exact":
+            if hasattr(m, "exact"):  # a mask proposer loads on its plain modules already
+                m.exact()
+        elif args.precision:
+            m.precision(args.precision)
     names = meta["model"].get("class_names") or meta.get("class_names")
     if meta.get("task", "detection") == "detection" and names and names[1:] != dataset.class_names[1:]:
         print(f"error: the checkpoint's classes {names[1:]} differ from the dataset's {dataset.class_names[1:]}",
@@ -115,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
              "detectron2": args.detectron2, "processes": world, "data": as_given(args.data),
              "split": args.split, "data_seed": dataset.info.get("seed"), "task": meta.get("task", "detection"),
              "variant": meta["model"].get("variant"), "backbone": meta["model"].get("backbone"),
-             "precision": args.precision, "options": options or None}
+             "precision": args.precision, "options": options or None,
+             "proposals_from": as_given(args.proposals_from) if args.proposals_from else None}
     out = write_report(metrics, evals, args.json, extra)
     for section in ("bbox", "proposals", "segm_proposals"):
         if section in out:
@@ -133,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"inference: {t['mean']} ms/image mean, {t['median']} median on {t['device']} ({out['num_images']} images)")
     print(f"wrote {args.json} (+ {', '.join(out['pictures'].values())})")
     if args.write_metadata:
-        print(f"wrote the metrics into {store_in_metadata(args.checkpoint, out)}")
+        key = "fixed_proposals" if args.proposals_from else "metrics"
+        print(f"wrote the metrics into {store_in_metadata(args.checkpoint, out, key)} ({key!r})")
     return 0
 
 

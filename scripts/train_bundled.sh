@@ -3,7 +3,8 @@
 # held-out split made with seed 1000, never used for training), the six detector variants, the dual-MLP mask proposer
 # and the six RPNs trained alone (Table 1's protocol) under one protocol (ResNet-18 from scratch with trainable BN,
 # d = 128 pyramid, 512-d fc head, same data, schedule and seed), each bundled as int8 weights (<= 15 MiB files) and
-# evaluated on those stored weights as soon as it is trained, then the Table 1 / 3 / 6 markdown with the paper's
+# evaluated on those stored weights as soon as it is trained, then every detector's Fast R-CNN on the proposals of
+# the FPN RPN trained alone (Table 2's protocol at test time), then the Table 1 / 2 / 3 / 6 markdown with the paper's
 # numbers beside ours (OUT/tables.md).
 #
 #   bash scripts/train_bundled.sh                  # GPU configuration (not yet run: no GPU was lent so far)
@@ -157,6 +158,41 @@ for _ in $(seq "$PARALLEL"); do worker & pids+=($!); sleep 1; done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 [ $status -eq 0 ] || { echo "error: a run failed; rerun the same command to resume" >&2; exit 1; }
+
+# Table 2's protocol at test time: every detector's Fast R-CNN on the proposals of the FPN RPN trained alone (Table 1
+# (c)), stored in its JSON under "fixed_proposals" (kept when already there from this proposer).
+PROPOSER="$CKPTS/fpn_rpn_${BACKBONE}$SUFFIX"
+on_fixed_proposals() {  # NAME
+    local target="$CKPTS/${1}_${BACKBONE}$SUFFIX"
+    [ -f "$target.json" ] || return 0
+    PROPOSER="$PROPOSER" $PY -c '
+import json, os, sys
+fixed = json.load(open(sys.argv[1])).get("fixed_proposals") or {}
+sys.exit(0 if os.path.basename(str(fixed.get("proposals_from"))) == os.path.basename(os.environ["PROPOSER"]) else 1)' \
+        "$target.json" && { echo "keeping $target's Table 2 evaluation"; return 0; }
+    echo "Table 2: $1 on the proposals of $PROPOSER"
+    mkdir -p "$OUT/$1"
+    $PY scripts/evaluate.py --checkpoint "$target" --proposals-from "$PROPOSER" --data "$DATA" --split val \
+        --json "$OUT/$1/eval_fixed_proposals.json" --device "${EVAL_DEVICE:-auto}" --write-metadata --quiet \
+        > "$OUT/$1/eval_fixed_proposals.log" 2>&1 || { echo "error: see $OUT/$1/eval_fixed_proposals.log" >&2; return 1; }
+}
+fixed_worker() {  # as worker: claim the next detector (flock), evaluate it on the fixed proposals; repeat
+    local name
+    for name in "${DETECTORS[@]}"; do
+        exec {lock}> "$OUT/$name.fixed.lock"
+        if ! flock -n "$lock"; then exec {lock}>&-; continue; fi
+        on_fixed_proposals "$name"
+        local status=$?
+        exec {lock}>&-
+        [ $status -eq 0 ] || return 1
+    done
+}
+if [ -f "$PROPOSER.json" ]; then
+    pids=()
+    for _ in $(seq "$PARALLEL"); do fixed_worker & pids+=($!); sleep 1; done
+    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+fi
+[ $status -eq 0 ] || { echo "error: a Table 2 evaluation failed; rerun the same command" >&2; exit 1; }
 
 # The tables; written into README.md too when this is the bundle the README describes (checkpoints/, cpu or gpu).
 readme=()

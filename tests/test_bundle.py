@@ -163,3 +163,25 @@ def test_the_retrained_models_share_one_protocol_and_show_their_plateau():
         assert {"0.5", "0.75", "1.0", "done"} <= set(meta["plateau"]), name
         assert meta["metrics"]["num_images"] >= 500 and meta["metrics"]["checkpoint"] == f"checkpoints/{name}", name
     assert max(f.stat().st_size for f in _tracked(folder)) <= MAX_FILE
+
+
+@pytest.mark.slow
+def test_train_bundled_puts_every_detector_on_the_fpn_rpns_proposals_for_table_2(tmp_path):
+    """After the runs, each bundled detector's Fast R-CNN is evaluated on the proposals of the FPN RPN trained alone
+    (the paper's Table 2 protocol, at test time), stored in its JSON under "fixed_proposals", and tabled; a rerun
+    keeps those evaluations."""
+    import json
+
+    r = _train_bundled(tmp_path, ONLY="fpn p2_only fpn_rpn")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Table 2: p2_only on the proposals of" in r.stdout and "Table 2: fpn on" in r.stdout
+    for name in ("fpn", "p2_only"):
+        meta = json.loads((tmp_path / "ck" / f"{name}_resnet18_smoke.json").read_text())
+        fixed = meta["fixed_proposals"]
+        assert fixed["proposals_from"].endswith("fpn_rpn_resnet18_smoke") and "AP" in fixed["bbox"], name
+        assert meta["metrics"].get("proposals_from") is None, name  # its own evaluation: untouched
+    tables = (tmp_path / "out" / "tables.md").read_text()
+    assert "## Table 2: Fast R-CNN on fixed proposals" in tables and "on the proposals of `fpn_rpn_resnet18_smoke` (1000" in tables
+    assert "| (f) | only finest level (`p2_only`) |" in tables.split("## Table 2")[1]
+    r = _train_bundled(tmp_path, ONLY="fpn p2_only fpn_rpn")
+    assert r.returncode == 0 and "Table 2: p2_only" not in r.stdout and "Table 2 evaluation" in r.stdout, r.stderr

@@ -176,7 +176,6 @@ def test_mask_proposer_predict_is_eval_forward_in_any_mode(shapes):
     assert all(torch.equal(out[k], expected[k]) for k in out) and not out["mask_probs"].requires_grad
 
 
-@pytest.mark.slow
 def _evaluate(*args):
     return subprocess.run([sys.executable, "scripts/evaluate.py", "--device", "cpu", *map(str, args)], cwd=ROOT,
                           env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=False)

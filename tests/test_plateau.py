@@ -65,6 +65,10 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
                              "iters": iters, "batch_size": 4, "train_seconds": 3600 * iters / 1200}}
         if plateau_:
             meta["plateau"] = plateau_
+        if task == "detection":  # Table 2: its Fast R-CNN on another model's proposals (two proposers here)
+            proposer = "checkpoints/fpn_rpn_resnet18_cpu" if variant == "fpn" else "checkpoints/fpn_resnet18_cpu"
+            meta["fixed_proposals"] = {"bbox": {"AP50": 40.0, "AP": 21.5 if variant == "fpn" else 6.5},
+                                       "proposals_from": proposer}
         (tmp_path / f"{stem}.json").write_text(json.dumps(meta))
         (tmp_path / f"{stem}.safetensors").write_bytes(b"")
     readme = tmp_path / "doc" / "README.md"
@@ -87,6 +91,11 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
     assert "**The rows were trained under different protocols**" in md
     assert "--iters 2400 --batch-size 4` for `fpn`, `fpn` (RPN alone)" in md and "--iters 1200" in md
     assert md.index("each RPN trained alone") < md.index("## Table 1 from the jointly trained detectors")
+    table2 = md.split("## Table 2: Fast R-CNN on fixed proposals")[1]
+    assert "| (a) | baseline on conv4 (`c4`) | 40.0 (54.7) | 6.5 (31.9) | n/a (15.7) |" in table2
+    assert "| (c) | FPN (`fpn`) | 40.0 (56.9) | 21.5 (33.9) |" in table2
+    assert ("**different proposals** (a bundle being retrained): those of `fpn_resnet18_cpu` for `c4`; those of "
+            "`fpn_rpn_resnet18_cpu` for `fpn`") in table2  # each proposer named with its rows
     assert "| `fpn_resnet18_cpu` | 2400 x 4 | 2.0 | AP 18.5 / 30.6 / 31.0 | reached (+0.4) |" in md
     assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | not measured | unknown |" in md
     assert "| `fpn_rpn_resnet18_cpu` | 2400 x 4 | 2.0 | AR@1000 50.0 / 55.0 / 58.0 | **not reached** (+3.0) |" in md

@@ -7,7 +7,7 @@
               a box of their class finds, by size
     per_level proposal AR@1000 per RPN map and box AP per Eq. (1) level (``metrics["per_level"]``)
     report    write_report: the metrics JSON plus its pictures (drawn by fpn.viz.evaluation);
-              store_in_metadata: the report merged into a checkpoint's JSON "metrics"
+              store_in_metadata: the report merged into a checkpoint's JSON "metrics" (or "fixed_proposals")
 """
 from .metrics import (
     AREA_NAMES,

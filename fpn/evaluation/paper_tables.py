@@ -1,4 +1,4 @@
-"""The paper's ablation tables (Tables 1, 3 and 6) as markdown, our numbers beside the paper's.
+"""The paper's ablation tables (Tables 1, 2, 3 and 6) as markdown, our numbers beside the paper's.
 
 Each row reads one model's evaluation report (scripts/evaluate.py / fpn.evaluation: "proposals", "bbox",
 "segm_proposals", "inference_ms"); a cell is "ours (paper's)". The paper's numbers are those of NOTES.md: COCO minival,
@@ -6,6 +6,7 @@ ResNet-50, 800 px. scripts/ablation.py trains and evaluates the rows, or reads t
 """
 from __future__ import annotations
 
+import os
 import re
 
 # Paper numbers (NOTES.md).  Table 1: AR100, AR1k, AR_s, AR_m, AR_l.  Table 3: AP50, AP, AP_s, AP_m, AP_l.
@@ -22,8 +23,11 @@ TABLE3 = {
     "c5": ("(b)", "baseline on conv5", (51.7, 28.0, 9.6, 31.9, 43.1)),
     "fpn": ("(c)", "FPN", (56.9, 33.9, 17.8, 37.7, 45.8)),
 }
-# Table 2 (Fast R-CNN on fixed FPN proposals) numbers, shown for the variants Table 3 lacks.
+# Table 2 (Fast R-CNN on fixed FPN proposals): its own table, and beside Table 3 for the variants Table 3 lacks.
 TABLE2 = {
+    "c4": ("(a)", "baseline on conv4", (54.7, 31.9, 15.7, 36.5, 45.5)),
+    "c5": ("(b)", "baseline on conv5", (52.9, 28.8, 11.9, 32.4, 43.4)),
+    "fpn": ("(c)", "FPN", (56.9, 33.9, 17.8, 37.7, 45.8)),
     "bottom_up": ("(d)", "bottom-up pyramid", (44.9, 24.9, 10.9, 24.4, 38.5)),
     "no_lateral": ("(e)", "top-down, no lateral", (54.0, 31.3, 13.3, 35.2, 45.3)),
     "p2_only": ("(f)", "only finest level", (56.3, 33.4, 17.3, 37.3, 45.6)),
@@ -42,6 +46,10 @@ PROTOCOL_TABLE1 = {
     "joint": "Protocol: proposals of the jointly trained Faster R-CNN (RPN and Fast R-CNN share the backbone); the "
              "paper's Table 1 trains the RPN alone (`scripts/ablation.py --table1 rpn` does).",
 }
+PROTOCOL_TABLE2 = ("Protocol: each detector's Fast R-CNN run at test time on {proposer} (1000 per image) instead of its "
+                   "own RPN's, as the paper's Table 2 runs every head on the proposals of the FPN RPN of its Table 1 "
+                   "(c); the paper also trains each head on those proposals, ours were trained end to end on their "
+                   "own RPN's.")
 PROTOCOL_TABLE3 = ("Protocol: Faster R-CNN trained end to end with features shared between RPN and Fast R-CNN; the "
                    "paper's Table 3 does not share features (for simplicity; sharing is its Table 5), so our rows and "
                    "its numbers differ in protocol as well as in data, backbone and schedule.")
@@ -86,6 +94,33 @@ def table1(results: dict[str, dict]) -> str:
         lines.append(f"| {row} | {name} (`{v}`) | {feat} | " + " | ".join(cell(o, q) for o, q in zip(ours, paper))
                      + " |")
     return "\n".join(lines)
+
+
+def table2(results: dict[str, dict]) -> str:
+    """Table 2's rows (variant -> report with "bbox" of its Fast R-CNN on fixed proposals) in the paper's order."""
+    lines = ["| | Fast R-CNN on fixed proposals | AP@0.5 | AP | AP_s | AP_m | AP_l |", "|---|---|---|---|---|---|---|"]
+    for v in ORDER:
+        if v not in results:
+            continue
+        row, name, paper = TABLE2[v]
+        b = results[v].get("bbox", {})
+        ours = [b.get(k) for k in ("AP50", "AP", "AP_s", "AP_m", "AP_l")]
+        lines.append(f"| {row} | {name} (`{v}`) | " + " | ".join(cell(o, q) for o, q in zip(ours, paper)) + " |")
+    return "\n".join(lines)
+
+
+def proposers_of(results: dict[str, dict]) -> str:
+    """Whose proposals Table 2's rows read: "the proposals of `fpn_rpn_resnet18_cpu`", or each proposer with its
+    rows (never one claimed for all)."""
+    by: dict[str, list[str]] = {}
+    for v in ORDER:
+        if v in results:
+            source = os.path.basename(str(results[v].get("proposals_from") or "?").rstrip("/"))
+            by.setdefault(source, []).append(v)
+    if len(by) == 1:
+        return f"the proposals of `{next(iter(by))}`"
+    return "**different proposals** (a bundle being retrained): " + "; ".join(
+        f"those of `{p}` for " + ", ".join(f"`{v}`" for v in rows) for p, rows in by.items())
 
 
 def table3(results: dict[str, dict]) -> str:
@@ -134,7 +169,8 @@ def mask_row_name(config: dict) -> str:
 
 
 def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | None = None,
-             mask: dict[str, dict] | None = None, figure: str | None = None, training: str | None = None) -> str:
+             mask: dict[str, dict] | None = None, figure: str | None = None, training: str | None = None,
+             fixed: dict[str, dict] | None = None) -> str:
     """The tables as one markdown document.
 
     Args:
@@ -144,6 +180,8 @@ def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | N
         mask: Table 6 row name -> report of a mask proposer.
         figure: file name of the bar chart to show under Table 3.
         training: a markdown table of each model's training cost and plateau evidence, shown last.
+        fixed: variant -> report of its Fast R-CNN on another model's proposals (Table 2's protocol at test time,
+            with "proposals_from"), if any.
     """
     parts = ["# FPN ablations", "", "Our numbers first, the paper's (COCO minival, ResNet-50, 800 px) in parentheses. "
              + protocol, ""]
@@ -157,6 +195,9 @@ def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | N
                   "## Table 3: Faster R-CNN (box AP in percent)", "", PROTOCOL_TABLE3, "", table3(detection), ""]
         if figure:
             parts += [f"![ablation]({figure})", ""]
+    if fixed:
+        parts += ["## Table 2: Fast R-CNN on fixed proposals (box AP in percent)", "",
+                  PROTOCOL_TABLE2.format(proposer=proposers_of(fixed)), "", table2(fixed), ""]
     if mask:
         parts += ["## Table 6: mask proposals (segment AR at 1000 proposals, percent)", "", table6(mask), ""]
     if training:

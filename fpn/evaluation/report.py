@@ -55,11 +55,13 @@ def write_report(metrics: dict[str, Any], evals: dict, json_path: str, extra: di
     return out
 
 
-def store_in_metadata(checkpoint: str, report: dict[str, Any]) -> str:
-    """Merge an evaluation report (``write_report``'s JSON content) into the "metrics" of checkpoint ``CK``'s JSON
-    metadata (scripts/evaluate.py --write-metadata); the weights are not touched. Returns the JSON's path."""
+def store_in_metadata(checkpoint: str, report: dict[str, Any], key: str = "metrics") -> str:
+    """Merge an evaluation report (``write_report``'s JSON content) into ``key`` of checkpoint ``CK``'s JSON metadata
+    (scripts/evaluate.py --write-metadata): "metrics", the model as it is (what the app and the tables read), or
+    "fixed_proposals", its Fast R-CNN on another model's proposals (the paper's Table 2 protocol at test time). The
+    weights are not touched. Returns the JSON's path."""
     meta = read_metadata(checkpoint)
-    meta["metrics"] = {**(meta.get("metrics") or {}), **report}
+    meta[key] = {**(meta.get(key) or {}), **report}
     path = checkpoint_paths(checkpoint)[1]
     _write_json_atomically(path, meta)
     return path

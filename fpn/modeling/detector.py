@@ -121,14 +121,20 @@ class FasterRCNN(nn.Module):
         return detections
 
     def run(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None,
-            trace: Optional[Trace] = None) -> tuple[list[dict[str, Tensor]], dict[str, Tensor], Optional[Trace]]:
+            trace: Optional[Trace] = None, proposals: Optional[list[Tensor]] = None
+            ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor], Optional[Trace]]:
         """The one code path: detections, losses, and (when `trace` is a `fpn.modeling.trace.Trace`) every
         intermediate result, one record per stage.
 
         Intermediate boxes (anchors, proposals, RoIs) are in resized-input pixels; trace.input holds the resized
         batch and the sizes that map them back to original-image pixels.
+
+        proposals: per image [P_i, 4] (x1, y1, x2, y2, original-image pixels) for Fast R-CNN to read instead of
+            this model's RPN, which is then not run (no RPN losses, no trace.rpn): "Fast R-CNN on a fixed set of
+            proposals", the paper's Table 2 protocol (`fpn.modeling.fixed_proposals`).
         """
         _check_inputs(images, targets, self.training)
+        _check_proposals(proposals, images, self.roi_heads is not None)
         original_sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
         image_list, targets = self.transform(images, targets)
         if trace is not None:
@@ -141,7 +147,12 @@ class FasterRCNN(nn.Module):
             if trace is not None:
                 trace.pyramid = PyramidTrace()
             features = self.pyramid(bottom_up, trace.pyramid if trace is not None else None)
-        proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_maps}, targets, trace)
+        if proposals is None:
+            proposals, rpn_losses = self.rpn(image_list, {k: features[k] for k in self.rpn_maps}, targets, trace)
+        else:
+            proposals, rpn_losses = [rescale_boxes(p.to(image_list.tensors.device, torch.float32), original, resized)
+                                     for p, original, resized in zip(proposals, original_sizes,
+                                                                     image_list.image_sizes)], {}
         if self.roi_heads is None:
             detections, det_losses = [_no_detections(p) for p in proposals], {}
         else:
@@ -157,6 +168,20 @@ class FasterRCNN(nn.Module):
 def _no_detections(like: Tensor) -> dict[str, Tensor]:
     return {"boxes": like.new_zeros((0, 4)), "scores": like.new_zeros((0,)),
             "labels": torch.zeros((0,), dtype=torch.int64, device=like.device)}
+
+
+def _check_proposals(proposals: Any, images: list[Tensor], has_head: bool) -> None:
+    if proposals is None:
+        return
+    if not has_head:
+        raise ValueError("proposals were given to an RPN trained alone: it has no Fast R-CNN to read them")
+    if len(proposals) != len(images):
+        raise ValueError(f"{len(images)} images but {len(proposals)} proposal sets (one [P, 4] tensor per image)")
+    for i, p in enumerate(proposals):
+        if not isinstance(p, Tensor) or p.dim() != 2 or p.shape[-1] != 4:
+            got = tuple(p.shape) if isinstance(p, Tensor) else type(p).__name__
+            raise ValueError(f"proposals of image {i}: expected a [P, 4] tensor (x1, y1, x2, y2, original-image "
+                             f"pixels), got {got}")
 
 
 def _check_inputs(images: Any, targets: Any, training: bool) -> None:
