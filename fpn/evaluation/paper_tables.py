@@ -191,13 +191,14 @@ def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | N
     if detection:
         title = "Table 1 from the jointly trained detectors" if rpn else "Table 1: RPN"
         parts += [f"## {title} (bounding-box proposals, AR in percent)", "", PROTOCOL_TABLE1["joint"], "",
-                  table1(detection), "",
-                  "## Table 3: Faster R-CNN (box AP in percent)", "", PROTOCOL_TABLE3, "", table3(detection), ""]
-        if figure:
-            parts += [f"![ablation]({figure})", ""]
+                  table1(detection), ""]
     if fixed:
         parts += ["## Table 2: Fast R-CNN on fixed proposals (box AP in percent)", "",
                   PROTOCOL_TABLE2.format(proposer=proposers_of(fixed)), "", table2(fixed), ""]
+    if detection:
+        parts += ["## Table 3: Faster R-CNN (box AP in percent)", "", PROTOCOL_TABLE3, "", table3(detection), ""]
+        if figure:
+            parts += [f"![ablation]({figure})", ""]
     if mask:
         parts += ["## Table 6: mask proposals (segment AR at 1000 proposals, percent)", "", table6(mask), ""]
     if training:
