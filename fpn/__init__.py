@@ -8,6 +8,7 @@ Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `f
     pool_boxes(model, exploration, boxes) -> (pooled, levels)     (Eq. (1) and RoI pooling of other boxes)
     from_torchvision(state_dict_or_path, **options) -> FasterRCNN   (torchvision fasterrcnn_resnet50_fpn weights)
     from_detectron2(zoo_name_or_path, **options) -> FasterRCNN      (Detectron2 model zoo: C4 / FPN / RPN-only, exact)
+    FixedProposals(detector, proposer).predict(images)   (one model's Fast R-CNN on another's proposals: Table 2)
     DETECTRON2_ZOO, detectron2_weights(name)   (the zoo's models: names, URLs, published AP / AR; md5-checked download)
     load_checkpoint(path) / read_metadata(path) / save_checkpoint(model, path, metadata)   (safetensors + JSON)
     find_checkpoints(folder), find_coco_weights()
@@ -24,6 +25,7 @@ Public API (the app and the scripts use only these and `fpn.viz`, `fpn.data`, `f
 from .modeling.build import DEFAULTS, build_detector
 from .weights.checkpoint import CheckpointError, find_checkpoints, load_checkpoint, read_metadata, save_checkpoint
 from .modeling.detector import FasterRCNN
+from .modeling.fixed_proposals import FixedProposals
 from .devices import resolve_device
 from .explain.exploration import Exploration, RPNLevel
 from .explain.explore import explore, label_anchors, pool_boxes
@@ -41,7 +43,7 @@ from .weights.detectron2_zoo import COCO_THING_CLASSES as DETECTRON2_CLASSES, ZO
 from .modeling.variants import VARIANTS
 from .evaluation.error_types import KINDS as ERROR_KINDS, detection_kinds
 
-__all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "VARIANTS", "DEFAULTS", "from_torchvision", "from_detectron2", "DETECTRON2_ZOO",
+__all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "FixedProposals", "VARIANTS", "DEFAULTS", "from_torchvision", "from_detectron2", "DETECTRON2_ZOO",
            "DETECTRON2_CLASSES", "detectron2_weights",
            "explore", "label_anchors", "pool_boxes", "Exploration", "RPNLevel", "as_image_tensor", "resolve_device",
            "load_checkpoint", "read_metadata", "save_checkpoint", "find_checkpoints", "CheckpointError",

@@ -101,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             model = load_checkpoint(args.checkpoint, map_location=device, **options)
             meta = read_metadata(args.checkpoint)
         if args.proposals_from:
-            from fpn.modeling.fixed_proposals import FixedProposals
-
             proposer = load_checkpoint(args.proposals_from, map_location=device, **options)
-            model = FixedProposals(model, proposer)
+            model = fpn.FixedProposals(model, proposer)
     except (FileNotFoundError, ValueError, TypeError, CheckpointError, fpn.WeightsDownloadError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import fpn
-from fpn.modeling.fixed_proposals import FixedProposals
+from fpn import FixedProposals
 from fpn.modeling.trace import Trace
 
 SMALL = dict(num_classes=5, min_size=96, max_size=128, pyramid_channels=32, representation_size=64)
