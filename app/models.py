@@ -81,8 +81,15 @@ class ModelEntry:
         return f", head on {rois} proposals per image (evaluated on {test_rois(self.config)})" if rois else ""
 
     def metrics(self) -> dict[str, Any]:
-        """Flat evaluation numbers of the JSON metadata's "metrics" (app.model_card.flat_metrics)."""
-        return flat_metrics(self.metadata.get("metrics") or {})
+        """Flat evaluation numbers of the JSON metadata's "metrics" (app.model_card.flat_metrics), and the box AP of
+        its Fast R-CNN on another model's proposals when evaluated so ("fixed_proposals": the paper's Table 2)."""
+        out = flat_metrics(self.metadata.get("metrics") or {})
+        fixed = self.metadata.get("fixed_proposals") or {}
+        ap = (fixed.get("bbox") or {}).get("AP") if isinstance(fixed, dict) else None
+        if isinstance(ap, (int, float)) and not isinstance(ap, bool):
+            proposer = os.path.basename(str(fixed.get("proposals_from") or "another model").rstrip("/"))
+            out[f"bbox AP on {proposer}'s proposals (Table 2)"] = round(float(ap), 4)
+        return out
 
 
 class ModelRegistry:

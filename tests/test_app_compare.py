@@ -145,7 +145,7 @@ def test_each_model_at_its_own_threshold(ckdir, gt_photo, tmp_path, monkeypatch)
     assert all(_redraws(own, os.path.dirname(gt_photo), monkeypatch).values())
 
 
-def test_an_evaluations_error_counts_are_one_share_in_the_table(ckdir, tmp_path):  # noqa: F811
+def test_error_counts_are_one_share_and_table_2s_ap_one_column(ckdir, tmp_path):  # noqa: F811
     """The 27 counts of metrics["errors"] (by size and kind) become one column: the share of boxes shown correct."""
     for f in os.listdir(ckdir):
         if f.startswith("fpn_tiny"):
@@ -157,3 +157,7 @@ def test_an_evaluations_error_counts_are_one_share_in_the_table(ckdir, tmp_path)
     (tmp_path / "fpn_tiny.json").write_text(json.dumps(meta))
     assert ModelRegistry(str(tmp_path), "cpu").entry("fpn_tiny").metrics() == {"bbox AP": 30.0,
                                                                                "boxes shown correct %": 50.0}
+    meta["fixed_proposals"] = {"bbox": {"AP": 28.5}, "proposals_from": "checkpoints/fpn_rpn_resnet18_cpu"}
+    (tmp_path / "fpn_tiny.json").write_text(json.dumps(meta))  # its head on another's proposals: one more column
+    assert ModelRegistry(str(tmp_path), "cpu").entry("fpn_tiny").metrics() == {
+        "bbox AP": 30.0, "boxes shown correct %": 50.0, "bbox AP on fpn_rpn_resnet18_cpu's proposals (Table 2)": 28.5}
