@@ -8,7 +8,8 @@ States: "bundled" (trained, stored and evaluated as stored), "bundled, run folde
 protocol: a fresh machine), "trained" (bundling or evaluation to do), "training" / "stopped at step K" (resume.pt;
 "training" while a process of it runs here), "queued". Estimates: a run in progress continues at its own pace so far
 (held-out evaluations included); a queued one takes the hours its model in the checkpoint folder took (another
-protocol's, scaled by the schedule's length) or is "unknown".
+protocol's, scaled by the schedule's length) or is "unknown". Last, the Table 2 step that follows the runs: which
+bundled detectors were evaluated on the proposals of the FPN RPN trained alone (fpn_rpn).
 """
 from __future__ import annotations
 
@@ -121,6 +122,20 @@ def table(rows: list[dict], iters: int, parallel: int) -> str:
     return "\n".join(lines)
 
 
+def table2_line(runs: list[str], checkpoints: str, suffix: str) -> str:
+    """Where the Table 2 step stands: the bundled detectors (runs that are neither an RPN alone nor the mask proposer)
+    with and without a "fixed_proposals" evaluation on the fpn_rpn's proposals."""
+    proposer = "fpn_rpn" + suffix
+    detectors = [n for n in runs if not n.endswith("_rpn") and not n.startswith("mask_proposals")]
+    done = [n for n in detectors if os.path.basename(str(
+        (_json(os.path.join(checkpoints, n + suffix + ".json")).get("fixed_proposals") or {}).get("proposals_from")
+    ).rstrip("/")) == proposer]
+    todo = [n for n in detectors if n not in done]
+    return (f"Table 2 (each detector's Fast R-CNN on the proposals of {proposer}, after the runs): "
+            + (f"done for {', '.join(done)}" if done else "none done") + (f"; to do: {', '.join(todo)}" if todo else "")
+            + ".")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="run names, as in train_bundled.sh's JOBS")
@@ -136,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [run_state(n, args.out, os.path.join(args.checkpoints, n + args.suffix), args.iters, args.protocol)
             for n in args.runs]
     print(table(rows, args.iters, args.parallel))
+    print(table2_line(args.runs, args.checkpoints, args.suffix))
     return 0
 
 

@@ -33,7 +33,7 @@ def folders(tmp_path):
     # fpn: trained, bundled and evaluated as stored (eval_bundled.json newer than model.json)
     _write(out / "fpn" / "model.json", {"training": {"train_seconds": 7200}})
     _write(out / "fpn" / "metrics.csv", "step,AP,AR@1000\n250,6,40\n500,18.5,50\n750,30.6,60\n1000,31.4,61\n")
-    _write(ck / "fpn_r18.json", {"metrics": {"bbox": {}}})
+    _write(ck / "fpn_r18.json", {"metrics": {"bbox": {}}, "fixed_proposals": {"proposals_from": "ck/fpn_rpn_r18"}})
     _write(out / "fpn" / "eval_bundled.json", {})
     os.utime(out / "fpn" / "model.json", (1, 1))
     # c4: stopped at step 500 after an hour; log.csv went on to 520
@@ -70,8 +70,10 @@ def test_each_state_its_hours_and_the_totals(folders, capsys):
     assert row["bottom_up"] == "| bottom_up | queued | 0/1000 | AP - / - / - / - | - | 4.0 ~ |"
     assert "unreadable resume.pt" in row["mask_proposals_dual"]
     assert row["fpn_rpn"] == "| fpn_rpn | queued | 0/1000 | AR@1000 - / - / - / - | - | unknown |"
-    assert lines[-1] == ("2 of 7 runs bundled; 5.0 training hours spent (one thread each); about 5.0 thread-hours "
+    assert lines[-2] == ("2 of 7 runs bundled; 5.0 training hours spent (one thread each); about 5.0 thread-hours "
                          "left, ~2.5 h with 2 runs side by side, not counting 2 run(s) of unknown length.")
+    assert lines[-1] == ("Table 2 (each detector's Fast R-CNN on the proposals of fpn_rpn_r18, after the runs): done "
+                         "for fpn; to do: c4, c5, p2_only, bottom_up.")
 
 
 def test_status_through_the_script_writes_nothing(tmp_path):
