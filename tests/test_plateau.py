@@ -94,6 +94,8 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
     table2 = md.split("## Table 2: Fast R-CNN on fixed proposals")[1]
     assert "| (a) | baseline on conv4 (`c4`) | 40.0 (54.7) | 6.5 (31.9) | n/a (15.7) |" in table2
     assert "| (c) | FPN (`fpn`) | 40.0 (56.9) | 21.5 (33.9) |" in table2
+    assert ("Order by AP: ours `fpn` 21.5 > `c4` 6.5; the paper's `fpn` 33.9 > `c4` 31.9: the same order."
+            in table2)
     assert ("**different proposals** (a bundle being retrained): those of `fpn_resnet18_cpu` for `c4`; those of "
             "`fpn_rpn_resnet18_cpu` for `fpn`") in table2  # each proposer named with its rows
     assert "| `fpn_resnet18_cpu` | 2400 x 4 | 2.0 | AP 18.5 / 30.6 / 31.0 | reached (+0.4) |" in md
@@ -122,3 +124,15 @@ def test_one_protocol_whatever_the_variant_task_run_folder_or_resume():
     b = protocol_of(base + " --variant c4 --task rpn --out runs/x/c4_rpn --resume")
     assert a == b == base
     assert protocol_of(base.replace("2400", "1200") + " --variant fpn") != a
+
+
+def test_the_order_of_the_variants_against_the_papers():
+    from fpn.evaluation.paper_tables import ordering, orderings
+
+    paper = {"c4": 31.6, "c5": 28.0, "fpn": 33.9}
+    assert ordering({"c4": 3.0, "c5": 3.7, "fpn": 31.4}, paper, "AP") == (
+        "Order by AP: ours `fpn` 31.4 > `c5` 3.7 > `c4` 3.0; the paper's `fpn` 33.9 > `c4` 31.6 > `c5` 28.0: "
+        "1 of 3 pairs in the other order: `c4` / `c5`.")
+    assert ordering({"c4": 3.0, "fpn": None}, paper, "AP") == ""  # one variant: nothing to order
+    rpn = {"c5": {"proposals": {"AR@1000": 34.3}}, "fpn": {"proposals": {"AR@1000": 61.3}}}
+    assert orderings("1", rpn).endswith("the paper's `fpn` 56.3 > `c5` 44.9: the same order.")

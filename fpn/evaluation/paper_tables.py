@@ -161,6 +161,36 @@ def table6(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def ordering(ours: dict[str, float | None], paper: dict[str, float], metric: str) -> str:
+    """One line on the variants' order by ``metric``, ours against the paper's, over the variants both have (best
+    first): "Order by AP: ours `fpn` 31.4 > `p2_only` 16.1 > `c5` 3.7; the paper's `fpn` 33.9 > `p2_only` 33.4 >
+    `c5` 28.8: the same order." or "...: 1 of 3 pairs in the other order: `c4` / `c5`." A tie is in neither order.
+    "" when fewer than two variants compare."""
+    common = [v for v in ORDER if isinstance(ours.get(v), (int, float)) and v in paper]
+    if len(common) < 2:
+        return ""
+
+    def chain(values: dict) -> str:
+        return " > ".join(f"`{v}` {values[v]:.1f}" for v in sorted(common, key=lambda v: -values[v]))
+
+    pairs = [(a, b) for i, a in enumerate(common) for b in common[i + 1:]]
+    swapped = [(a, b) for a, b in pairs if (ours[a] - ours[b]) * (paper[a] - paper[b]) < 0]
+    verdict = ("the same order" if not swapped else f"{len(swapped)} of {len(pairs)} pairs in the other order: "
+               + ", ".join(f"`{a}` / `{b}`" for a, b in swapped))
+    return f"Order by {metric}: ours {chain(ours)}; the paper's {chain(paper)}: {verdict}."
+
+
+def orderings(table: str, results: dict[str, dict]) -> str:
+    """`ordering` for one table's rows: "1" (AR@1000 of "proposals"), "2" or "3" (AP of "bbox"; Table 3's paper rows
+    only: its other rows' numbers are Table 2's, another protocol)."""
+    if table == "1":
+        return ordering({v: r.get("proposals", {}).get("AR@1000") for v, r in results.items()},
+                        {v: row[3][1] for v, row in TABLE1.items()}, "AR1k")
+    paper = TABLE2 if table == "2" else TABLE3
+    return ordering({v: r.get("bbox", {}).get("AP") for v, r in results.items()},
+                    {v: row[2][1] for v, row in paper.items()}, "AP")
+
+
 def mask_row_name(config: dict) -> str:
     """The Table 6 row a mask proposer's config (fpn.modeling.mask_proposals.build_mask_proposer) belongs to."""
     mlps = config.get("mlps", "dual")
@@ -187,20 +217,22 @@ def document(protocol: str, detection: dict[str, dict], rpn: dict[str, dict] | N
              + protocol, ""]
     if rpn:  # the paper's protocol first; the joint detectors' proposals below it, for comparison
         parts += ["## Table 1: RPN (bounding-box proposals, AR in percent)", "", PROTOCOL_TABLE1["rpn"], "",
-                  table1(rpn), ""]
+                  table1(rpn), "", orderings("1", rpn), ""]
     if detection:
         title = "Table 1 from the jointly trained detectors" if rpn else "Table 1: RPN"
         parts += [f"## {title} (bounding-box proposals, AR in percent)", "", PROTOCOL_TABLE1["joint"], "",
-                  table1(detection), ""]
+                  table1(detection), "", orderings("1", detection), ""]
     if fixed:
         parts += ["## Table 2: Fast R-CNN on fixed proposals (box AP in percent)", "",
-                  PROTOCOL_TABLE2.format(proposer=proposers_of(fixed)), "", table2(fixed), ""]
+                  PROTOCOL_TABLE2.format(proposer=proposers_of(fixed)), "", table2(fixed), "",
+                  orderings("2", fixed), ""]
     if detection:
-        parts += ["## Table 3: Faster R-CNN (box AP in percent)", "", PROTOCOL_TABLE3, "", table3(detection), ""]
+        parts += ["## Table 3: Faster R-CNN (box AP in percent)", "", PROTOCOL_TABLE3, "", table3(detection), "",
+                  orderings("3", detection), ""]
         if figure:
             parts += [f"![ablation]({figure})", ""]
     if mask:
         parts += ["## Table 6: mask proposals (segment AR at 1000 proposals, percent)", "", table6(mask), ""]
     if training:
         parts += ["## Training: hours per model and plateau evidence", "", training, ""]
-    return "\n".join(parts)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(parts))  # a table without an order line: one blank line
