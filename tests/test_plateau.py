@@ -50,7 +50,8 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
 
     ablation = _ablation()
     base = "python scripts/train.py --data d --iters {} --batch-size 4 --out runs/x/{} --variant {}"
-    metrics = {"bbox": {"AP": 20.0}, "proposals": {"AR@1000": 50.0}, "data": "d", "split": "val", "num_images": 5}
+    metrics = {"bbox": {"AP": 20.0}, "proposals": {"AR@1000": 50.0}, "data": "d", "split": "val", "num_images": 500,
+               "inference_ms": {"mean": 3600.0}}  # 500 images x 3.6 s: half an hour as stored
     bundle = {"trained_on": "CPU", "configuration": "PROFILE=cpu bash scripts/train_bundled.sh"}
     models = {
         "fpn_resnet18_cpu": ("detection", "fpn", 2400, {"metric": "AP", "0.5": 18.5, "0.75": 30.6, "1.0": 31.0,
@@ -68,7 +69,8 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
         if task == "detection":  # Table 2: its Fast R-CNN on another model's proposals (two proposers here)
             proposer = "checkpoints/fpn_rpn_resnet18_cpu" if variant == "fpn" else "checkpoints/fpn_resnet18_cpu"
             meta["fixed_proposals"] = {"bbox": {"AP50": 40.0, "AP": 21.5 if variant == "fpn" else 6.5},
-                                       "proposals_from": proposer}
+                                       "proposals_from": proposer, "num_images": 500,
+                                       "inference_ms": {"mean": 7200.0 if variant == "c4" else None}}
         (tmp_path / f"{stem}.json").write_text(json.dumps(meta))
         (tmp_path / f"{stem}.safetensors").write_bytes(b"")
     readme = tmp_path / "doc" / "README.md"
@@ -84,7 +86,7 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
     assert text.startswith("# Title\n\nkept\n\n") and text.endswith(f"{ablation.README_END}\n\nkept too\n")
     assert "old tables" not in text and "# FPN ablations" not in text and "\n### Table 3: Faster R-CNN" in text
     assert "![our Table 3 next to the paper's](pictures/ablation_cpu.png)" in text and figure.is_file()
-    assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | not measured | unknown |" in text
+    assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | 1.5 | not measured | unknown |" in text
     assert ablation.main(["--out", str(tmp_path / "tables"), "--from-checkpoints", str(tmp_path),
                           "--readme", str(no_markers)]) == 0
     assert no_markers.read_text() == "nothing to replace\n"  # no markers: left as it is (a warning says so)
@@ -98,10 +100,10 @@ def test_a_bundle_states_its_protocols_hours_and_plateaus(tmp_path):
             in table2)
     assert ("**different proposals** (a bundle being retrained): those of `fpn_resnet18_cpu` for `c4`; those of "
             "`fpn_rpn_resnet18_cpu` for `fpn`") in table2  # each proposer named with its rows
-    assert "| `fpn_resnet18_cpu` | 2400 x 4 | 2.0 | AP 18.5 / 30.6 / 31.0 | reached (+0.4) |" in md
-    assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | not measured | unknown |" in md
-    assert "| `fpn_rpn_resnet18_cpu` | 2400 x 4 | 2.0 | AR@1000 50.0 / 55.0 / 58.0 | **not reached** (+3.0) |" in md
-    assert "| all | | 5.0 | | |" in md
+    assert "| `fpn_resnet18_cpu` | 2400 x 4 | 2.0 | 0.5 | AP 18.5 / 30.6 / 31.0 | reached (+0.4) |" in md
+    assert "| `c4_resnet18_cpu` | 1200 x 4 | 1.0 | 1.5 | not measured | unknown |" in md
+    assert "| `fpn_rpn_resnet18_cpu` | 2400 x 4 | 2.0 | 0.5 | AR@1000 50.0 / 55.0 / 58.0 | **not reached** (+3.0) |" in md
+    assert "| all | | 5.0 | 2.5 | | |" in md  # c4: half an hour on its own proposals, an hour on fpn_rpn's
 
 
 def test_flags_that_read_bundled_checkpoints_need_from_checkpoints(tmp_path, capsys):

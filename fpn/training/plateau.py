@@ -40,22 +40,35 @@ def plateau(run_dir: str, iters: int, task: str = "detection", tolerance: float 
 
 
 def training_table(models: list[tuple[str, dict[str, Any]]]) -> str:
-    """Markdown: per bundled model (name, its checkpoint JSON), its schedule, hours (wall time of its run, held-out
-    evaluations included, across resumes) and plateau evidence ("plateau", scripts/bundle_checkpoint.py); one
-    without that evidence says so, since it may be undertrained."""
-    lines = ["| model | iterations x images | hours (wall, with its evaluations) | held-out metric at 50 / 75 / 100 % "
-             "| plateau |", "|---|---|---|---|---|"]
-    total = 0.0
+    """Markdown: per bundled model (name, its checkpoint JSON), its schedule, hours of training (wall time of its run,
+    held-out evaluations included, across resumes), hours of evaluating it as stored (its own proposals and, when
+    done, Table 2's fixed ones: `inference_ms` x images, the model's time, not COCOeval's) and plateau evidence
+    ("plateau", scripts/bundle_checkpoint.py); one without that evidence says so, since it may be undertrained."""
+    lines = ["| model | iterations x images | hours (wall, with its evaluations) | evaluation as stored (h) "
+             "| held-out metric at 50 / 75 / 100 % | plateau |", "|---|---|---|---|---|---|"]
+    total = total_eval = 0.0
     for name, meta in models:
         t, p = meta.get("training") or {}, meta.get("plateau")
         hours = float(t.get("train_seconds") or 0) / 3600
         total += hours
+        evals = [_inference_hours(meta.get(k)) for k in ("metrics", "fixed_proposals")]
+        measured = [h for h in evals if h is not None]
+        total_eval += sum(measured)
         schedule = f"{t.get('iters', '?')} x {t.get('batch_size', '?')}"
         if isinstance(p, dict) and all(k in p for k in ("0.5", "0.75", "1.0")):
             curve = f"{p.get('metric', '?')} {p['0.5']:.1f} / {p['0.75']:.1f} / {p['1.0']:.1f}"
             verdict = ("reached" if p.get("done") else "**not reached**") + f" ({p['rise_last_quarter']:+.1f})"
         else:
             curve, verdict = "not measured", "unknown"
-        lines.append(f"| `{name}` | {schedule} | {hours:.1f} | {curve} | {verdict} |")
-    lines.append(f"| all | | {total:.1f} | | |")
+        lines.append(f"| `{name}` | {schedule} | {hours:.1f} | {f'{sum(measured):.1f}' if measured else 'n/a'} "
+                     f"| {curve} | {verdict} |")
+    lines.append(f"| all | | {total:.1f} | {total_eval:.1f} | | |")
     return "\n".join(lines)
+
+
+def _inference_hours(report: Any) -> float | None:
+    """Hours a stored evaluation report's model ran: mean ms per image x images; None when it does not say."""
+    if not isinstance(report, dict):
+        return None
+    ms, n = (report.get("inference_ms") or {}).get("mean"), report.get("num_images")
+    return ms * n / 3.6e6 if isinstance(ms, (int, float)) and isinstance(n, int) else None
