@@ -87,8 +87,7 @@ class ModelEntry:
         fixed = self.metadata.get("fixed_proposals") or {}
         ap = (fixed.get("bbox") or {}).get("AP") if isinstance(fixed, dict) else None
         if isinstance(ap, (int, float)) and not isinstance(ap, bool):
-            proposer = os.path.basename(str(fixed.get("proposals_from") or "another model").rstrip("/"))
-            out[f"bbox AP on {proposer}'s proposals (Table 2)"] = round(float(ap), 4)
+            out[f"bbox AP on {fpn.proposer_name(fixed, 'another model')}'s proposals (Table 2)"] = round(float(ap), 4)
         return out
 
 

@@ -42,6 +42,7 @@ from .weights.detectron2_zoo import COCO_THING_CLASSES as DETECTRON2_CLASSES, ZO
     zoo_weights as detectron2_weights
 from .modeling.variants import VARIANTS
 from .evaluation.error_types import KINDS as ERROR_KINDS, detection_kinds
+from .evaluation.report import proposer_name
 
 __all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "FixedProposals", "VARIANTS", "DEFAULTS", "from_torchvision", "from_detectron2", "DETECTRON2_ZOO",
            "DETECTRON2_CLASSES", "detectron2_weights",
@@ -51,4 +52,5 @@ __all__ = ["build_detector", "build_model", "TASKS", "FasterRCNN", "FixedProposa
            "scale_sweep", "ScaleSweep", "SweepRow", "DEFAULT_SCALES",
            "receptive_field", "receptive_field_levels", "ReceptiveField", "RF_LEVELS",
            "download_weights", "coco_weights", "imagenet_weights", "hub_dir", "WeightsDownloadError",
-           "why", "lost_where", "Provenance", "LostGT", "STAGES", "recall_per_level", "detection_kinds", "ERROR_KINDS"]
+           "why", "lost_where", "Provenance", "LostGT", "STAGES", "recall_per_level", "detection_kinds", "ERROR_KINDS",
+           "proposer_name"]

@@ -21,6 +21,7 @@ import os
 import sys
 
 
+from fpn.evaluation.report import proposer_name
 from fpn.training.config import METRICS_FILE, RESUME_FILE
 from fpn.training.state import load_training_state
 from fpn.weights.checkpoint import CheckpointError
@@ -127,9 +128,8 @@ def table2_line(runs: list[str], checkpoints: str, suffix: str) -> str:
     with and without a "fixed_proposals" evaluation on the fpn_rpn's proposals."""
     proposer = "fpn_rpn" + suffix
     detectors = [n for n in runs if not n.endswith("_rpn") and not n.startswith("mask_proposals")]
-    done = [n for n in detectors if os.path.basename(str(
-        (_json(os.path.join(checkpoints, n + suffix + ".json")).get("fixed_proposals") or {}).get("proposals_from")
-    ).rstrip("/")) == proposer]
+    done = [n for n in detectors
+            if proposer_name(_json(os.path.join(checkpoints, n + suffix + ".json")).get("fixed_proposals")) == proposer]
     todo = [n for n in detectors if n not in done]
     return (f"Table 2 (each detector's Fast R-CNN on the proposals of {proposer}, after the runs): "
             + (f"done for {', '.join(done)}" if done else "none done") + (f"; to do: {', '.join(todo)}" if todo else "")

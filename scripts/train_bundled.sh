@@ -133,31 +133,40 @@ sys.exit(0 if meta.get("bundle", {}).get("protocol") == os.environ["PROTOCOL"] a
         "$target.json"
 }
 
-worker() {  # take the next unclaimed run of JOBS, train, bundle and evaluate it; repeat until none is left
-    local name
-    for name in "${JOBS[@]}"; do
+claim_each() {  # LOCK_SUFFIX FUNCTION NAME...: FUNCTION NAME for each NAME that no other worker holds (flock on
+    # OUT/NAME<LOCK_SUFFIX>: two workers, or two invocations, never do the same one); stops at the first failure
+    local suffix=$1 fn=$2 name status lock; shift 2
+    for name in "$@"; do
         mkdir -p "$OUT/$name"
-        exec {lock}> "$OUT/$name.lock"
+        exec {lock}> "$OUT/$name$suffix"
         if ! flock -n "$lock"; then exec {lock}>&-; continue; fi  # another worker has it
-        if [ ! -f "$OUT/$name/model.json" ] && bundled_under_protocol "$name"; then
-            echo "keeping $CKPTS/${name}_${BACKBONE}$SUFFIX (bundled under this protocol; its run folder is gone)"
-            exec {lock}>&-; continue
-        fi
-        train_one "$name" && bundle_one "$name"
-        local status=$?
+        "$fn" "$name"
+        status=$?
         exec {lock}>&-
         [ $status -eq 0 ] || return 1
     done
 }
 
+in_parallel() {  # LOCK_SUFFIX FUNCTION NAME...: PARALLEL workers of claim_each over one queue; fails if one failed
+    local pids=() pid status=0
+    for _ in $(seq "$PARALLEL"); do claim_each "$@" & pids+=($!); sleep 1; done
+    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+    return $status
+}
+
+train_and_bundle() {  # NAME: train (or resume) the run, bundle and evaluate it, unless it is bundled already
+    if [ ! -f "$OUT/$1/model.json" ] && bundled_under_protocol "$1"; then
+        echo "keeping $CKPTS/${1}_${BACKBONE}$SUFFIX (bundled under this protocol; its run folder is gone)"
+        return 0
+    fi
+    train_one "$1" && bundle_one "$1"
+}
+
 if [ "$PARALLEL" -gt 1 ]; then
     export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one thread per run: two runs use both cores without contention
 fi
-pids=()
-for _ in $(seq "$PARALLEL"); do worker & pids+=($!); sleep 1; done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-[ $status -eq 0 ] || { echo "error: a run failed; rerun the same command to resume" >&2; exit 1; }
+in_parallel .lock train_and_bundle "${JOBS[@]}" \
+    || { echo "error: a run failed; rerun the same command to resume" >&2; exit 1; }
 
 # Table 2's protocol at test time: every detector's Fast R-CNN on the proposals of the FPN RPN trained alone (Table 1
 # (c)), stored in its JSON under "fixed_proposals" (kept when already there from this proposer).
@@ -167,32 +176,19 @@ on_fixed_proposals() {  # NAME
     [ -f "$target.json" ] || return 0
     PROPOSER="$PROPOSER" $PY -c '
 import json, os, sys
-fixed = json.load(open(sys.argv[1])).get("fixed_proposals") or {}
-sys.exit(0 if os.path.basename(str(fixed.get("proposals_from"))) == os.path.basename(os.environ["PROPOSER"]) else 1)' \
+from fpn.evaluation.report import proposer_name
+fixed = json.load(open(sys.argv[1])).get("fixed_proposals")
+sys.exit(0 if proposer_name(fixed) == os.path.basename(os.environ["PROPOSER"]) else 1)' \
         "$target.json" && { echo "keeping $target's Table 2 evaluation"; return 0; }
     echo "Table 2: $1 on the proposals of $PROPOSER"
-    mkdir -p "$OUT/$1"
     $PY scripts/evaluate.py --checkpoint "$target" --proposals-from "$PROPOSER" --data "$DATA" --split val \
         --json "$OUT/$1/eval_fixed_proposals.json" --device "${EVAL_DEVICE:-auto}" --write-metadata --quiet \
         > "$OUT/$1/eval_fixed_proposals.log" 2>&1 || { echo "error: see $OUT/$1/eval_fixed_proposals.log" >&2; return 1; }
 }
-fixed_worker() {  # as worker: claim the next detector (flock), evaluate it on the fixed proposals; repeat
-    local name
-    for name in "${DETECTORS[@]}"; do
-        exec {lock}> "$OUT/$name.fixed.lock"
-        if ! flock -n "$lock"; then exec {lock}>&-; continue; fi
-        on_fixed_proposals "$name"
-        local status=$?
-        exec {lock}>&-
-        [ $status -eq 0 ] || return 1
-    done
-}
 if [ -f "$PROPOSER.json" ]; then
-    pids=()
-    for _ in $(seq "$PARALLEL"); do fixed_worker & pids+=($!); sleep 1; done
-    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+    in_parallel .fixed.lock on_fixed_proposals "${DETECTORS[@]}" \
+        || { echo "error: a Table 2 evaluation failed; rerun the same command" >&2; exit 1; }
 fi
-[ $status -eq 0 ] || { echo "error: a Table 2 evaluation failed; rerun the same command" >&2; exit 1; }
 
 # The tables; written into README.md too when this is the bundle the README describes (checkpoints/, cpu or gpu).
 readme=()

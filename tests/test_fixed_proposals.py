@@ -35,11 +35,16 @@ def test_a_detector_on_its_own_proposals_gives_its_own_detections():
 def test_the_detector_reads_the_given_proposals_and_never_runs_its_rpn(monkeypatch):
     detector, proposer, images = _detector("p2_only", seed=0), _detector("fpn", seed=1), _images()
 
-    def no_rpn(*args, **kwargs):
-        raise AssertionError("the detector's own RPN ran")
+    def must_not_run(what):
+        def fail(*args, **kwargs):
+            raise AssertionError(f"{what} ran")
+        return fail
 
-    monkeypatch.setattr(detector.rpn, "forward", no_rpn)
     proposed = proposer.predict(images)
+    monkeypatch.setattr(detector.rpn, "forward", must_not_run("the detector's own RPN"))
+    monkeypatch.setattr(proposer.roi_heads, "forward", must_not_run("the proposer's Fast R-CNN"))
+    only = proposer.predict(images, detect=False)  # a model asked for its proposals only: the same ones, no boxes
+    assert all(torch.equal(o["proposals"], p["proposals"]) and len(o["boxes"]) == 0 for o, p in zip(only, proposed))
     out = FixedProposals(detector, proposer).predict(images)
     assert len(out) == 2 and all(torch.equal(o["proposals"], p["proposals"]) for o, p in zip(out, proposed))
     assert all(o["boxes"].shape[-1] == 4 and len(o["labels"]) == len(o["scores"]) for o in out)
@@ -102,6 +107,7 @@ def test_evaluate_proposals_from_scores_a_head_on_another_models_proposals(tmp_p
     own, fixed = read_json(tmp_path / "own.json"), read_json(tmp_path / "on_own.json")
     assert fixed["bbox"] == own["bbox"] and fixed["proposals"] == own["proposals"]
     assert fixed["proposals_from"] == str(tmp_path / "fpn") and own["proposals_from"] is None
+    assert fpn.proposer_name(fixed) == "fpn" and fpn.proposer_name(own, "itself") == "itself"
     before = read_json(tmp_path / "p2.json").get("metrics")
     r = _evaluate("--checkpoint", tmp_path / "p2", *common, "--json", tmp_path / "p2_on_fpn.json",
                   "--proposals-from", tmp_path / "fpn", "--write-metadata")
@@ -112,3 +118,10 @@ def test_evaluate_proposals_from_scores_a_head_on_another_models_proposals(tmp_p
     r = _evaluate("--checkpoint", tmp_path / "p2", *common, "--json", tmp_path / "x.json",
                   "--proposals-from", tmp_path / "small")
     assert r.returncode == 2 and "min_size=96 but the proposer with min_size=64" in r.stderr
+
+
+def test_proposer_name_is_the_proposers_file_name_however_the_path_was_given():
+    assert fpn.proposer_name({"proposals_from": "checkpoints/fpn_rpn_resnet18_cpu/"}) == "fpn_rpn_resnet18_cpu"
+    assert fpn.proposer_name({"proposals_from": "/abs/ck/fpn_rpn"}) == "fpn_rpn"
+    assert fpn.proposer_name({"proposals_from": None}) == "?" and fpn.proposer_name(None, "none") == "none"
+    assert fpn.proposer_name("not a report") == "?"

@@ -7,7 +7,8 @@
               a box of their class finds, by size
     per_level proposal AR@1000 per RPN map and box AP per Eq. (1) level (``metrics["per_level"]``)
     report    write_report: the metrics JSON plus its pictures (drawn by fpn.viz.evaluation);
-              store_in_metadata: the report merged into a checkpoint's JSON "metrics" (or "fixed_proposals")
+              store_in_metadata: the report merged into a checkpoint's JSON "metrics" (or "fixed_proposals");
+              proposer_name: whose proposals a "fixed_proposals" report's head read
 """
 from .metrics import (
     AREA_NAMES,
@@ -26,12 +27,12 @@ from .metrics import (
 from .error_types import KINDS, detection_kinds, error_breakdown
 from .per_level import PER_LEVEL_KEYS, bbox_ap_per_level, eq1_area_ranges, per_level_metrics, proposal_ar_per_level
 from .predict import evaluate_model, predict_dataset, prediction_of
-from .report import precision_arrays, size_groups, store_in_metadata, write_report
+from .report import precision_arrays, proposer_name, size_groups, store_in_metadata, write_report
 
 __all__ = [
     "AREA_NAMES", "BBOX_KEYS", "PROPOSAL_KEYS", "PROPOSAL_MAX_DETS", "SEGM_PROPOSAL_KEYS", "average_precision",
     "average_recall", "bbox_metrics", "coco_ground_truth", "compute_metrics", "evaluate_model", "precision_arrays",
     "predict_dataset", "prediction_of", "predictions_to_results", "proposal_metrics", "size_groups", "write_report",
     "PER_LEVEL_KEYS", "bbox_ap_per_level", "eq1_area_ranges", "per_level_metrics", "proposal_ar_per_level",
-    "store_in_metadata", "KINDS", "detection_kinds", "error_breakdown",
+    "store_in_metadata", "proposer_name", "KINDS", "detection_kinds", "error_breakdown",
 ]

@@ -6,8 +6,9 @@ ResNet-50, 800 px. scripts/ablation.py trains and evaluates the rows, or reads t
 """
 from __future__ import annotations
 
-import os
 import re
+
+from .report import proposer_name
 
 # Paper numbers (NOTES.md).  Table 1: AR100, AR1k, AR_s, AR_m, AR_l.  Table 3: AP50, AP, AP_s, AP_m, AP_l.
 TABLE1 = {
@@ -115,8 +116,7 @@ def proposers_of(results: dict[str, dict]) -> str:
     by: dict[str, list[str]] = {}
     for v in ORDER:
         if v in results:
-            source = os.path.basename(str(results[v].get("proposals_from") or "?").rstrip("/"))
-            by.setdefault(source, []).append(v)
+            by.setdefault(proposer_name(results[v]), []).append(v)
     if len(by) == 1:
         return f"the proposals of `{next(iter(by))}`"
     return "**different proposals** (a bundle being retrained): " + "; ".join(

@@ -67,6 +67,14 @@ def store_in_metadata(checkpoint: str, report: dict[str, Any], key: str = "metri
     return path
 
 
+def proposer_name(report: dict[str, Any] | None, default: str = "?") -> str:
+    """Whose proposals a report's Fast R-CNN read: the file name of its "proposals_from" (the checkpoint path given to
+    scripts/evaluate.py --proposals-from, e.g. "checkpoints/fpn_rpn_resnet18_cpu/" -> "fpn_rpn_resnet18_cpu"), or
+    ``default`` for a report of the model on its own proposals (or not a report at all)."""
+    source = report.get("proposals_from") if isinstance(report, dict) else None
+    return os.path.basename(str(source).rstrip("/")) if source else default
+
+
 def _write_json_atomically(path: str, data: dict[str, Any]) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:

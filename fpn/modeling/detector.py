@@ -90,8 +90,9 @@ class FasterRCNN(nn.Module):
         return losses if self.training else detections
 
     @torch.no_grad()
-    def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
-        """Eval-mode detections plus the RPN's "proposals" [P, 4] (original-image pixels), "proposal_scores" [P],
+    def predict(self, images: list[Tensor], detect: bool = True) -> list[dict[str, Tensor]]:
+        """Eval-mode detections (none when ``detect`` is False: the RPN's proposals only, the Fast R-CNN not run)
+        plus the RPN's "proposals" [P, 4] (original-image pixels), "proposal_scores" [P],
         "proposal_logits" [P] (the objectness before the sigmoid: what Detectron2 returns),
         "proposal_levels" [P] (int64 k of the RPN map each came from: 2..6, or 4 / 5 for C4 / C5) and "input_scale"
         [2] (sx, sy: resized-input pixels per original-image pixel, the scale Eq. (1) sees boxes at)."""
@@ -99,7 +100,7 @@ class FasterRCNN(nn.Module):
         self.eval()
         try:
             trace = Trace()
-            detections, _, _ = self.run(images, trace=trace)
+            detections, _, _ = self.run(images, trace=trace, detect=detect)
         finally:
             self.train(was_training)
         rpn, inputs = trace.rpn, trace.input
@@ -121,7 +122,7 @@ class FasterRCNN(nn.Module):
         return detections
 
     def run(self, images: list[Tensor], targets: Optional[list[dict[str, Tensor]]] = None,
-            trace: Optional[Trace] = None, proposals: Optional[list[Tensor]] = None
+            trace: Optional[Trace] = None, proposals: Optional[list[Tensor]] = None, detect: bool = True
             ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor], Optional[Trace]]:
         """The one code path: detections, losses, and (when `trace` is a `fpn.modeling.trace.Trace`) every
         intermediate result, one record per stage.
@@ -132,6 +133,9 @@ class FasterRCNN(nn.Module):
         proposals: per image [P_i, 4] (x1, y1, x2, y2, original-image pixels) for Fast R-CNN to read instead of
             this model's RPN, which is then not run (no RPN losses, no trace.rpn): "Fast R-CNN on a fixed set of
             proposals", the paper's Table 2 protocol (`fpn.modeling.fixed_proposals`).
+        detect: False stops after the RPN (no Fast R-CNN, no detections, no head losses): a model asked only for
+            its proposals, as a detector lending them to another's head, skips its head's cost (the C4 baseline's
+            conv5 head is most of its time).
         """
         _check_inputs(images, targets, self.training)
         _check_proposals(proposals, images, self.roi_heads is not None)
@@ -153,7 +157,7 @@ class FasterRCNN(nn.Module):
             proposals, rpn_losses = [rescale_boxes(p.to(image_list.tensors.device, torch.float32), original, resized)
                                      for p, original, resized in zip(proposals, original_sizes,
                                                                      image_list.image_sizes)], {}
-        if self.roi_heads is None:
+        if self.roi_heads is None or not detect:
             detections, det_losses = [_no_detections(p) for p in proposals], {}
         else:
             detections, det_losses = self.roi_heads({k: features[k] for k in self.roi_maps}, proposals,

@@ -56,7 +56,7 @@ class FixedProposals(nn.Module):
 
     @torch.no_grad()
     def predict(self, images: list[Tensor]) -> list[dict[str, Tensor]]:
-        proposed = self.proposer.predict(images)
+        proposed = self.proposer.predict(images, detect=False)  # its proposals; its own head (if any) not run
         was_training = self.detector.training
         self.detector.eval()
         try:
