@@ -6,7 +6,8 @@ without touching them. Run it through the script, which passes its settings and 
 
 States: "bundled" (trained, stored and evaluated as stored), "bundled, run folder gone" (its JSON records this
 protocol: a fresh machine), "trained" (bundling or evaluation to do), "training" / "stopped at step K" (resume.pt;
-"training" while a process of it runs here), "queued". Estimates: a run in progress continues at its own pace so far
+"training" while a process of it runs here), "carried at step K" (packed into CARRY by scripts/carry_run.py on
+another machine; the next run unpacks it), "queued". Estimates: a run in progress continues at its own pace so far
 (held-out evaluations included); a queued one takes the hours its model in the checkpoint folder took (another
 protocol's, scaled by the schedule's length) or is "unknown". Last, the Table 2 step that follows the runs: which
 bundled detectors were evaluated on the proposals of the FPN RPN trained alone (fpn_rpn).
@@ -22,6 +23,7 @@ import sys
 
 
 from fpn.evaluation.report import proposer_name
+from fpn.training.carry import MANIFEST, CarryError, read_manifest
 from fpn.training.config import METRICS_FILE, RESUME_FILE
 from fpn.training.state import load_training_state
 from fpn.weights.checkpoint import CheckpointError
@@ -61,8 +63,9 @@ def _json(path: str) -> dict:
         return {}
 
 
-def run_state(name: str, out: str, target: str, iters: int, protocol: str) -> dict:
-    """One run's row: state, step, held-out metric by step, hours spent, hours left (None: unknown)."""
+def run_state(name: str, out: str, target: str, iters: int, protocol: str, carry: str = "") -> dict:
+    """One run's row: state, step, held-out metric by step, hours spent, hours left (None: unknown). ``carry``: the
+    folder of runs packed by scripts/carry_run.py (CARRY of train_bundled.sh), read where OUT has no resume.pt."""
     task = "mask_proposals" if name.startswith("mask_proposals") else "rpn" if name.endswith("_rpn") else "detection"
     d, meta = os.path.join(out, name), _json(target + ".json")
     metric = METRIC.get(task, "AP")
@@ -95,6 +98,17 @@ def run_state(name: str, out: str, target: str, iters: int, protocol: str) -> di
         running = _running("--out", d)
         row.update(state="training" if running else f"stopped at step {int(state['step'])}", step=step,
                    spent_h=seconds / 3600, left_h=seconds / 3600 / max(int(state["step"]), 1) * (iters - step))
+        return row
+    if carry and os.path.isfile(os.path.join(carry, name, MANIFEST)):
+        try:
+            m = read_manifest(os.path.join(carry, name))
+        except CarryError as e:
+            row["state"] = f"unreadable carry ({e})"
+            return row
+        seconds, step = float(m.get("train_seconds", 0.0)), int(m["step"])
+        heldout = {int(r["step"]): r.get(metric, "") for r in _rows(os.path.join(carry, name, METRICS_FILE))}
+        row.update(state=f"carried at step {step} (unpacked by the next run)", step=step, heldout=heldout,
+                   spent_h=seconds / 3600, left_h=seconds / 3600 / max(step, 1) * (iters - step))
         return row
     t = meta.get("training", {})
     if t.get("train_seconds") and t.get("iters"):  # another protocol's model of this name: its pace
@@ -145,11 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iters", type=int, required=True, help="the schedule's length")
     p.add_argument("--protocol", required=True, help="the protocol string of the script's settings")
     p.add_argument("--parallel", type=int, default=1, help="runs side by side")
+    p.add_argument("--carry", default="", help="runs carried from another machine (CARRY of train_bundled.sh)")
     args = p.parse_args(argv)
-    if not os.path.isdir(args.out):
+    if not os.path.isdir(args.out) and not args.carry:
         p.error(f"{args.out}: no such folder; nothing has been trained with these settings here")
-    rows = [run_state(n, args.out, os.path.join(args.checkpoints, n + args.suffix), args.iters, args.protocol)
-            for n in args.runs]
+    rows = [run_state(n, args.out, os.path.join(args.checkpoints, n + args.suffix), args.iters, args.protocol,
+                      args.carry) for n in args.runs]
     print(table(rows, args.iters, args.parallel))
     print(table2_line(args.runs, args.checkpoints, args.suffix))
     return 0

@@ -13,6 +13,7 @@
 #   ITERS=20000 BATCH=16 bash scripts/train_bundled.sh   # any setting below can be overridden
 #   ONLY="fpn c4" PROFILE=cpu bash scripts/train_bundled.sh   # a subset of the runs (names as in JOBS below)
 #   STATUS=1 PROFILE=cpu bash scripts/train_bundled.sh   # where it stands: state, step, hours spent and left per run
+#   CARRY=checkpoints_next/carry PROFILE=cpu bash scripts/train_bundled.sh   # runs that outlast a session: see CARRY
 #
 # Rerunning continues: a finished run (OUT/NAME/model.json) is reused, an interrupted one resumes bit-exactly from
 # its OUT/NAME/resume.pt, a model already bundled and evaluated from that run is kept, and so is a bundled model whose
@@ -51,6 +52,9 @@ WARMUP=${WARMUP:-100}
 SEED=${SEED:-0}
 VAL_SEED=${VAL_SEED:-1000}  # never used for training
 STORAGE=${STORAGE:-int8}
+# CARRY=folder (e.g. checkpoints_next/carry): a run stopped here (SIGINT saves its resume.pt) is packed into
+# CARRY/NAME, in parts small enough to commit, and a fresh machine's rerun unpacks it and resumes (scripts/carry_run.py)
+CARRY=${CARRY:-}
 DETECTORS=(fpn c4 c5 bottom_up no_lateral p2_only)
 MASK=mask_proposals_dual
 # Every run, longest-needed first: the joint detectors (c4's conv5 head on 14x14 RoIs costs ~4 FPN runs, so it starts
@@ -74,7 +78,7 @@ DETECTOR_SET=(--set pyramid_channels=128 --set representation_size=512 --set "bo
 protocol="${COMMON[*]} ${DETECTOR_SET[*]} storage=$STORAGE"
 if [ "${STATUS:-0}" = 1 ]; then  # where a run of these settings stands; trains nothing, writes nothing
     exec $PY scripts/bundle_progress.py --out "$OUT" --checkpoints "$CKPTS" --suffix "_${BACKBONE}$SUFFIX" \
-        --iters "$ITERS" --protocol "$protocol" --parallel "$PARALLEL" "${JOBS[@]}"
+        --iters "$ITERS" --protocol "$protocol" --parallel "$PARALLEL" --carry "$CARRY" "${JOBS[@]}"
 fi
 mkdir -p "$OUT" "$CKPTS"
 if [ -f "$OUT/protocol.txt" ] && [ "$(cat "$OUT/protocol.txt")" != "$protocol" ]; then
@@ -100,11 +104,18 @@ train_one() {  # NAME: train (or reuse, or resume) OUT/NAME
         *)       args=(--variant "$name" "${DETECTOR_SET[@]}") ;;
     esac
     if [ -f "$dir/model.json" ]; then echo "reusing $dir/model"; return 0; fi
-    local resume=()
+    if [ -n "$CARRY" ] && [ ! -f "$dir/resume.pt" ] && [ -f "$CARRY/$name/carry.json" ]; then
+        $PY scripts/carry_run.py unpack "$CARRY/$name" "$dir" || return 1
+    fi
+    local resume=() status=0
     if [ -f "$dir/resume.pt" ]; then resume=(--resume); fi
     echo "training $name -> $dir/train.log"
-    $PY scripts/train.py "${COMMON[@]}" "${args[@]}" --out "$dir" "${resume[@]}" >> "$dir/train.log" 2>&1 \
-        || { echo "error: $name failed (exit $?), see $dir/train.log" >&2; return 1; }
+    $PY scripts/train.py "${COMMON[@]}" "${args[@]}" --out "$dir" "${resume[@]}" >> "$dir/train.log" 2>&1 || status=$?
+    if [ $status -ne 0 ]; then
+        echo "error: $name failed or was stopped (exit $status), see $dir/train.log" >&2
+        if [ -n "$CARRY" ] && [ -f "$dir/resume.pt" ]; then $PY scripts/carry_run.py pack "$dir" "$CARRY/$name"; fi
+        return 1
+    fi
 }
 
 bundle_one() {  # NAME: bundle as stored (int8 per output channel, dequantised on load), then evaluate those weights

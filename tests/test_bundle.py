@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,23 @@ def test_train_bundled_keeps_a_model_bundled_under_its_protocol_on_a_fresh_machi
     target.write_text(json.dumps(meta))
     r = _train_bundled(tmp_path, ONLY="fpn")
     assert r.returncode == 0 and (tmp_path / "out" / "fpn" / "train.log").exists(), r.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_train_bundled_resumes_a_run_carried_to_a_fresh_machine(tmp_path):
+    """CARRY: a run stopped in one session is packed into the carry folder (committed), and the next session's
+    machine, without the run folder, unpacks it and resumes rather than starting over."""
+    r = _train_bundled(tmp_path, ONLY="mask_proposals_dual")
+    assert r.returncode == 0, r.stderr[-2000:]
+    run = tmp_path / "out" / "mask_proposals_dual"  # its last resume.pt stands for one a stop leaves
+    r = subprocess.run([sys.executable, "scripts/carry_run.py", "pack", str(run), str(tmp_path / "carry" / run.name)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    subprocess.run(["rm", "-rf", str(run), *map(str, (tmp_path / "ck").glob("mask_proposals_dual*"))], check=True)
+    r = _train_bundled(tmp_path, ONLY="mask_proposals_dual", CARRY=str(tmp_path / "carry"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "unpacked" in r.stdout and "resuming" in (run / "train.log").read_text()
+    assert (tmp_path / "ck" / "mask_proposals_dual_resnet18_smoke.json").exists()
 
 
 def test_the_retrained_models_share_one_protocol_and_show_their_plateau():

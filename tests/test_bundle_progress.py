@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fpn.training.carry import pack
 from fpn.training.state import save_training_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,10 @@ def folders(tmp_path):
                                        "training": {"iters": 500, "train_seconds": 7200}})
     # mask_proposals_dual: a broken resume.pt
     _write(out / "mask_proposals_dual" / "resume.pt", "not a torch file")
+    # fpn_rpn: carried from another machine at step 250 after half an hour (scripts/carry_run.py pack)
+    save_training_state(str(tmp_path / "moved" / "resume.pt"), {"step": 250, "train_seconds": 1800.0})
+    _write(tmp_path / "moved" / "metrics.csv", "step,AP,AR@1000\n250,0.0,41.5\n")
+    pack(str(tmp_path / "moved"), str(tmp_path / "carry" / "fpn_rpn"))
     return out, ck
 
 
@@ -58,7 +63,8 @@ def test_each_state_its_hours_and_the_totals(folders, capsys):
     out, ck = folders
     names = ["fpn", "c4", "c5", "p2_only", "bottom_up", "mask_proposals_dual", "fpn_rpn"]
     assert _progress().main([*names, "--out", str(out), "--checkpoints", str(ck), "--suffix", "_r18",
-                             "--iters", "1000", "--protocol", PROTOCOL, "--parallel", "2"]) == 0
+                             "--iters", "1000", "--protocol", PROTOCOL, "--parallel", "2",
+                             "--carry", str(out.parent / "carry")]) == 0
     lines = capsys.readouterr().out.splitlines()
     row = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| ") and " | " in line}
     assert row["fpn"] == "| fpn | bundled | 1000/1000 | AP 6 / 18.5 / 30.6 / 31.4 | 2.0 | 0.0 |"
@@ -69,9 +75,10 @@ def test_each_state_its_hours_and_the_totals(folders, capsys):
                               "0.0 |")
     assert row["bottom_up"] == "| bottom_up | queued | 0/1000 | AP - / - / - / - | - | 4.0 ~ |"
     assert "unreadable resume.pt" in row["mask_proposals_dual"]
-    assert row["fpn_rpn"] == "| fpn_rpn | queued | 0/1000 | AR@1000 - / - / - / - | - | unknown |"
-    assert lines[-2] == ("2 of 7 runs bundled; 5.0 training hours spent (one thread each); about 5.0 thread-hours "
-                         "left, ~2.5 h with 2 runs side by side, not counting 2 run(s) of unknown length.")
+    assert row["fpn_rpn"] == ("| fpn_rpn | carried at step 250 (unpacked by the next run) | 250/1000 | AR@1000 41.5 / "
+                              "- / - / - | 0.5 | 1.5 |")
+    assert lines[-2] == ("2 of 7 runs bundled; 5.5 training hours spent (one thread each); about 6.5 thread-hours "
+                         "left, ~3.2 h with 2 runs side by side, not counting 1 run(s) of unknown length.")
     assert lines[-1] == ("Table 2 (each detector's Fast R-CNN on the proposals of fpn_rpn_r18, after the runs): done "
                          "for fpn; to do: c4, c5, p2_only, bottom_up.")
 

@@ -14,6 +14,7 @@ restores rank 0's RNG state).
     schedule     WarmupMultiStep, milestones_for, the SGD optimizer
     distributed  torchrun's ranks, the process group, the device
     state        resume.pt: save/load, RNG capture/restore
+    carry        an unfinished run to a fresh machine through git: resume.pt in parts with sha256 sums
     log          log.csv, metrics.csv, TensorBoard
     run          Run: every part of one run, built by setup_run (resume included)
     loop         train, train_one_epoch, train_one_step
