@@ -63,6 +63,11 @@ def _json(path: str) -> dict:
         return {}
 
 
+def _hours_left(seconds: float, saved_step: int, step: int, iters: int) -> float:
+    """Hours for the steps after ``step`` at the pace so far: ``seconds`` of training up to ``saved_step``."""
+    return seconds / 3600 / max(saved_step, 1) * (iters - step)
+
+
 def run_state(name: str, out: str, target: str, iters: int, protocol: str, carry: str = "") -> dict:
     """One run's row: state, step, held-out metric by step, hours spent, hours left (None: unknown). ``carry``: the
     folder of runs packed by scripts/carry_run.py (CARRY of train_bundled.sh), read where OUT has no resume.pt."""
@@ -97,7 +102,7 @@ def run_state(name: str, out: str, target: str, iters: int, protocol: str, carry
         step, seconds = max([int(state["step"]), *logged]), float(state.get("train_seconds", 0.0))
         running = _running("--out", d)
         row.update(state="training" if running else f"stopped at step {int(state['step'])}", step=step,
-                   spent_h=seconds / 3600, left_h=seconds / 3600 / max(int(state["step"]), 1) * (iters - step))
+                   spent_h=seconds / 3600, left_h=_hours_left(seconds, int(state["step"]), step, iters))
         return row
     if carry and os.path.isfile(os.path.join(carry, name, MANIFEST)):
         try:
@@ -108,7 +113,7 @@ def run_state(name: str, out: str, target: str, iters: int, protocol: str, carry
         seconds, step = float(m.get("train_seconds", 0.0)), int(m["step"])
         heldout = {int(r["step"]): r.get(metric, "") for r in _rows(os.path.join(carry, name, METRICS_FILE))}
         row.update(state=f"carried at step {step} (unpacked by the next run)", step=step, heldout=heldout,
-                   spent_h=seconds / 3600, left_h=seconds / 3600 / max(step, 1) * (iters - step))
+                   spent_h=seconds / 3600, left_h=_hours_left(seconds, step, step, iters))
         return row
     t = meta.get("training", {})
     if t.get("train_seconds") and t.get("iters"):  # another protocol's model of this name: its pace

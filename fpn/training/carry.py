@@ -1,7 +1,7 @@
 """Carry an unfinished training run to another machine through git: its resume file in parts small enough to commit,
 with sha256 sums, beside the logs it appends to.
 
-A run that outlasts a session (the CPU's ``c4``: about 12 thread-hours) is lost when the next session gets a fresh
+A run that outlasts a session (the CPU's ``c4``: about 15 thread-hours) is lost when the next session gets a fresh
 machine without ``runs/``; the repository is what survives. ``pack`` writes the run's ``resume.pt`` as parts of at
 most ``PART_BYTES`` (the bundle's 15 MiB file limit) plus ``log.csv`` / ``metrics.csv`` and a manifest into a carry
 folder; ``unpack`` checks every sum and puts them back, after which ``scripts/train.py --resume`` continues
@@ -39,10 +39,6 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _step(resume_path: str) -> int:
-    return int(load_training_state(resume_path)["step"])
-
-
 def _progress(resume_path: str) -> tuple[int, float]:
     """(step, training seconds so far) of a resume file, read without executing code."""
     state = load_training_state(resume_path)
@@ -50,8 +46,8 @@ def _progress(resume_path: str) -> tuple[int, float]:
 
 
 def read_manifest(carry_dir: str) -> dict[str, Any]:
-    """The manifest of a carry folder: {"format", "step", "train_seconds", "resume": {"bytes", "sha256", "parts": [{"file", "bytes",
-    "sha256"}]}, "logs": {name: sha256}}. CarryError when absent or unreadable."""
+    """The manifest of a carry folder: {"format", "step", "train_seconds", "resume": {"bytes", "sha256", "parts":
+    [{"file", "bytes", "sha256"}]}, "logs": {name: sha256}}. CarryError when absent or unreadable."""
     path = os.path.join(carry_dir, MANIFEST)
     try:
         with open(path) as f:
@@ -76,9 +72,10 @@ def pack(run_dir: str, carry_dir: str, part_bytes: int = PART_BYTES) -> dict[str
     os.makedirs(carry_dir, exist_ok=True)
     for stale in glob.glob(os.path.join(carry_dir, f"{RESUME_FILE}.part*")):
         os.remove(stale)
-    parts = []
-    with open(resume, "rb") as f:
+    parts, whole = [], hashlib.sha256()
+    with open(resume, "rb") as f:  # one read: the parts and the whole file's sum
         for i, block in enumerate(iter(lambda: f.read(part_bytes), b"")):
+            whole.update(block)
             name = f"{RESUME_FILE}.part{i:03d}"
             with open(os.path.join(carry_dir, name), "wb") as out:
                 out.write(block)
@@ -89,7 +86,7 @@ def pack(run_dir: str, carry_dir: str, part_bytes: int = PART_BYTES) -> dict[str
             shutil.copyfile(os.path.join(run_dir, name), os.path.join(carry_dir, name))
             logs[name] = _sha256(os.path.join(carry_dir, name))
     manifest = {"format": FORMAT_VERSION, "step": step, "train_seconds": seconds,
-                "resume": {"bytes": os.path.getsize(resume), "sha256": _sha256(resume), "parts": parts},
+                "resume": {"bytes": sum(p["bytes"] for p in parts), "sha256": whole.hexdigest(), "parts": parts},
                 "logs": logs}
     tmp = os.path.join(carry_dir, MANIFEST + ".tmp")
     with open(tmp, "w") as f:
@@ -111,7 +108,7 @@ def unpack(carry_dir: str, run_dir: str, force: bool = False) -> int:
             raise CarryError(f"{path} does not match its sha256 in {MANIFEST} (corrupt or from another pack)")
     resume = os.path.join(run_dir, RESUME_FILE)
     if os.path.isfile(resume) and not force:
-        here = _step(resume)
+        here = _progress(resume)[0]
         if here >= manifest["step"]:
             raise CarryError(f"{resume} is at step {here}, the carried run at {manifest['step']}: keeping the newer "
                              f"one here (force to replace it)")
