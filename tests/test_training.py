@@ -281,3 +281,14 @@ def test_checkpoint_metadata_holds_no_absolute_paths(toy, tmp_path, monkeypatch)
         assert os.path.samefile(training["data"], toy) and os.path.samefile(training["config"]["out"], run)
         assert training["command"].startswith("python ")
     assert f"--out={out.name}" in training["command"]
+
+
+def test_eval_from_skips_the_early_validations(toy, tmp_path, monkeypatch):
+    """--eval-from: the --eval-every validations before that step are skipped (the bundle's c4 skips its 25 % one)."""
+    steps = []
+    monkeypatch.setattr(training_run.Run, "evaluate", lambda self: steps.append(self.step) or {})
+    train(_cfg(toy, tmp_path, iters=6, eval_every=2, eval_from=3))
+    assert steps == [4]  # 2 is before --eval-from; 6 is the end, validated only by final_eval
+    steps.clear()
+    train(_cfg(toy, tmp_path / "all", iters=6, eval_every=2))
+    assert steps == [2, 4]

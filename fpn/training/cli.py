@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--resume", action="store_const", const=True, help="continue from OUT/resume.pt")
     g.add_argument("--checkpoint-every", type=int, help="steps between resume checkpoints (default 500)")
     g.add_argument("--eval-every", type=int, help="steps between validation runs (default 0: only at the end)")
+    g.add_argument("--eval-from", type=int, help="skip the --eval-every validations before this step (default 0: "
+                   "none skipped): an expensive model's early ones show no plateau")
     g.add_argument("--no-final-eval", action="store_const", const=False, dest="final_eval")
     g.add_argument("--eval-max-images", type=int, help="validate on the first N val images")
     g.add_argument("--log-every", type=int)

@@ -65,6 +65,7 @@ class TrainConfig:
     resume: bool = False
     checkpoint_every: int = 500
     eval_every: int = 0
+    eval_from: int = 0  # the first step at which eval_every evaluates (earlier multiples are skipped)
     final_eval: bool = True
     eval_max_images: int | None = None
     max_images: int | None = None  # use only the first N training images

@@ -61,7 +61,7 @@ def train_one_epoch(run: Run, stop: StopRequest, bar: tqdm, start: tuple[float, 
                 speed = (run.step - start[1]) * run.total_batch / max(time.perf_counter() - start[0], 1e-9)
                 run.logs.step({"step": run.step, "epoch": epoch, "lr": lr, **run.losses, "images_per_s": speed})
         done = run.step >= run.total_iters
-        if cfg.eval_every and run.step % cfg.eval_every == 0 and not done:
+        if cfg.eval_every and run.step % cfg.eval_every == 0 and run.step >= cfg.eval_from and not done:
             if run.is_main:
                 run.metrics = run.evaluate()
                 run.logs.evaluation(run.step, run.metrics)
