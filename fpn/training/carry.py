@@ -1,7 +1,7 @@
 """Carry an unfinished training run to another machine through git: its resume file in parts small enough to commit,
 with sha256 sums, beside the logs it appends to.
 
-A run that outlasts a session (the CPU's ``c4``: about 15 thread-hours) is lost when the next session gets a fresh
+A run that outlasts a session (the CPU's ``c4``: about 14 thread-hours) is lost when the next session gets a fresh
 machine without ``runs/``; the repository is what survives. ``pack`` writes the run's ``resume.pt`` as parts of at
 most ``PART_BYTES`` (the bundle's 15 MiB file limit) plus ``log.csv`` / ``metrics.csv`` and a manifest into a carry
 folder; ``unpack`` checks every sum and puts them back, after which ``scripts/train.py --resume`` continues
