@@ -218,7 +218,7 @@ def test_schedule_warmup_steps_and_lr_scaling():
     assert milestones_for([0.5, 3000], 100) == [50, 3000]
 
 
-def test_yaml_config_and_cli_override(tmp_path):
+def test_yaml_config_and_cli_override(tmp_path, capsys):
     cfg_file = tmp_path / "cfg.yaml"
     cfg_file.write_text("variant: c4\nbackbone: resnet18\ndata: /d\nout: /o\niters: 100\nlr: 0.01\n"
                         "steps: '0.5,0.9'\nmodel: {pyramid_channels: 128}\npretrained-backbone: true\n")
@@ -232,6 +232,13 @@ def test_yaml_config_and_cli_override(tmp_path):
         load_config(["--config", str(cfg_file)])
     with pytest.raises(SystemExit):
         load_config(["--data", "/d", "--out", "/o"])  # neither --iters nor --epochs
+    base = ["--data", "/d", "--out", "/o", "--iters", "100", "--eval-every", "25"]
+    assert load_config(base + ["--eval-from", "50"]).eval_from == 50
+    for bad, says in ((["--eval-from", "-1"], "--eval-from must be >= 0"), (["--eval-from", "101"], "past --iters 100"),
+                      (["--eval-every", "-5"], "--eval-every must be >= 0")):
+        with pytest.raises(SystemExit):
+            load_config(base + bad)
+        assert says in capsys.readouterr().err, bad
 
 
 def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):

@@ -152,6 +152,12 @@ def load_config(argv: list[str] | None = None) -> TrainConfig:
             parser.error(f"--{required} is required (flag or config file)")
     if not merged.get("iters") and not merged.get("epochs"):
         parser.error("give --iters or --epochs")
+    for key in ("eval_every", "eval_from"):
+        if (merged.get(key) or 0) < 0:
+            parser.error(f"--{key.replace('_', '-')} must be >= 0, got {merged[key]}")
+    if merged.get("iters") and (merged.get("eval_from") or 0) > merged["iters"]:
+        parser.error(f"--eval-from {merged['eval_from']} is past --iters {merged['iters']}: no held-out evaluation "
+                     "but the final one would run; give a step within the schedule (e.g. --iters / 2)")
     merged["command"] = command_line(sys.argv)
     return TrainConfig(**merged)
 
