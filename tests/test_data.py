@@ -110,6 +110,21 @@ def test_image_properties_and_occlusion():
     assert max(counts) > 5
 
 
+def test_visible_shares_describe_the_occlusion_the_painting_order_makes():
+    """One share per annotation, each the visible part of the painted pixels (never below the generator's half), and
+    the large objects, painted first, the occluded ones (scripts/occlusion_recall.py separates size from occlusion)."""
+    from fpn.data.synthetic import visible_shares
+
+    by_size: dict[bool, list[float]] = {True: [], False: []}
+    for i in range(12):
+        _, anns = generate_image(3, "train", i)
+        shares = visible_shares(3, "train", i)
+        assert len(shares) == len(anns) and all(0.5 <= s <= 1.0 for s in shares)
+        for a, s in zip(anns, shares):
+            by_size[a["area"] >= 96 ** 2].append(s)
+    assert np.mean(by_size[True]) < np.mean(by_size[False]) - 0.1, {k: np.mean(v) for k, v in by_size.items()}
+
+
 def test_size_mix_close_to_coco():
     areas = []
     for i in range(40):

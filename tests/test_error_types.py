@@ -88,3 +88,25 @@ def test_chart_areas_follow_the_counts(tmp_path):
     # the objects panel's green bar is narrower)
     assert 5 < green / grey < 15 and 0.7 < orange / (green / 0.9 * 0.75) < 1.5
     assert _pixels_of(img, ERROR_COLORS["several objects"]) < orange / 20  # its legend patch only
+
+
+def test_occlusion_recall_script_tables_and_draws(tmp_path):
+    """scripts/occlusion_recall.py on a random-weight detector and two images: the table's rows and the chart."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import fpn
+
+    root = Path(__file__).resolve().parents[1]
+    torch.manual_seed(0)
+    model = fpn.build_detector("fpn", "resnet18", num_classes=11, min_size=128, max_size=160, pyramid_channels=32,
+                               representation_size=64)
+    fpn.save_checkpoint(model, str(tmp_path / "m"), {"metrics": {"score_threshold": {"value": 0.0}, "data_seed": 5}})
+    out = tmp_path / "occl.png"
+    r = subprocess.run([sys.executable, str(root / "scripts" / "occlusion_recall.py"), "--checkpoint",
+                        str(tmp_path / "m"), "--images", "2", "--out", str(out)], capture_output=True, text=True,
+                       cwd=root, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "split val seed 5, 2 images" in r.stdout and r.stdout.count("| small |") == 1
+    assert "| large |" in r.stdout and Image.open(out).size[0] > 400

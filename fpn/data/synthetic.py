@@ -78,6 +78,19 @@ def generate_image(seed: int, split: str, index: int) -> tuple[np.ndarray, list[
         annotations: dicts with category_id (1..10), bbox [x, y, w, h] of the visible extent (pixels),
             area (visible mask pixels), segmentation (COCO RLE, counts as str), iscrowd 0; in painting order.
     """
+    canvas = _paint(seed, split, index)
+    return canvas.image, canvas.annotations()
+
+
+def visible_shares(seed: int, split: str, index: int) -> list[float]:
+    """Each annotated object's visible share of its painted pixels (0.5-1.0, in annotation order) in the image
+    `generate_image(seed, split, index)` makes: its occlusion, which the painting order (mostly back to front by
+    size) puts mostly on the large objects (`scripts/occlusion_recall.py`)."""
+    canvas = _paint(seed, split, index)
+    return [visible / placed.area for visible, placed in zip(canvas.visible, canvas.placed)]
+
+
+def _paint(seed: int, split: str, index: int) -> "_Canvas":
     rng = image_rng(seed, split, index)
     img_h, img_w = (int(v) for v in rng.integers(512, 641, 2))
     canvas = _Canvas(background(rng, img_h, img_w))
@@ -90,7 +103,7 @@ def generate_image(seed: int, split: str, index: int) -> tuple[np.ndarray, list[
         mask = make_shape(rng, cls, float(sizes[k]), img_h, img_w)
         if int(mask.sum()) >= MIN_VISIBLE_AREA and mask.shape[0] <= img_h and mask.shape[1] <= img_w:
             canvas.place(rng, cls, mask)
-    return canvas.image, canvas.annotations()
+    return canvas
 
 
 class _Canvas:
