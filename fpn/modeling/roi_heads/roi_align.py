@@ -101,15 +101,15 @@ def sample_weights(rois: Tensor, size: int, scale: float, ratio: int, aligned: b
     X = lambda t: t[:, None, :, None, :]  # noqa: E731
     inside = Y(in_y) & X(in_x)
     image = rois[:, 0].long()[:, None, None, None, None] * (height * width)
-    cols, vals = [], []
+    cells, vals = [], []  # the matrix's rows: input cell n * H * W + y * W + x of each corner of each sample
     for yy, wyy in zip(ys, wy):
         for xx, wxx in zip(xs, wx):
-            cols.append(image + Y(yy) * width + X(xx))
+            cells.append(image + Y(yy) * width + X(xx))
             vals.append(torch.where(inside, Y(wyy) * X(wxx), torch.zeros((), dtype=rois.dtype)) / (ratio * ratio))
-    cols = torch.stack(cols, -1).reshape(r * size * size, -1)
+    cells = torch.stack(cells, -1).reshape(r * size * size, -1)
     vals = torch.stack(vals, -1).reshape(r * size * size, -1)
-    out_rows = torch.arange(r * size * size, device=rois.device)[:, None].expand_as(cols)
-    index = torch.stack([cols.reshape(-1), out_rows.reshape(-1)])
+    outputs = torch.arange(r * size * size, device=rois.device)[:, None].expand_as(cells)  # its columns: (RoI, bin)
+    index = torch.stack([cells.reshape(-1), outputs.reshape(-1)])
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used here is stable
         warnings.simplefilter("ignore", UserWarning)
         coo = torch.sparse_coo_tensor(index, vals.reshape(-1), (images * height * width, r * size * size),
