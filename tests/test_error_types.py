@@ -91,7 +91,7 @@ def test_chart_areas_follow_the_counts(tmp_path):
 
 
 def test_occlusion_recall_script_tables_and_draws(tmp_path):
-    """scripts/occlusion_recall.py on a random-weight detector and two images: the table's rows and the chart."""
+    """scripts/occlusion_recall.py on a random-weight detector and two images: its two tables and the chart."""
     import subprocess
     import sys
     from pathlib import Path
@@ -108,5 +108,14 @@ def test_occlusion_recall_script_tables_and_draws(tmp_path):
                         str(tmp_path / "m"), "--images", "2", "--out", str(out)], capture_output=True, text=True,
                        cwd=root, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "split val seed 5, 2 images" in r.stdout and r.stdout.count("| small |") == 1
-    assert "| large |" in r.stdout and Image.open(out).size[0] > 400
+    assert "split val seed 5, 2 images" in r.stdout and r.stdout.count("| small |") == 3  # AP, AP@0.5, found
+    assert "| box AP |" in r.stdout and "| found % |" in r.stdout and Image.open(out).size[0] > 400
+    from fpn.mask_proposals import build_mask_proposer
+
+    masks = build_mask_proposer("resnet18", hidden=16, min_size=128, max_size=160, num_proposals=20)
+    fpn.save_checkpoint(masks, str(tmp_path / "mp"), {"task": "mask_proposals"})
+    r = subprocess.run([sys.executable, str(root / "scripts" / "occlusion_recall.py"), "--checkpoint",
+                        str(tmp_path / "mp"), "--images", "2", "--out", str(out)], capture_output=True, text=True,
+                       cwd=root, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "| segment AR@1000 |" in r.stdout and "found %" not in r.stdout and "seed 1000" in r.stdout
