@@ -27,15 +27,19 @@ from tqdm import tqdm  # noqa: E402
 
 import fpn  # noqa: E402
 from fpn.data.synthetic import CLASS_NAMES, categories, generate_image, visible_shares  # noqa: E402
-from fpn.evaluation.error_types import size_of  # noqa: E402
+from fpn.evaluation.error_types import SIZES, size_of  # noqa: E402
 from fpn.evaluation.metrics import (average_precision, average_recall, bbox_metrics,  # noqa: E402
                                    predictions_to_results, proposal_metrics)
 from fpn.evaluation.predict import prediction_of  # noqa: E402
 
-SIZES = ("small", "medium", "large")
 PARTS = ("visible", "occluded")
 HIDDEN = 0.2  # "occluded": later objects hide more than this share of the object's painted pixels
 LEGEND = {"visible": f"at most {HIDDEN:.0%} hidden", "occluded": f"more than {HIDDEN:.0%} hidden"}
+
+
+def part_of(share: float) -> str:
+    """"visible" or "occluded": the part an object of this visible share belongs to."""
+    return "occluded" if share < 1 - HIDDEN else "visible"
 
 
 def run(model, detector: bool, threshold: float, seed: int, split: str, images: int) -> dict:
@@ -69,8 +73,7 @@ def scores(data: dict, detector: bool) -> dict[str, dict[str, dict[str, tuple[in
     names = ("box AP", "box AP@0.5") if detector else ("segment AR@1000",)
     out: dict[str, dict[str, dict[str, tuple[int, float]]]] = {m: {s: {} for s in SIZES} for m in names}
     for part in PARTS:
-        ignored = (lambda s: s < 1 - HIDDEN) if part == "visible" else (lambda s: s >= 1 - HIDDEN)
-        anns = [{k: v for k, v in a.items() if k != "share"} | {"iscrowd": int(ignored(a["share"]))}
+        anns = [{k: v for k, v in a.items() if k != "share"} | {"iscrowd": int(part_of(a["share"]) != part)}
                 for a in data["annotations"]]
         gt = COCO()
         gt.dataset = {"images": data["images"], "annotations": anns, "categories": categories()}
@@ -97,7 +100,7 @@ def found_share(found: list[tuple[str, float, bool]]) -> dict[str, dict[str, tup
     out: dict[str, dict[str, tuple[int, float]]] = {s: {} for s in SIZES}
     for size in SIZES:
         for part in PARTS:
-            hits = [f for z, s, f in found if z == size and ((s >= 1 - HIDDEN) == (part == "visible"))]
+            hits = [f for z, s, f in found if z == size and part_of(s) == part]
             out[size][part] = (len(hits), 100.0 * float(np.mean(hits)) if hits else float("nan"))
     return out
 
