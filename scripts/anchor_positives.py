@@ -28,7 +28,6 @@ from tqdm import tqdm  # noqa: E402
 import fpn  # noqa: E402
 from fpn.data.synthetic import generate_image  # noqa: E402
 from fpn.evaluation.error_types import SIZES, size_of  # noqa: E402
-from fpn.explain.explore import label_anchors  # noqa: E402
 from fpn.modeling.rpn.anchor_labels import POSITIVE  # noqa: E402
 
 
@@ -37,8 +36,8 @@ def positive_owners(model, image, gt_boxes: torch.Tensor) -> torch.Tensor:
     ex = fpn.explore(model, image)
     gt = ex.to_resized(gt_boxes)
     anchors = torch.cat([level.anchors for level in ex.rpn.values()])
-    positive = torch.cat(list(label_anchors(model, ex, gt).values())) == POSITIVE
-    _, matched = model.rpn.labeler(anchors, gt)
+    labels, matched = model.rpn.labeler(anchors, gt)  # all levels together, as in training
+    positive = labels == POSITIVE
     # a positive anchor's matched box is its object's box: the object whose box it equals (IoU 1)
     return box_iou(matched[positive], gt).argmax(1)
 

@@ -33,8 +33,9 @@ def drift(initial: dict[str, torch.Tensor], final: dict[str, torch.Tensor]) -> d
     for key, w0 in initial.items():
         if not w0.is_floating_point() or w0.dim() < 2:
             continue
-        num[group_of(key)] += (final[key].float() - w0.float()).pow(2).sum().item()
-        den[group_of(key)] += w0.float().pow(2).sum().item()
+        group = group_of(key)
+        num[group] += (final[key].float() - w0.float()).pow(2).sum().item()
+        den[group] += w0.float().pow(2).sum().item()
     return {g: (num[g] / den[g]) ** 0.5 for g in num if den[g] > 0}
 
 
