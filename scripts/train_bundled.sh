@@ -13,6 +13,7 @@
 #   ITERS=20000 BATCH=16 bash scripts/train_bundled.sh   # any setting below can be overridden
 #   ONLY="fpn c4" PROFILE=cpu bash scripts/train_bundled.sh   # a subset of the runs (names as in JOBS below)
 #   STATUS=1 PROFILE=cpu bash scripts/train_bundled.sh   # where it stands: state, step, hours spent and left per run
+#   SLOW_BF16=1 PROFILE=cpu bash scripts/train_bundled.sh   # bf16 on a CPU without bf16 kernels (refused otherwise)
 #   CARRY=checkpoints_next/carry PROFILE=cpu bash scripts/train_bundled.sh   # runs that outlast a session: see CARRY
 #
 # Rerunning continues: a finished run (OUT/NAME/model.json) is reused, an interrupted one resumes bit-exactly from
@@ -83,6 +84,17 @@ protocol="${COMMON[*]} ${DETECTOR_SET[*]} storage=$STORAGE"
 if [ "${STATUS:-0}" = 1 ]; then  # where a run of these settings stands; trains nothing, writes nothing
     exec $PY scripts/bundle_progress.py --out "$OUT" --checkpoints "$CKPTS" --suffix "_${BACKBONE}$SUFFIX" \
         --iters "$ITERS" --protocol "$protocol" --parallel "$PARALLEL" --carry "$CARRY" "${JOBS[@]}"
+fi
+# bf16 autocast on a CPU without oneDNN's bf16 kernels (AVX2 only, e.g. some AMD EPYC) runs generic fallbacks, about
+# 15x slower than fp32 per training step (docs/training.md): refused unless asked for (SLOW_BF16=1)
+if [ "$AMP" = bf16 ] && [ "${SLOW_BF16:-0}" != 1 ] && ! $PY -c '
+import sys, torch
+from fpn.training.config import cpu_has_bf16_kernels
+sys.exit(0 if torch.cuda.is_available() or cpu_has_bf16_kernels() else 1)'; then
+    echo "error: AMP=bf16, but this CPU has no oneDNN bf16 kernels (no AVX-512 / AMX): bf16 autocast would train" \
+         "about 15x slower than fp32 here. SLOW_BF16=1 trains under this protocol anyway; AMP=off trains in fp32," \
+         "which is another protocol (another OUT; bundled bf16 models are not kept)" >&2
+    exit 2
 fi
 mkdir -p "$OUT" "$CKPTS"
 if [ -f "$OUT/protocol.txt" ] && [ "$(cat "$OUT/protocol.txt")" != "$protocol" ]; then

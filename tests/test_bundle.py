@@ -126,6 +126,18 @@ def test_train_bundled_refuses_a_folder_trained_with_other_settings(tmp_path):
     assert r.returncode == 2 and "ONLY: unknown run resnet" in r.stderr
 
 
+def test_train_bundled_refuses_bf16_on_a_cpu_without_bf16_kernels(tmp_path):
+    """Where oneDNN has no bf16 kernels (simulated: a sitecustomize says so) AMP=bf16 would train ~15x slower than
+    fp32: refused before anything is made, with the two ways on."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import fpn.training.config as c\nc.cpu_has_bf16_kernels = lambda: False\n")
+    r = _train_bundled(tmp_path, AMP="bf16", PYTHONPATH=str(site))
+    assert r.returncode == 2, r.stderr
+    assert "this CPU has no oneDNN bf16 kernels" in r.stderr and "SLOW_BF16=1" in r.stderr and "AMP=off" in r.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()
+
+
 @pytest.mark.slow
 def test_train_bundled_keeps_a_model_bundled_under_its_protocol_on_a_fresh_machine(tmp_path):
     """A model bundled by the script records the protocol in its JSON (bundle.protocol): rerun where its run folder

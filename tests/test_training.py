@@ -12,6 +12,7 @@ import time
 
 import pytest
 import torch
+from tiny_training import TINY_FLAGS, tiny_config
 from toy_coco import make_toy_coco, read_json
 
 from fpn.training import (
@@ -31,11 +32,6 @@ from fpn.training.cli import main as train_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# A detector small enough to train on a CPU in seconds.
-TINY = {"pyramid_channels": 64, "representation_size": 256, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 64,
-            "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 300, "rpn_pre_nms_top_n_test": 300,
-            "rpn_post_nms_top_n_test": 100}
-TINY_FLAGS = [a for k, v in TINY.items() for a in ("--set", f"{k}={v}")]
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # fpn comes from the installed package
 
 
@@ -47,14 +43,6 @@ def toy(tmp_path_factory):
     return make_toy_coco(str(tmp_path_factory.mktemp("toy")), num_images=4, size=128)
 
 
-def _cfg(toy, out, **kw):
-    base = {"data": toy, "out": str(out), "backbone": "resnet18", "min_size": 128, "max_size": 128, "batch_size": 2, "lr": 0.16,
-                "warmup_iters": 10, "grad_clip": 5.0, "workers": 0, "log_every": 1, "checkpoint_every": 0, "progress": False,
-                "final_eval": False, "model": dict(TINY)}
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 def _log(out):
     with open(os.path.join(out, "log.csv")) as f:
         return list(csv.DictReader(f))
@@ -63,7 +51,7 @@ def _log(out):
 @pytest.mark.slow
 def test_tiny_model_overfits(toy, tmp_path):
     """Loss falls and box AP on the training images rises well above 0 (about 20 s on one core)."""
-    result = train(_cfg(toy, tmp_path, iters=150, steps=[0.8], log_every=10, final_eval=True))
+    result = train(tiny_config(toy, tmp_path, iters=150, steps=[0.8], log_every=10, final_eval=True))
     rows = _log(tmp_path)
     first, last = float(rows[0]["loss"]), float(rows[-1]["loss"])
     assert last < 0.5 * first, (first, last)
@@ -81,13 +69,13 @@ def test_interrupt_and_resume_is_exact(toy, tmp_path, amp):
     """Stop after step 3 of 5 (2 batches per epoch, flips on), resume: identical weights and losses; in fp32 and under
     the CPU's bf16 autocast (channels-last maps), the CPU configuration of scripts/train_bundled.sh."""
     full, part = tmp_path / "full", tmp_path / "part"
-    train(_cfg(toy, full, iters=5, hflip=0.5, warmup_iters=2, steps=[4], amp=amp))
+    train(tiny_config(toy, full, iters=5, hflip=0.5, warmup_iters=2, steps=[4], amp=amp))
     with pytest.raises(TrainingInterrupted):
-        train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], stop_at_step=3, amp=amp))
+        train(tiny_config(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], stop_at_step=3, amp=amp))
     saved = load_training_state(str(part / "resume.pt"))
     assert saved["step"] == 3 and saved["train_seconds"] > 0
     assert not (part / "model.json").exists()
-    train(_cfg(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], resume=True, amp=amp))
+    train(tiny_config(toy, part, iters=5, hflip=0.5, warmup_iters=2, steps=[4], resume=True, amp=amp))
     record = read_json(part / "model.json")["training"]
     assert record["amp"] == {"off": "off", "bf16": "bfloat16"}[amp]
     assert record["train_seconds"] >= round(saved["train_seconds"], 1)  # counts the first process's time too
@@ -117,11 +105,11 @@ def test_autocast_and_memory_layout_per_device():
 
 def test_resume_refuses_other_settings(toy, tmp_path):
     with pytest.raises(TrainingInterrupted):
-        train(_cfg(toy, tmp_path, iters=3, stop_at_step=1))
+        train(tiny_config(toy, tmp_path, iters=3, stop_at_step=1))
     with pytest.raises(ValueError, match="batch_size"):
-        train(_cfg(toy, tmp_path, iters=3, batch_size=1, resume=True))
+        train(tiny_config(toy, tmp_path, iters=3, batch_size=1, resume=True))
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        train(_cfg(toy, tmp_path / "empty", iters=3, resume=True))
+        train(tiny_config(toy, tmp_path / "empty", iters=3, resume=True))
 
 
 def _nan_at_step(n):
@@ -147,7 +135,7 @@ def _nan_at_step(n):
 def test_nan_loss_stops_cleanly(toy, tmp_path, monkeypatch):
     monkeypatch.setattr(training_run, "build_model", _nan_at_step(3))
     with pytest.raises(TrainingDiverged, match=r"step 3 .*loss_classifier=nan"):
-        train(_cfg(toy, tmp_path, iters=6, checkpoint_every=2))
+        train(tiny_config(toy, tmp_path, iters=6, checkpoint_every=2))
     assert load_training_state(str(tmp_path / "resume.pt"))["step"] == 2  # the last good state is intact
     assert not (tmp_path / "model.json").exists()
     monkeypatch.setattr(training_run, "build_model", _nan_at_step(1))
@@ -242,7 +230,7 @@ def test_yaml_config_and_cli_override(tmp_path, capsys):
 
 def test_mask_proposals_task_trains_and_evaluates(toy, tmp_path):
     """--task mask_proposals: masks as targets, fpn.mask_proposals.build_mask_proposer, segment AR at the end."""
-    cfg = _cfg(toy, tmp_path, task="mask_proposals", iters=2, final_eval=True, eval_max_images=2,
+    cfg = tiny_config(toy, tmp_path, task="mask_proposals", iters=2, final_eval=True, eval_max_images=2,
                model={"d": 32, "hidden": 64, "mlps": "5x5", "num_proposals": 100})
     result = train(cfg)
     assert set(result["metrics"]["segm_proposals"]) == {"AR@10", "AR@100", "AR@1000", "AR_s@1000", "AR_m@1000",
@@ -270,7 +258,7 @@ def test_checkpoint_metadata_holds_no_absolute_paths(toy, tmp_path, monkeypatch)
     """Absolute --data / --out / script paths, typed or given to train(), are written relative to the working
     directory in model.json."""
     monkeypatch.chdir(tmp_path)
-    train(_cfg(toy, tmp_path / "api", iters=1, min_size=96, max_size=96, batch_size=1))
+    train(tiny_config(toy, tmp_path / "api", iters=1, min_size=96, max_size=96, batch_size=1))
     out = tmp_path / "cli"
     monkeypatch.setattr(sys, "argv", [os.path.join(ROOT, "scripts", "train.py"), "--data", toy, f"--out={out}",
                                       "--backbone", "resnet18", "--min-size", "96", "--max-size", "96",
@@ -293,8 +281,8 @@ def test_eval_from_skips_the_early_validations(toy, tmp_path, monkeypatch):
     """--eval-from: the --eval-every validations before that step are skipped (the bundle's c4 skips its 25 % one)."""
     steps = []
     monkeypatch.setattr(training_run.Run, "evaluate", lambda self: steps.append(self.step) or {})
-    train(_cfg(toy, tmp_path, iters=6, eval_every=2, eval_from=3))
+    train(tiny_config(toy, tmp_path, iters=6, eval_every=2, eval_from=3))
     assert steps == [4]  # 2 is before --eval-from; 6 is the end, validated only by final_eval
     steps.clear()
-    train(_cfg(toy, tmp_path / "all", iters=6, eval_every=2))
+    train(tiny_config(toy, tmp_path / "all", iters=6, eval_every=2))
     assert steps == [2, 4]

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_training import tiny_config  # one tiny model for every variant (one protocol)
 from toy_coco import make_toy_coco
 
 import fpn
-from fpn.training import TrainConfig, train
+from fpn.training import train
 
-# Small enough to train on a CPU in seconds; the same for every variant (one protocol).
-TINY = {"pyramid_channels": 64, "representation_size": 256, "rpn_batch_size_per_image": 64,
-        "box_batch_size_per_image": 64, "rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 300,
-        "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100}
 AP_BAR, AR_BAR = 30.0, 30.0  # percent on the training images; an untrained detector scores about 0 on both
 
 
@@ -27,10 +24,8 @@ def toy(tmp_path_factory):
 
 
 def _fit(toy: str, out, variant: str, task: str = "detection") -> dict:
-    config = TrainConfig(data=toy, out=str(out), task=task, variant=variant, backbone="resnet18", min_size=128,
-                         max_size=128, batch_size=2, lr=0.16, warmup_iters=10, grad_clip=5.0, workers=0,
-                         log_every=50, checkpoint_every=0, progress=False, iters=150, steps=[0.8],
-                         final_eval=True, model=dict(TINY), seed=0)
+    config = tiny_config(toy, out, task=task, variant=variant, log_every=50, iters=150, steps=[0.8],
+                         final_eval=True, seed=0)
     return train(config)["metrics"]
 
 

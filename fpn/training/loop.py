@@ -34,7 +34,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             bar = tqdm(total=run.total_iters, initial=run.step, desc=f"train {cfg.variant}", unit="it",
                        disable=not (run.is_main and cfg.progress), dynamic_ncols=True)
             start = (time.perf_counter(), run.step)
-            run.started = start[0]
+            run.started, run.started_step = start
             while run.step < run.total_iters:
                 train_one_epoch(run, stop, bar, start)
             bar.close()

@@ -54,7 +54,8 @@ def training_record(run: Run, elapsed: float, last_losses: dict[str, float]) -> 
         "lr": run.lr,
         "schedule": {"warmup_iters": run.schedule.warmup_iters, "milestones": run.schedule.milestones,
                      "gamma": run.schedule.gamma},
-        "amp": str(run.amp_dtype).replace("torch.", "") if run.amp_dtype else "off",
+        "amp": run.amp_name,  # this (last) process's; "segments" has each process's
+        "segments": run.segments(),
         "device": str(run.device),
         "backbone_weights": portable_path(cfg.backbone_weights),
         "hflip": cfg.hflip,
