@@ -138,12 +138,15 @@ def main(argv=None) -> dict:
     bn_eps = {"bn_eps": COCO_BN_EPS} if args.weights == "coco" else {}
     models = {"torchvision": reference, "ours_exact": fpn.from_torchvision(state, **sizes, **bn_eps).exact(),
               "ours_fast": fpn.from_torchvision(state, **sizes, **bn_eps)}
-    bf16 = fpn.from_torchvision(state, **sizes, **bn_eps).precision(args.precision)
+    try:
+        bf16 = fpn.from_torchvision(state, **sizes, **bn_eps).precision(args.precision)
+    except ValueError as e:  # --precision bf16 on a CPU without oneDNN bf16 kernels (AVX2 only)
+        parser.error(str(e))
     if bf16.inference_precision == "bf16":
         models["ours_bf16"] = bf16
     else:
         print("this CPU runs bf16 in software only (no AVX-512 BF16 / AMX): no bf16 column (--precision bf16 "
-              "times it anyway)")
+              "times it anyway where oneDNN has bf16 kernels, AVX-512)")
     images = load_photos(args.images)
     photos = PHOTOS[: args.images]
 

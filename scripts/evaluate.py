@@ -111,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             if hasattr(m, "exact"):  # a mask proposer loads on its plain modules already
                 m.exact()
         elif args.precision:
-            m.precision(args.precision)
+            try:
+                m.precision(args.precision)
+            except ValueError as e:  # bf16 on a CPU without bf16 kernels
+                print(f"error: {e}", file=sys.stderr)
+                return 2
     names = meta["model"].get("class_names") or meta.get("class_names")
     if meta.get("task", "detection") == "detection" and names and names[1:] != dataset.class_names[1:]:
         print(f"error: the checkpoint's classes {names[1:]} differ from the dataset's {dataset.class_names[1:]}",

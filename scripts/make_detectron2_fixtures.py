@@ -117,7 +117,9 @@ def main(argv: list[str]) -> int:
 
     keys = json.loads((FIXTURES / "keys.json").read_text())["models"]
     tensors, meta = {}, {"detectron2_commit": commit, "torch": torch.__version__,
-                         "torchvision": torchvision.__version__, "sizes": SMALL,
+                         "torchvision": torchvision.__version__,
+                         # oneDNN's kernels, and so the last bits of a conv, depend on the CPU's vector ISA
+                         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "sizes": SMALL,
                          "detector_proposals": DETECTOR_PROPOSALS, "cases": CASES, "models": {}}
     p = photos()
     for name, seed in PARITY_MODELS.items():

@@ -89,7 +89,7 @@ fi
 # 15x slower than fp32 per training step (docs/training.md): refused unless asked for (SLOW_BF16=1)
 if [ "$AMP" = bf16 ] && [ "${SLOW_BF16:-0}" != 1 ] && ! $PY -c '
 import sys, torch
-from fpn.training.config import cpu_has_bf16_kernels
+from fpn.devices import cpu_has_bf16_kernels
 sys.exit(0 if torch.cuda.is_available() or cpu_has_bf16_kernels() else 1)'; then
     echo "error: AMP=bf16, but this CPU has no oneDNN bf16 kernels (no AVX-512 / AMX): bf16 autocast would train" \
          "about 15x slower than fp32 here. SLOW_BF16=1 trains under this protocol anyway; AMP=off trains in fp32," \

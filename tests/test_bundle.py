@@ -131,7 +131,7 @@ def test_train_bundled_refuses_bf16_on_a_cpu_without_bf16_kernels(tmp_path):
     fp32: refused before anything is made, with the two ways on."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text("import fpn.training.config as c\nc.cpu_has_bf16_kernels = lambda: False\n")
+    (site / "sitecustomize.py").write_text("import fpn.devices as c\nc.cpu_has_bf16_kernels = lambda: False\n")
     r = _train_bundled(tmp_path, AMP="bf16", PYTHONPATH=str(site))
     assert r.returncode == 2, r.stderr
     assert "this CPU has no oneDNN bf16 kernels" in r.stderr and "SLOW_BF16=1" in r.stderr and "AMP=off" in r.stderr

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import fpn
+from cpu_features import needs_bf16_kernels
 from fpn.devices import native_bf16
 from fpn.explain.scale_sweep import at_input_size
 from fpn.modeling.fast import Fused
@@ -38,6 +39,7 @@ def test_a_view_never_undoes_exact(tiny_options):
     assert at_input_size(model, (128, 160)).inference_precision == "fp32", "a view runs the path its model is on"
 
 
+@needs_bf16_kernels
 def test_conversion_keeps_the_state_dict_and_the_modules(tiny_options):
     model = fpn.build_detector("fpn", "resnet18", num_classes=3, **tiny_options).exact()
     plain = {name: m for name, m in model.named_modules()}
@@ -52,6 +54,7 @@ def test_conversion_keeps_the_state_dict_and_the_modules(tiny_options):
     assert not any(m.training for m in model.modules())
 
 
+@needs_bf16_kernels
 def test_checkpoints_load_into_a_converted_model():
     model = fpn.load_checkpoint(str(BUNDLED)).precision("bf16")
     state = fpn.load_checkpoint(str(BUNDLED)).exact().state_dict()
@@ -59,6 +62,7 @@ def test_checkpoints_load_into_a_converted_model():
     model.load_state_dict(state)  # strict: same keys
 
 
+@needs_bf16_kernels
 def test_precision_round_trips_and_exact_wins(one_thread):
     model = fpn.load_checkpoint(str(BUNDLED)).eval()
     images = _val_images(2)
@@ -76,6 +80,27 @@ def test_precision_round_trips_and_exact_wins(one_thread):
         model.precision("fp16")
 
 
+def test_bf16_on_a_cpu_without_bf16_kernels_is_refused_clearly(tiny_options, monkeypatch):
+    """An AVX2-only CPU has no oneDNN bf16 kernels: its fused bf16 convolutions fail deep inside oneDNN, so
+    precision("bf16") says so at once, for detectors and the mask proposer alike; "auto" runs fp32 there."""
+    import importlib
+
+    convert = importlib.import_module("fpn.modeling.fast.convert")  # the module (the package exports its function)
+    monkeypatch.setattr(convert, "cpu_has_bf16_kernels", lambda: False)
+    monkeypatch.setattr(convert, "native_bf16", lambda device: False)
+    model = fpn.build_detector("c4", "resnet18", num_classes=3, **tiny_options).eval()
+    before = model.inference_precision
+    with pytest.raises(ValueError, match=r"no oneDNN bf16 kernels .* use precision\('fp32'\)"):
+        model.precision("bf16")
+    assert model.inference_precision == before, "a refused conversion leaves the model as it was"
+    assert model.precision("auto").inference_precision == "fp32"
+    from fpn.mask_proposals import build_mask_proposer
+
+    with pytest.raises(ValueError, match="no oneDNN bf16 kernels"):
+        build_mask_proposer("resnet18").eval().precision("bf16")
+
+
+@needs_bf16_kernels
 def test_bf16_returns_fp32_everywhere(tiny_options):
     model = fpn.build_detector("c4", "resnet18", num_classes=3, **tiny_options).eval().precision("bf16")
     image = torch.rand(3, 150, 170, generator=torch.Generator().manual_seed(3))
@@ -86,6 +111,7 @@ def test_bf16_returns_fp32_everywhere(tiny_options):
     assert all(m.dtype == torch.float32 and m.is_contiguous() for m in maps), "traces are fp32, row-major"
 
 
+@needs_bf16_kernels
 def test_training_runs_the_plain_modules(tiny_options):
     """A converted model trains as the paper's modules: same losses, gradients reach the parameters."""
     image = torch.rand(3, 150, 170, generator=torch.Generator().manual_seed(5))
@@ -112,6 +138,7 @@ def _kept(reference: dict, other: dict, iou: float = 0.9) -> tuple[int, int]:
     return int((overlap.max(dim=1).values >= iou).sum()), len(reference["boxes"])
 
 
+@needs_bf16_kernels
 @pytest.mark.slow
 def test_bf16_detections_close_to_fp32_on_the_bundled_model():
     """The bundled R18 fpn on the 6 bundled held-out images: at least 90 % of the fp32 detections scoring >= 0.3 have a
@@ -130,6 +157,7 @@ def test_bf16_detections_close_to_fp32_on_the_bundled_model():
     assert all(d["boxes"].dtype == torch.float32 and d["scores"].dtype == torch.float32 for d in bf16)
 
 
+@needs_bf16_kernels
 @pytest.mark.slow
 def test_mask_proposer_precision():
     model = fpn.load_checkpoint(str(MASKS)).eval()

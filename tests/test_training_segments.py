@@ -54,7 +54,7 @@ def test_bf16_on_a_cpu_without_bf16_kernels_is_warned_about(toy, tmp_path, monke
 
 
 def test_the_bf16_kernel_check_answers_on_this_build():
-    from fpn.training.config import cpu_has_bf16_kernels
+    from fpn.devices import cpu_has_bf16_kernels
 
     assert isinstance(cpu_has_bf16_kernels(), bool)
     assert cpu_has_bf16_kernels() == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -116,17 +116,6 @@ def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if cfg.amp == "bf16" else torch.float16
 
 
-def cpu_has_bf16_kernels() -> bool:
-    """Whether oneDNN has bf16 kernels on this CPU (AVX-512, best with AVX512-BF16 / AMX).  Without them (e.g. an
-    AVX2-only AMD EPYC) bf16 autocast on the CPU runs generic fallbacks: there a bf16 matmul ran at 0.3 GFLOP/s
-    against 151 in fp32, and a c4 training step took 236 s against 15.5 s in fp32."""
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(check()) if check is not None else True
-    except RuntimeError:  # a build without oneDNN: nothing to say
-        return True
-
-
 def use_channels_last(cfg: TrainConfig, device: torch.device, dtype: torch.dtype | None) -> bool:
     """Channels-last maps: on CUDA, and on the CPU under bf16 autocast (oneDNN's fastest layout there; in fp32 on
     the CPU it gained nothing for the FPN R18, so the CPU fp32 path keeps NCHW)."""

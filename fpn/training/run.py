@@ -16,11 +16,12 @@ from torch.utils.data import DataLoader
 
 from fpn.weights.checkpoint import load_state_dict_checked
 from fpn.data.coco import CocoDetection, collate, find_coco_split
+from fpn.devices import cpu_has_bf16_kernels
 from fpn.modeling.tasks import build_model
 
 from .distributed import dist_env, setup_process, teardown
-from .config import (REFERENCE_BATCH, RESUME_FILE, TrainConfig, amp_dtype, cpu_has_bf16_kernels, model_options,
-                     total_iters, use_channels_last)
+from .config import (REFERENCE_BATCH, RESUME_FILE, TrainConfig, amp_dtype, model_options, total_iters,
+                     use_channels_last)
 from .log import RunLogs
 from .sampling import ResumableBatchSampler, TrainingView, ignore_sigint
 from .schedule import WarmupMultiStep, make_optimizer, make_scheduler, milestones_for

@@ -20,7 +20,7 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
-from ...devices import native_bf16
+from ...devices import cpu_has_bf16_kernels, native_bf16
 from ..bottom_up import BottomUp
 from ..pyramid import FeaturePyramid
 from ..roi_heads.box_head import ResNetConv5Head, TwoMLPHead
@@ -112,6 +112,10 @@ def resolve_precision(mode: str, device: Union[str, torch.device]) -> torch.dtyp
     (`fpn.devices.native_bf16`), else fp32, said once per device kind in the log."""
     if mode not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {mode!r}")
+    if mode == "bf16" and torch.device(device).type == "cpu" and not cpu_has_bf16_kernels():
+        raise ValueError("precision('bf16'): this CPU has no oneDNN bf16 kernels (AVX-512 or AVX-NE-CONVERT; an "
+                         "AVX2-only CPU has none), so bf16 would be emulated, far slower than fp32, and oneDNN's "
+                         "fused bf16 convolutions refuse to run; use precision('fp32') or precision('auto')")
     if mode != "auto":
         return DTYPES[mode]
     if native_bf16(device):
