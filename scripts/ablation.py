@@ -49,6 +49,27 @@ README_START = "<!-- the bundle's tables: written by scripts/ablation.py --readm
 README_END = "<!-- end of the bundle's tables -->"
 
 
+AMP_FLAG = re.compile(r" --amp \S+")
+AMP_RECORDED = {"bf16": "bfloat16", "fp16": "float16", "off": "off"}  # --amp -> training.segments' "amp"
+
+
+def precision_notes(metas: list, command: str) -> str:
+    """" (except ...)" naming the rows some of whose steps ran in another precision than `command`'s --amp
+    (training.segments; "unrecorded" steps are not counted), or ""."""
+    flag = AMP_FLAG.search(command)
+    protocol_amp = AMP_RECORDED.get(flag.group(0).split()[-1]) if flag else None
+    notes = []
+    for task, key, meta, _ in metas:
+        other = [s for s in meta.get("training", {}).get("segments") or []
+                 if s["amp"] not in (protocol_amp, "unrecorded")]
+        if protocol_amp and other:
+            spans = ", ".join(f"{s['from_step']}-{s['to_step']}" for s in other)
+            name = {"off": "fp32 (`--amp off`)", "bfloat16": "bf16"}.get(other[0]["amp"], other[0]["amp"])
+            notes.append(f"`{key}`{' (RPN alone)' if task == 'rpn' else ''} trained steps {spans} in {name}")
+    return (" (except: " + "; ".join(notes) + ", resumed on a CPU without bf16 kernels; its JSON's "
+            "`training.segments`)") if notes else ""
+
+
 def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, eval_max: int | None,
             model_overrides: dict | None = None, task: str = "detection") -> dict:
     """Train (unless a final checkpoint exists) and evaluate one row; returns its metrics."""
@@ -116,12 +137,19 @@ def from_checkpoints(folder: str, profile: str | None) -> tuple[dict, dict, dict
     # The rows' commands without what differs by design (variant, task, the detectors' --set, the run folder, whether
     # its last process resumed): one protocol, or several while a bundle is being retrained (each named with its
     # rows, never one claimed for all).
+    # The precision apart: a run resumed on a CPU without bf16 kernels went on in fp32 (its training.segments say
+    # which steps); the protocol shown is the command most rows' last process ran, with its --amp.
     commands: dict[str, list[str]] = {}
+    full: dict[str, list[str]] = {}
     for task_, key_, meta_, _ in metas:
         command = protocol_of(meta_.get("training", {}).get("command", "?"))
-        commands.setdefault(command, []).append(f"`{key_}`" + (" (RPN alone)" if task_ == "rpn" else ""))
+        same = AMP_FLAG.sub("", command)
+        full.setdefault(same, []).append(command)
+        commands.setdefault(same, []).append(f"`{key_}`" + (" (RPN alone)" if task_ == "rpn" else ""))
+    commands = {max(full[c], key=full[c].count): names for c, names in commands.items()}
     if len(commands) == 1:
         said = f"Protocol (identical for every row but `--variant` / `--task` / `--set`): `{next(iter(commands))}`"
+        said += precision_notes(metas, next(iter(commands)))
     else:
         said = ("**The rows were trained under different protocols** (a bundle being retrained): "
                 + "; ".join(f"`{c}` for {', '.join(names)}" for c, names in commands.items()))

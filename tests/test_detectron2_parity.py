@@ -3,7 +3,8 @@ proposal scores, boxes, scores and labels, for R50-C4, R50-FPN and both RPN-only
 crop and a batch of two (on a CPU of the references' vector ISA; elsewhere to float rounding). The references come
 from Detectron2 itself (scripts/make_detectron2_fixtures.py, at the commit in tests/fixtures/detectron2/parity.json);
 the weights are regenerated here from their seeds and written in the zoo's .pkl format, so the file goes through
-the same restricted unpickler as a downloaded one. No Detectron2 needed. Outputs are compared order-free (sorted by score, label, box): tied scores may come in either order."""
+the same restricted unpickler as a downloaded one. No Detectron2 needed. Outputs are compared order-free (sorted by
+score, label, box): tied scores may come in either order."""
 import json
 
 import pytest

@@ -138,3 +138,31 @@ def test_the_order_of_the_variants_against_the_papers():
     assert ordering({"c4": 3.0, "fpn": None}, paper, "AP") == ""  # one variant: nothing to order
     rpn = {"c5": {"proposals": {"AR@1000": 34.3}}, "fpn": {"proposals": {"AR@1000": 61.3}}}
     assert orderings("1", rpn).endswith("the paper's `fpn` 56.3 > `c5` 44.9: the same order.")
+
+
+def test_a_run_resumed_in_fp32_keeps_the_protocol_and_is_named(tmp_path):
+    """A run that went on in fp32 (`--amp off`) on a CPU without bf16 kernels: still one protocol (the command most
+    rows ran, with its --amp), and the steps it ran in fp32 named with its row (training.segments)."""
+    import json
+
+    ablation = _ablation()
+    base = "python scripts/train.py --data d --iters 2400 --amp {} --out runs/x/{} --variant {}"
+    segments = {"fpn": [{"from_step": 0, "to_step": 2400, "amp": "bfloat16"}],
+                "c5": [{"from_step": 0, "to_step": 2400, "amp": "bfloat16"}],
+                "c4": [{"from_step": 0, "to_step": 1655, "amp": "unrecorded"},
+                       {"from_step": 1655, "to_step": 2400, "amp": "off"}]}
+    for variant, amp in (("fpn", "bf16"), ("c5", "bf16"), ("c4", "off")):
+        meta = {"task": "detection", "model": {"variant": variant},
+                "bundle": {"trained_on": "CPU", "configuration": "PROFILE=cpu bash scripts/train_bundled.sh"},
+                "metrics": {"bbox": {"AP": 20.0}, "proposals": {"AR@1000": 50.0}, "data": "d", "split": "val",
+                            "num_images": 500},
+                "training": {"command": base.format(amp, variant, variant), "iters": 2400, "batch_size": 4,
+                             "segments": segments[variant]}}
+        (tmp_path / f"{variant}_resnet18_cpu.json").write_text(json.dumps(meta))
+        (tmp_path / f"{variant}_resnet18_cpu.safetensors").write_bytes(b"")
+    assert ablation.main(["--out", str(tmp_path / "tables"), "--from-checkpoints", str(tmp_path)]) == 0
+    md = (tmp_path / "tables" / "tables.md").read_text()
+    assert "different protocols" not in md
+    assert "Protocol (identical for every row but `--variant` / `--task` / `--set`): `python scripts/train.py " \
+           "--data d --iters 2400 --amp bf16`" in md
+    assert "(except: `c4` trained steps 1655-2400 in fp32 (`--amp off`), resumed on a CPU without bf16 kernels" in md
