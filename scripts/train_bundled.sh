@@ -93,7 +93,8 @@ from fpn.devices import cpu_has_bf16_kernels
 sys.exit(0 if torch.cuda.is_available() or cpu_has_bf16_kernels() else 1)'; then
     echo "error: AMP=bf16, but this CPU has no oneDNN bf16 kernels (no AVX-512 / AMX): bf16 autocast would train" \
          "about 15x slower than fp32 here. SLOW_BF16=1 trains under this protocol anyway; AMP=off trains in fp32," \
-         "which is another protocol (another OUT; bundled bf16 models are not kept)" >&2
+         "which is another protocol (another OUT; bundled bf16 models are not kept); a stopped run can go on in" \
+         "fp32 with its train.py command and --amp off (docs/training.md)" >&2
     exit 2
 fi
 mkdir -p "$OUT" "$CKPTS"
