@@ -163,15 +163,15 @@ class Run:
 
 
 def processor_name() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux), else what :mod:`platform` knows."""
+    """The CPU's model name (/proc/cpuinfo on Linux, else what :mod:`platform` knows) and the vector ISA ATen
+    dispatches to, e.g. "AMD EPYC (AVX2)": two machines of one name may differ in it, and so in speed."""
+    name = ""
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return f"{name or platform.processor() or platform.machine()} ({torch.backends.cpu.get_cpu_capability()})"
 
 
 def _datasets(cfg: TrainConfig) -> tuple[CocoDetection, CocoDetection | None]:
