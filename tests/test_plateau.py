@@ -124,7 +124,8 @@ def test_one_protocol_whatever_the_variant_task_run_folder_or_resume():
     base = "python scripts/train.py --data d --iters 2400 --lr 0.04"
     a = protocol_of(base + " --variant fpn --out runs/x/fpn --set pyramid_channels=128")
     b = protocol_of(base + " --variant c4 --task rpn --out runs/x/c4_rpn --resume")
-    assert a == b == base
+    c = protocol_of(base + " --variant c4 --eval-from 1200 --no-final-eval --out runs/x/c4 --resume")  # evaluations
+    assert a == b == c == base
     assert protocol_of(base.replace("2400", "1200") + " --variant fpn") != a
 
 
@@ -150,7 +151,9 @@ def test_a_run_resumed_in_fp32_keeps_the_protocol_and_is_named(tmp_path):
     segments = {"fpn": [{"from_step": 0, "to_step": 2400, "amp": "bfloat16"}],
                 "c5": [{"from_step": 0, "to_step": 2400, "amp": "bfloat16"}],
                 "c4": [{"from_step": 0, "to_step": 1655, "amp": "unrecorded"},
-                       {"from_step": 1655, "to_step": 2400, "amp": "off"}]}
+                       {"from_step": 1655, "to_step": 1819, "amp": "off"},  # stopped, resumed: one span
+                       {"from_step": 1819, "to_step": 2400, "amp": "off"},
+                       {"from_step": 2400, "to_step": 2400, "amp": "bfloat16"}]}  # resumed for its final evaluation
     for variant, amp in (("fpn", "bf16"), ("c5", "bf16"), ("c4", "off")):
         meta = {"task": "detection", "model": {"variant": variant},
                 "bundle": {"trained_on": "CPU", "configuration": "PROFILE=cpu bash scripts/train_bundled.sh"},

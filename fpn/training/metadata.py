@@ -30,9 +30,11 @@ def command_line(argv: list[str]) -> str:
 
 def protocol_of(command: str) -> str:
     """``command`` (a :func:`command_line`) without what differs between the rows of one bundle by design: the
-    variant, the task, the detectors' ``--set`` overrides, the run folder and whether its last process resumed. Two
-    runs trained under one protocol give the same string."""
-    return re.sub(r" --(variant|task|out|set) \S+| --resume", "", command)
+    variant, the task, the detectors' ``--set`` overrides, the run folder, whether its last process resumed, and
+    when the held-out evaluations begin (``--eval-from``, ``--no-final-eval``: the evaluations read the weights and
+    draw no random numbers, so they leave the training as it is). Two runs trained under one protocol give the same
+    string."""
+    return re.sub(r" --(variant|task|out|set|eval-from) \S+| --resume| --no-final-eval", "", command)
 
 
 def training_record(run: Run, elapsed: float, last_losses: dict[str, float]) -> dict[str, Any]:
