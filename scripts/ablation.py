@@ -56,6 +56,8 @@ AMP_RECORDED = {"bf16": "bfloat16", "fp16": "float16", "off": "off"}  # --amp ->
 def precision_notes(metas: list, command: str) -> str:
     """" (except ...)" naming the rows some of whose steps ran in another precision than `command`'s --amp
     (training.segments; "unrecorded" and step-less segments, e.g. a resume for the final evaluation, not counted)."""
+    from fpn.training.metadata import merged_spans
+
     flag = AMP_FLAG.search(command)
     protocol_amp = AMP_RECORDED.get(flag.group(0).split()[-1]) if flag else None
     notes = []
@@ -63,22 +65,11 @@ def precision_notes(metas: list, command: str) -> str:
         other = [s for s in meta.get("training", {}).get("segments") or []
                  if s["amp"] not in (protocol_amp, "unrecorded") and s["to_step"] > s["from_step"]]
         if protocol_amp and other:
-            spans = ", ".join(f"{a}-{b}" for a, b in _merged_spans(other))
-            name = {"off": "fp32 (`--amp off`)", "bfloat16": "bf16"}.get(other[0]["amp"], other[0]["amp"])
-            notes.append(f"`{key}`{' (RPN alone)' if task == 'rpn' else ''} trained steps {spans} in {name}")
+            names = {"off": "fp32 (`--amp off`)", "bfloat16": "bf16"}
+            spans = ", ".join(f"{a}-{b} in {names.get(amp, amp)}" for a, b, amp in merged_spans(other))
+            notes.append(f"`{key}`{' (RPN alone)' if task == 'rpn' else ''} trained steps {spans}")
     return (" (except: " + "; ".join(notes) + ", resumed on a CPU without bf16 kernels; its JSON's "
             "`training.segments`)") if notes else ""
-
-
-def _merged_spans(segments: list) -> list[tuple[int, int]]:
-    """(from_step, to_step) of ``segments``, contiguous ones joined (a run stopped and resumed is one span)."""
-    spans: list[tuple[int, int]] = []
-    for s in segments:
-        if spans and spans[-1][1] == s["from_step"]:
-            spans[-1] = (spans[-1][0], s["to_step"])
-        else:
-            spans.append((s["from_step"], s["to_step"]))
-    return spans
 
 
 def run_one(train_args: list[str], out_dir: str, force: bool, eval_split: str, eval_max: int | None,

@@ -169,3 +169,11 @@ def test_a_run_resumed_in_fp32_keeps_the_protocol_and_is_named(tmp_path):
     assert "Protocol (identical for every row but `--variant` / `--task` / `--set`): `python scripts/train.py " \
            "--data d --iters 2400 --amp bf16`" in md
     assert "(except: `c4` trained steps 1655-2400 in fp32 (`--amp off`), resumed on a CPU without bf16 kernels" in md
+
+
+def test_merged_spans_join_contiguous_segments_of_one_precision_only():
+    from fpn.training.metadata import merged_spans
+
+    seg = [{"from_step": 0, "to_step": 10, "amp": "off"}, {"from_step": 10, "to_step": 20, "amp": "off"},
+           {"from_step": 20, "to_step": 30, "amp": "float16"}, {"from_step": 40, "to_step": 50, "amp": "float16"}]
+    assert merged_spans(seg) == [(0, 20, "off"), (20, 30, "float16"), (40, 50, "float16")]

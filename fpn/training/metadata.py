@@ -37,6 +37,18 @@ def protocol_of(command: str) -> str:
     return re.sub(r" --(variant|task|out|set|eval-from) \S+| --resume| --no-final-eval", "", command)
 
 
+def merged_spans(segments: list[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    """(from_step, to_step, amp) of ``training.segments`` (in order), contiguous ones of one precision joined: a run
+    stopped and resumed in the same precision is one span."""
+    spans: list[tuple[int, int, str]] = []
+    for s in segments:
+        if spans and spans[-1][1] == s["from_step"] and spans[-1][2] == s["amp"]:
+            spans[-1] = (spans[-1][0], s["to_step"], s["amp"])
+        else:
+            spans.append((s["from_step"], s["to_step"], s["amp"]))
+    return spans
+
+
 def training_record(run: Run, elapsed: float, last_losses: dict[str, float]) -> dict[str, Any]:
     """The checkpoint's "training" entry: command, data, schedule, hardware, time (s), final losses, settings."""
     cfg, info = run.cfg, run.dataset.info
